@@ -1,0 +1,194 @@
+//! Operators. Each op is a pure function over tensor views: the runtime's session calls it with
+//! arena and constant views, and the converter calls the very same code to fold constants.
+//!
+//! Contract for every op `X`:
+//! - `check` validates parameters, input/output counts, dtypes, encodings and shapes *before* any
+//!   run (at model load and in the converter) and returns the scratch bytes the op needs. After a
+//!   successful `check`, `exec` with tensors of those infos must not panic and must not index out
+//!   of bounds; data-dependent problems (a Gather index out of range) are `OpError`s.
+//! - Output shapes are decided by the converter and stored in the file; ops read them from the
+//!   output views and check them against the inputs.
+//! - Inputs are `Option` because ONNX has optional inputs (absent = `None`).
+//! - Outputs never alias inputs or scratch (the loader checks the arena ranges).
+//!
+//! Parameters are one `#[repr(C)]` Pod struct per op family (see [`params`]), stored as bytes in
+//! the file and read zero-copy.
+pub mod params;
+
+mod binary;
+mod conv;
+mod matmul;
+mod norm;
+mod pool;
+mod shape;
+mod unary;
+
+use crate::error::OpError;
+use crate::tensor::{TensorInfo, TensorView, TensorViewMut};
+use sprig_kernels::Isa;
+
+macro_rules! ops {
+    ($( $(#[$m:meta])* $name:ident = $code:expr ),* $(,)?) => {
+        /// Operator codes (stored as `u16` in node records).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        pub enum OpKind { $( $(#[$m])* $name = $code ),* }
+
+        impl OpKind {
+            pub const ALL: &'static [OpKind] = &[$(OpKind::$name),*];
+
+            pub fn from_u16(v: u16) -> Option<OpKind> {
+                match v { $( $code => Some(OpKind::$name), )* _ => None }
+            }
+
+            pub fn name(self) -> &'static str {
+                match self { $( OpKind::$name => stringify!($name), )* }
+            }
+        }
+    };
+}
+
+ops! {
+    /// 1-D or 2-D convolution, NCHW (rank-3 input = H of 1). Inputs: X, W `[M, C/group, kh, kw]`,
+    /// optional bias `[M]`. Params: [`params::ConvParams`]. Group = C = M uses the depthwise kernel.
+    Conv = 1,
+    /// Transposed convolution. Inputs: X, W `[C, M/group, kh, kw]`, optional bias `[M]`.
+    /// Params: [`params::ConvParams`] (pads as in ONNX; output padding shows in the output shape).
+    ConvTranspose = 2,
+    /// `Y = act(A · B + bias)` with numpy batch broadcasting over leading dims. Inputs: A `[.., M, K]`,
+    /// B `[.., K, N]` (rank 1 operands as in numpy), optional bias broadcastable to Y.
+    /// Params: [`params::MatMulParams`].
+    MatMul = 3,
+
+    // Elementwise binary with numpy broadcasting. Params: [`params::BinaryParams`] (fused
+    // activation, f32 only). Comparison ops output Bool.
+    Add = 10, Sub = 11, Mul = 12, Div = 13, Pow = 14, Max = 15, Min = 16,
+    Equal = 17, Less = 18, Greater = 19, LessOrEqual = 20, GreaterOrEqual = 21, And = 22, Or = 23,
+    Xor = 24, Mod = 25,
+    /// `Y = X if X >= 0 else slope * X`, slope broadcast to X.
+    PRelu = 26,
+    /// Inputs: condition (Bool), X, Y, broadcast together.
+    Where = 27,
+
+    // Elementwise unary. Params: [`params::UnaryParams`] (alpha, beta; meaning per op).
+    Relu = 30,
+    /// alpha = negative slope.
+    LeakyRelu = 31,
+    /// alpha = min, beta = max.
+    Clip = 32,
+    Sigmoid = 33,
+    /// `clamp(alpha * x + beta, 0, 1)`.
+    HardSigmoid = 34,
+    HardSwish = 35, Tanh = 36, Erf = 37,
+    /// alpha = 0: exact (erf); alpha = 1: tanh approximation.
+    Gelu = 38,
+    Exp = 39, Sqrt = 40, Reciprocal = 41, Neg = 42, Abs = 43, Log = 44, Floor = 45, Ceil = 46,
+    Not = 47,
+    /// Params: [`params::CastParams`].
+    Cast = 48,
+    Softplus = 49, Sin = 50, Cos = 51, Round = 52, Sign = 53,
+    /// alpha as in ONNX.
+    Elu = 54,
+
+    /// Params: [`params::AxisParams`] (flag 1: normalise over all axes from `axis` to the end).
+    Softmax = 60,
+    LogSoftmax = 61,
+    /// Inputs: X, scale, optional bias; normalises over axes `axis..`. Params: [`params::LayerNormParams`].
+    LayerNorm = 62,
+    /// Params: [`params::ReduceParams`]; the output shape (keepdims or not) is in the file.
+    ReduceMean = 63, ReduceSum = 64, ReduceMax = 65, ReduceMin = 66, ReduceProd = 67,
+    /// Reduces along `AxisParams::axis` to i64 indices (flag 1: select the last max).
+    ArgMax = 68,
+
+    /// Params: [`params::PoolParams`]; NCHW, rank-3 input = H of 1.
+    MaxPool = 70, AveragePool = 71,
+    GlobalAveragePool = 72, GlobalMaxPool = 73,
+
+    /// Params: [`params::AxisParams`].
+    Concat = 80,
+    /// Params: [`params::AxisParams`]; output sizes along the axis come from the output shapes.
+    Split = 81,
+    /// Params: [`params::SliceParams`].
+    Slice = 82,
+    /// Inputs: data, indices (I64 or I32). Params: [`params::AxisParams`].
+    Gather = 83,
+    /// Params: [`params::TransposeParams`].
+    Transpose = 84,
+    /// Same bytes, new shape (Reshape, Flatten, Squeeze, Unsqueeze, Identity). No params.
+    Reshape = 85,
+    /// Params: [`params::PadParams`].
+    Pad = 86,
+    /// Params: [`params::ResizeParams`].
+    Resize = 87,
+    /// Broadcast the input to the output shape. No params.
+    Expand = 88,
+    /// Repeat the input to the output shape (output dim = input dim × repeats). No params.
+    Tile = 89,
+}
+
+/// Validates a node and returns the scratch bytes it needs (see the module contract).
+pub fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
+    use OpKind::*;
+    match op {
+        Conv => conv::check_conv(params, inputs, outputs),
+        ConvTranspose => conv::check_conv_transpose(params, inputs, outputs),
+        MatMul => matmul::check(params, inputs, outputs),
+        Add | Sub | Mul | Div | Pow | Max | Min | Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or
+        | Xor | Mod | PRelu | Where => binary::check(op, params, inputs, outputs),
+        Relu | LeakyRelu | Clip | Sigmoid | HardSigmoid | HardSwish | Tanh | Erf | Gelu | Exp | Sqrt | Reciprocal
+        | Neg | Abs | Log | Floor | Ceil | Not | Cast | Softplus | Sin | Cos | Round | Sign | Elu => {
+            unary::check(op, params, inputs, outputs)
+        }
+        Softmax | LogSoftmax | LayerNorm | ReduceMean | ReduceSum | ReduceMax | ReduceMin | ReduceProd | ArgMax => {
+            norm::check(op, params, inputs, outputs)
+        }
+        MaxPool | AveragePool | GlobalAveragePool | GlobalMaxPool => pool::check(op, params, inputs, outputs),
+        Concat | Split | Slice | Gather | Transpose | Reshape | Pad | Resize | Expand | Tile => {
+            shape::check(op, params, inputs, outputs)
+        }
+    }
+}
+
+/// Runs a node whose infos passed [`check`]. `scratch` has at least the bytes `check` returned
+/// and is 64-aligned.
+pub fn exec(
+    op: OpKind,
+    params: &[u8],
+    inputs: &[Option<TensorView>],
+    outputs: &mut [TensorViewMut],
+    scratch: &mut [u8],
+    isa: Isa,
+) -> Result<(), OpError> {
+    use OpKind::*;
+    match op {
+        Conv => conv::exec_conv(params, inputs, outputs, scratch, isa),
+        ConvTranspose => conv::exec_conv_transpose(params, inputs, outputs, scratch, isa),
+        MatMul => matmul::exec(params, inputs, outputs, scratch, isa),
+        Add | Sub | Mul | Div | Pow | Max | Min | Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or
+        | Xor | Mod | PRelu | Where => binary::exec(op, params, inputs, outputs),
+        Relu | LeakyRelu | Clip | Sigmoid | HardSigmoid | HardSwish | Tanh | Erf | Gelu | Exp | Sqrt | Reciprocal
+        | Neg | Abs | Log | Floor | Ceil | Not | Cast | Softplus | Sin | Cos | Round | Sign | Elu => {
+            unary::exec(op, params, inputs, outputs)
+        }
+        Softmax | LogSoftmax | LayerNorm | ReduceMean | ReduceSum | ReduceMax | ReduceMin | ReduceProd | ArgMax => {
+            norm::exec(op, params, inputs, outputs)
+        }
+        MaxPool | AveragePool | GlobalAveragePool | GlobalMaxPool => pool::exec(op, params, inputs, outputs),
+        Concat | Split | Slice | Gather | Transpose | Reshape | Pad | Resize | Expand | Tile => {
+            shape::exec(op, params, inputs, outputs)
+        }
+    }
+}
+
+/// Reads an op's params struct from its bytes (exact size, any alignment is copied).
+pub fn read_params<P: bytemuck::Pod>(params: &[u8]) -> Result<P, OpError> {
+    if params.len() != core::mem::size_of::<P>() {
+        return Err(OpError::BadParams("parameter block has the wrong size"));
+    }
+    Ok(bytemuck::pod_read_unaligned(params))
+}
+
+/// Input `i`, required.
+pub(crate) fn req<T: Copy>(inputs: &[Option<T>], i: usize, what: &'static str) -> Result<T, OpError> {
+    inputs.get(i).copied().flatten().ok_or(OpError::BadShape(what))
+}

@@ -1,0 +1,188 @@
+//! A session runs a model inside one caller-provided arena. The order load → prepare → run is
+//! carried by types: a [`Session`] can only be made from a validated [`Model`] and an arena that
+//! fits, and `run` borrows both for its duration. `run` never allocates.
+use crate::error::{Error, Name};
+use crate::format::{Parsed, Storage, ARENA_ALIGN, MAX_NODE_IO, NO_VALUE};
+use crate::model::Model;
+use crate::ops::{self, OpKind};
+use crate::tensor::{Encoding, Shape, Tensor, TensorInfo, TensorMut, TensorView, TensorViewMut};
+use sprig_kernels::Isa;
+
+/// Reported to a hook before and after each node (for profilers such as `sprig bench`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeEvent {
+    Start { node: usize, op: OpKind },
+    End { node: usize, op: OpKind },
+}
+
+pub struct Session<'m, 'a> {
+    model: &'m Model<'m>,
+    parsed: Parsed<'m>,
+    base: *mut u8,
+    len: usize,
+    isa: Isa,
+    _arena: core::marker::PhantomData<&'a mut [u8]>,
+}
+
+impl<'m, 'a> Session<'m, 'a> {
+    /// A session using the best ISA of this CPU.
+    pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
+        Self::with_isa(model, arena, Isa::detect())
+    }
+
+    /// A session using the kernels for `isa` (the scalar ones if this CPU lacks `isa`).
+    pub fn with_isa(model: &'m Model<'m>, arena: &'a mut [u8], isa: Isa) -> Result<Self, Error> {
+        let need = model.arena_size();
+        if arena.len() < need {
+            return Err(Error::ArenaTooSmall { needed: need, available: arena.len() });
+        }
+        if (arena.as_ptr() as usize) % ARENA_ALIGN != 0 {
+            return Err(Error::Misaligned { what: "arena (need 64-byte alignment)" });
+        }
+        let isa = if isa.available() { isa } else { Isa::Scalar };
+        Ok(Session {
+            model,
+            parsed: model.parsed(),
+            base: arena.as_mut_ptr(),
+            len: arena.len(),
+            isa,
+            _arena: core::marker::PhantomData,
+        })
+    }
+
+    pub fn model(&self) -> &'m Model<'m> {
+        self.model
+    }
+
+    /// The instruction set whose kernels this session runs.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Runs the model: `inputs` in the model's input order, `outputs` in its output order.
+    pub fn run(&mut self, inputs: &[Tensor], outputs: &mut [TensorMut]) -> Result<(), Error> {
+        self.run_with_hook(inputs, outputs, &mut |_| {})
+    }
+
+    /// [`Session::run`], calling `hook` before and after each node.
+    pub fn run_with_hook(
+        &mut self,
+        inputs: &[Tensor],
+        outputs: &mut [TensorMut],
+        hook: &mut dyn FnMut(NodeEvent),
+    ) -> Result<(), Error> {
+        let p = self.parsed;
+        if inputs.len() != p.inputs.len() {
+            return Err(Error::IoCount { what: "inputs", expected: p.inputs.len(), found: inputs.len() });
+        }
+        if outputs.len() != p.outputs.len() {
+            return Err(Error::IoCount { what: "outputs", expected: p.outputs.len(), found: outputs.len() });
+        }
+        // Check everything before touching the arena.
+        for (t, &v) in inputs.iter().zip(p.inputs) {
+            let info = p.check_value(v)?;
+            if t.data.dtype() != info.dtype {
+                return Err(Error::DTypeMismatch { expected: info.dtype, found: t.data.dtype() });
+            }
+            if t.shape != info.shape.dims() {
+                let mut found = [0usize; 8];
+                let r = t.shape.len().min(8);
+                found[..r].copy_from_slice(&t.shape[..r]);
+                return Err(Error::ShapeMismatch { tensor: Name::new(info.name), expected: info.shape, found_rank: t.shape.len(), found });
+            }
+            if t.data.bytes().len() as u64 != info.nbytes {
+                return Err(Error::LengthMismatch {
+                    tensor: Name::new(info.name),
+                    expected: info.shape.numel(),
+                    found: t.data.bytes().len() / info.dtype.size(),
+                });
+            }
+        }
+        for (t, &v) in outputs.iter().zip(p.outputs) {
+            let info = p.check_value(v)?;
+            if t.dtype() != info.dtype {
+                return Err(Error::DTypeMismatch { expected: info.dtype, found: t.dtype() });
+            }
+        }
+        for (t, &v) in outputs.iter_mut().zip(p.outputs) {
+            let info = p.check_value(v)?;
+            let got = t.bytes_mut().len();
+            if got as u64 != info.nbytes {
+                return Err(Error::LengthMismatch { tensor: Name::new(info.name), expected: info.shape.numel(), found: got / info.dtype.size() });
+            }
+        }
+        for (t, &v) in inputs.iter().zip(p.inputs) {
+            let info = p.check_value(v)?;
+            self.arena_mut(info.offset, info.nbytes).copy_from_slice(t.data.bytes());
+        }
+        for (ni, n) in p.nodes.iter().enumerate() {
+            let op = OpKind::from_u16(n.op).expect("validated at load");
+            hook(NodeEvent::Start { node: ni, op });
+            let io = &p.node_io[n.io_start as usize..n.io_start as usize + n.n_inputs as usize + n.n_outputs as usize];
+            let (ins, outs) = io.split_at(n.n_inputs as usize);
+            let mut in_views: [Option<TensorView>; MAX_NODE_IO] = [None; MAX_NODE_IO];
+            for (slot, &v) in ins.iter().enumerate() {
+                if v != NO_VALUE {
+                    in_views[slot] = Some(self.view(v)?);
+                }
+            }
+            let dummy = TensorInfo { dtype: crate::DType::F32, shape: Shape::SCALAR, encoding: Encoding::Dense };
+            let mut out_views: [TensorViewMut; MAX_NODE_IO] = core::array::from_fn(|_| TensorViewMut { info: dummy, bytes: &mut [] });
+            for (slot, &v) in outs.iter().enumerate() {
+                let info = p.check_value(v)?;
+                out_views[slot] = TensorViewMut {
+                    info: TensorInfo { dtype: info.dtype, shape: info.shape, encoding: info.encoding },
+                    // SAFETY: validated at load: every output lies in the arena and overlaps no
+                    // other input, output or the scratch of this node, so this &mut is unique
+                    // for the duration of the node.
+                    bytes: unsafe { self.arena_slice_mut(info.offset, info.nbytes) },
+                };
+            }
+            // SAFETY: as above, the scratch range is in the arena and disjoint from the node's
+            // inputs and outputs.
+            let scratch = unsafe { self.arena_slice_mut(n.scratch_offset, n.scratch_size) };
+            let params = &p.params[n.params_off as usize..(n.params_off + n.params_len) as usize];
+            ops::exec(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa).map_err(|error| Error::Op {
+                node: ni as u32,
+                name: Name::new(p.node_name(ni as u32)),
+                op: op.name(),
+                error,
+            })?;
+            hook(NodeEvent::End { node: ni, op });
+        }
+        for (t, &v) in outputs.iter_mut().zip(p.outputs) {
+            let info = p.check_value(v)?;
+            // SAFETY: in-bounds (validated) and no other view of the arena is alive here.
+            let src = unsafe { self.arena_slice_mut(info.offset, info.nbytes) };
+            t.bytes_mut().copy_from_slice(src);
+        }
+        Ok(())
+    }
+
+    fn view(&self, v: u32) -> Result<TensorView<'m>, Error> {
+        let info = self.parsed.check_value(v)?;
+        let ti = TensorInfo { dtype: info.dtype, shape: info.shape, encoding: info.encoding };
+        let bytes: &[u8] = match info.storage {
+            Storage::Const => self.model.const_bytes(v).expect("validated at load"),
+            // SAFETY: validated in-bounds; while this shared view lives, the node's outputs and
+            // scratch (the only &mut views) do not overlap it (checked at load).
+            Storage::Arena => unsafe { &*(self.arena_slice_mut(info.offset, info.nbytes) as *const [u8]) },
+        };
+        Ok(TensorView { info: ti, bytes })
+    }
+
+    fn arena_mut(&mut self, off: u64, len: u64) -> &mut [u8] {
+        // SAFETY: `&mut self` excludes every other view; the range was validated at load.
+        unsafe { self.arena_slice_mut(off, len) }
+    }
+
+    /// # Safety
+    /// `off + len <= self.len` (validated at load for every value and scratch range) and the
+    /// caller guarantees no other live reference overlaps the returned range mutably.
+    unsafe fn arena_slice_mut<'x>(&self, off: u64, len: u64) -> &'x mut [u8] {
+        debug_assert!(off + len <= self.len as u64);
+        // SAFETY: forwarded from the caller's contract; `base` is valid for `self.len` bytes for
+        // 'a, which outlives every view handed to ops within one run.
+        unsafe { core::slice::from_raw_parts_mut(self.base.add(off as usize), len as usize) }
+    }
+}

@@ -1,0 +1,2 @@
+//! The sprig converter and command-line tools.
+pub mod writer;
