@@ -1,24 +1,347 @@
-//! (to be implemented)
+//! Conv and ConvTranspose, f32, NCHW (a rank-3 input is a 1-D conv with H = 1).
+//!
+//! Conv, per image and group:
+//! - depthwise (group = C = M): `sprig_kernels::dwconv::dwconv2d`, no scratch;
+//! - 1x1, stride 1, no padding: `Y_g[M/g × HW] = W_g[M/g × C/g] · X_g[C/g × HW]` directly;
+//! - otherwise im2col of `X_g` into scratch (`[C/g·kh·kw × OH·OW]` f32) then one `sgemm`.
+//!
+//! The bias is fused as a row bias and the activation as the GEMM epilogue.
+//!
+//! ConvTranspose, per image and group: `cols[M/g·kh·kw × H·W] = W_g^T · X_g` into scratch, then
+//! col2im scatters the columns into Y (pre-filled with the bias), then the activation. The output
+//! size comes from the output shape; the output padding it implies must be below
+//! max(stride, dilation) as in ONNX.
+//!
+//! Scratch layout: the columns at offset 0, then the GEMM scratch at the next 64-byte boundary.
+use super::params::ConvParams;
+use super::util::{counts, data, data_mut, expect, f32_region, f32_region_end, numel};
+use super::{read_params, req};
 use crate::error::OpError;
-use crate::tensor::{TensorInfo, TensorView, TensorViewMut};
-use sprig_kernels::Isa;
+use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
+use sprig_kernels::dwconv::{dwconv2d, DwGeom};
+use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
+use sprig_kernels::{Activation, Isa};
+
+/// Geometry of one Conv/ConvTranspose node, all in elements.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    m: usize,
+    group: usize,
+    kh: usize,
+    kw: usize,
+    sh: usize,
+    sw: usize,
+    dh: usize,
+    dw: usize,
+    pt: usize,
+    pl: usize,
+    pb: usize,
+    pr: usize,
+    oh: usize,
+    ow: usize,
+}
+
+impl Geom {
+    fn cg(&self) -> usize {
+        self.c / self.group
+    }
+    fn mg(&self) -> usize {
+        self.m / self.group
+    }
+    fn depthwise(&self) -> bool {
+        self.group == self.c && self.m == self.c && self.group > 1
+    }
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt + self.pl + self.pb + self.pr == 0
+    }
+}
+
+fn activation(p: &ConvParams) -> Result<Activation, OpError> {
+    p.act.activation().ok_or(OpError::BadParams("unknown fused activation kind"))
+}
+
+/// Common parameter and shape validation; `transpose` selects the weight layout.
+fn geom(p: &ConvParams, x: &Shape, wt: &Shape, y: &Shape, transpose: bool) -> Result<Geom, OpError> {
+    let one_d = match x.rank() {
+        3 => true,
+        4 => false,
+        _ => return Err(OpError::BadShape("conv input must be rank 3 (N,C,L) or 4 (N,C,H,W)")),
+    };
+    if wt.rank() != x.rank() || y.rank() != x.rank() {
+        return Err(OpError::BadShape("conv weight and output must have the input's rank"));
+    }
+    if p.strides.contains(&0) || p.dilations.contains(&0) || p.kernel.contains(&0) || p.group == 0 {
+        return Err(OpError::BadParams("zero stride, dilation, kernel size or group"));
+    }
+    if one_d && (p.kernel[0] != 1 || p.strides[0] != 1 || p.dilations[0] != 1 || p.pads[0] != 0 || p.pads[2] != 0) {
+        return Err(OpError::BadParams("1-D conv must have a unit H kernel, stride, dilation and no H padding"));
+    }
+    let u = |v: u32| v as usize;
+    let (h, w) = if one_d { (1, x[2]) } else { (x[2], x[3]) };
+    let (oh, ow) = if one_d { (1, y[2]) } else { (y[2], y[3]) };
+    let g = Geom {
+        n: x[0],
+        c: x[1],
+        h,
+        w,
+        m: y[1],
+        group: u(p.group),
+        kh: u(p.kernel[0]),
+        kw: u(p.kernel[1]),
+        sh: u(p.strides[0]),
+        sw: u(p.strides[1]),
+        dh: u(p.dilations[0]),
+        dw: u(p.dilations[1]),
+        pt: u(p.pads[0]),
+        pl: u(p.pads[1]),
+        pb: u(p.pads[2]),
+        pr: u(p.pads[3]),
+        oh,
+        ow,
+    };
+    if y[0] != g.n {
+        return Err(OpError::BadShape("conv output batch differs from the input's"));
+    }
+    if g.c % g.group != 0 || g.m % g.group != 0 {
+        return Err(OpError::BadShape("channels not divisible by group"));
+    }
+    let (w0, w1) = if transpose { (g.c, g.mg()) } else { (g.m, g.cg()) };
+    let wk_ok = if one_d { wt[2] == g.kw } else { wt[2] == g.kh && wt[3] == g.kw };
+    if wt[0] != w0 || wt[1] != w1 || !wk_ok {
+        return Err(OpError::BadShape("conv weight shape does not match channels, group and kernel"));
+    }
+    // Effective (dilated) kernel extents.
+    let ekh = (g.kh - 1).checked_mul(g.dh).and_then(|v| v.checked_add(1)).ok_or(OpError::BadParams("kernel extent overflows"))?;
+    let ekw = (g.kw - 1).checked_mul(g.dw).and_then(|v| v.checked_add(1)).ok_or(OpError::BadParams("kernel extent overflows"))?;
+    if !transpose {
+        let ph = g.h + g.pt + g.pb;
+        let pw = g.w + g.pl + g.pr;
+        if ph < ekh || pw < ekw {
+            return Err(OpError::BadShape("conv kernel larger than the padded input"));
+        }
+        if (ph - ekh) / g.sh + 1 != g.oh || (pw - ekw) / g.sw + 1 != g.ow {
+            return Err(OpError::BadShape("conv output size does not match input, kernel, stride, padding and dilation"));
+        }
+    } else {
+        if g.h == 0 || g.w == 0 {
+            return Err(OpError::BadShape("ConvTranspose input has an empty spatial dim"));
+        }
+        let full = |i: usize, s: usize, ek: usize| (i - 1).checked_mul(s).and_then(|v| v.checked_add(ek));
+        let fh = full(g.h, g.sh, ekh).ok_or(OpError::BadShape("output size overflows"))?;
+        let fw = full(g.w, g.sw, ekw).ok_or(OpError::BadShape("output size overflows"))?;
+        let okh = fh.checked_sub(g.pt + g.pb).is_some_and(|b| g.oh >= b && g.oh - b < g.sh.max(g.dh));
+        let okw = fw.checked_sub(g.pl + g.pr).is_some_and(|b| g.ow >= b && g.ow - b < g.sw.max(g.dw));
+        if !okh || !okw {
+            return Err(OpError::BadShape("ConvTranspose output size does not match input, kernel, stride, padding, dilation and output padding"));
+        }
+    }
+    numel(y)?;
+    numel(x)?;
+    Ok(g)
+}
+
+fn check_common(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo], transpose: bool) -> Result<(Geom, ConvParams), OpError> {
+    let p: ConvParams = read_params(params)?;
+    activation(&p)?;
+    counts(inputs, outputs.len(), 2, 3, 1)?;
+    let x = req(inputs, 0, "conv needs X")?;
+    let w = req(inputs, 1, "conv needs W")?;
+    let y = &outputs[0];
+    for t in [&x, &w, y] {
+        expect(t, DType::F32, "conv is f32 only")?;
+    }
+    let g = geom(&p, &x.shape, &w.shape, &y.shape, transpose)?;
+    if let Some(Some(b)) = inputs.get(2) {
+        expect(b, DType::F32, "conv bias must be f32")?;
+        if b.shape.dims() != [g.m] {
+            return Err(OpError::BadShape("conv bias must be [M]"));
+        }
+    }
+    Ok((g, p))
+}
+
+/// (column elements, gemm m, n, k) for a Conv.
+fn conv_plan(g: &Geom) -> (usize, usize, usize, usize) {
+    let hw = g.oh * g.ow;
+    let cols = if g.pointwise() { 0 } else { g.cg() * g.kh * g.kw * hw };
+    (cols, g.mg(), hw, g.cg() * g.kh * g.kw)
+}
+
+fn scratch_bytes(cols: usize, m: usize, n: usize, k: usize) -> Result<usize, OpError> {
+    let end = f32_region_end(0, cols)?;
+    f32_region_end(end, sgemm_scratch_len(m, n, k))
+}
 
 pub(crate) fn check_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
-    let _ = (params, inputs, outputs);
-    Err(OpError::Unsupported("op not implemented yet"))
+    let (g, _) = check_common(params, inputs, outputs, false)?;
+    if g.depthwise() {
+        return Ok(0);
+    }
+    let (cols, m, n, k) = conv_plan(&g);
+    scratch_bytes(cols, m, n, k)
+}
+
+/// im2col of one image-group `x` `[cg, h, w]` into `cols` `[cg·kh·kw, oh·ow]`.
+fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
+    let hw = g.oh * g.ow;
+    let mut row = 0;
+    for c in 0..g.cg() {
+        let xc = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for ky in 0..g.kh {
+            for kx in 0..g.kw {
+                let dst = &mut cols[row * hw..(row + 1) * hw];
+                row += 1;
+                for oy in 0..g.oh {
+                    let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                    let d = &mut dst[oy * g.ow..(oy + 1) * g.ow];
+                    if iy < 0 || iy >= g.h as isize {
+                        d.fill(0.0);
+                        continue;
+                    }
+                    let xr = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
+                    for (ox, v) in d.iter_mut().enumerate() {
+                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+                        *v = if ix >= 0 && (ix as usize) < g.w { xr[ix as usize] } else { 0.0 };
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], scratch: &mut [u8], isa: Isa) -> Result<(), OpError> {
-    let _ = (params, inputs, outputs, scratch, isa);
-    Err(OpError::Unsupported("op not implemented yet"))
+    let x = req(inputs, 0, "conv needs X")?;
+    let w = req(inputs, 1, "conv needs W")?;
+    let b = inputs.get(2).copied().flatten();
+    let y = outputs.first_mut().ok_or(OpError::BadShape("conv needs one output"))?;
+    let p: ConvParams = read_params(params)?;
+    let act = activation(&p)?;
+    let g = geom(&p, &x.info.shape, &w.info.shape, &y.info.shape, false)?;
+    let xd = data::<f32>(&x)?;
+    let wd = data::<f32>(&w)?;
+    let bd = match b {
+        Some(b) => Some(data::<f32>(&b)?),
+        None => None,
+    };
+    if bd.is_some_and(|b| b.len() != g.m) {
+        return Err(OpError::BadShape("conv bias must be [M]"));
+    }
+    let yd = data_mut::<f32>(y)?;
+    let (in_img, out_img) = (g.c * g.h * g.w, g.m * g.oh * g.ow);
+    if g.depthwise() {
+        let dg = DwGeom { c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, pt: g.pt, pl: g.pl, oh: g.oh, ow: g.ow };
+        for n in 0..g.n {
+            dwconv2d(isa, &dg, &xd[n * in_img..(n + 1) * in_img], wd, bd, &act, &mut yd[n * out_img..(n + 1) * out_img]);
+        }
+        return Ok(());
+    }
+    let (ncols, gm, gn, gk) = conv_plan(&g);
+    let (cols, gs) = split_scratch(scratch, ncols, sgemm_scratch_len(gm, gn, gk))?;
+    let (cg, mg, hw_in) = (g.cg(), g.mg(), g.h * g.w);
+    for n in 0..g.n {
+        for gi in 0..g.group {
+            let xg = &xd[n * in_img + gi * cg * hw_in..n * in_img + (gi + 1) * cg * hw_in];
+            let bmat = if g.pointwise() {
+                MatRef::row_major(xg, gk, gn)
+            } else {
+                im2col(&g, xg, cols);
+                MatRef::row_major(cols, gk, gn)
+            };
+            let wg = MatRef::row_major(&wd[gi * mg * gk..(gi + 1) * mg * gk], mg, gk);
+            let yo = n * out_img + gi * mg * gn;
+            let yg = MatMut::row_major(&mut yd[yo..yo + mg * gn], mg, gn);
+            let bias = match bd {
+                Some(b) => Bias::Row(&b[gi * mg..(gi + 1) * mg]),
+                None => Bias::None,
+            };
+            sgemm(isa, wg, bmat, yg, bias, &act, gs);
+        }
+    }
+    Ok(())
+}
+
+/// Splits the scratch into the columns (`ncols` f32 at 0) and the GEMM scratch (`ngemm` f32 at
+/// the next 64-byte boundary), the layout `scratch_bytes` sizes.
+fn split_scratch(scratch: &mut [u8], ncols: usize, ngemm: usize) -> Result<(&mut [f32], &mut [f32]), OpError> {
+    let mid = f32_region_end(0, ncols)?.div_ceil(64) * 64;
+    let (head, tail) = scratch.split_at_mut(mid.min(scratch.len()));
+    let (cols, _) = f32_region(head, 0, ncols)?;
+    let (gs, _) = f32_region(tail, 0, ngemm)?;
+    Ok((cols, gs))
 }
 
 pub(crate) fn check_conv_transpose(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
-    let _ = (params, inputs, outputs);
-    Err(OpError::Unsupported("op not implemented yet"))
+    let (g, _) = check_common(params, inputs, outputs, true)?;
+    let (ncols, m, n, k) = convt_plan(&g);
+    scratch_bytes(ncols, m, n, k)
+}
+
+/// (column elements, gemm m, n, k) for a ConvTranspose.
+fn convt_plan(g: &Geom) -> (usize, usize, usize, usize) {
+    let rows = g.mg() * g.kh * g.kw;
+    let hw = g.h * g.w;
+    (rows * hw, rows, hw, g.cg())
 }
 
 pub(crate) fn exec_conv_transpose(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], scratch: &mut [u8], isa: Isa) -> Result<(), OpError> {
-    let _ = (params, inputs, outputs, scratch, isa);
-    Err(OpError::Unsupported("op not implemented yet"))
+    let x = req(inputs, 0, "ConvTranspose needs X")?;
+    let w = req(inputs, 1, "ConvTranspose needs W")?;
+    let b = inputs.get(2).copied().flatten();
+    let y = outputs.first_mut().ok_or(OpError::BadShape("ConvTranspose needs one output"))?;
+    let p: ConvParams = read_params(params)?;
+    let act = activation(&p)?;
+    let g = geom(&p, &x.info.shape, &w.info.shape, &y.info.shape, true)?;
+    let xd = data::<f32>(&x)?;
+    let wd = data::<f32>(&w)?;
+    let bd = match b {
+        Some(b) => Some(data::<f32>(&b)?),
+        None => None,
+    };
+    if bd.is_some_and(|b| b.len() != g.m) {
+        return Err(OpError::BadShape("ConvTranspose bias must be [M]"));
+    }
+    let yd = data_mut::<f32>(y)?;
+    let (ncols, gm, gn, gk) = convt_plan(&g);
+    let (cols, gs) = split_scratch(scratch, ncols, sgemm_scratch_len(gm, gn, gk))?;
+    let (cg, mg, hw_in, ohw) = (g.cg(), g.mg(), g.h * g.w, g.oh * g.ow);
+    let (in_img, out_img) = (g.c * hw_in, g.m * ohw);
+    for n in 0..g.n {
+        let yn = &mut yd[n * out_img..(n + 1) * out_img];
+        for (mi, plane) in yn.chunks_exact_mut(ohw.max(1)).enumerate().take(g.m) {
+            plane.fill(bd.map_or(0.0, |b| b[mi]));
+        }
+        for gi in 0..g.group {
+            let xg = MatRef::row_major(&xd[n * in_img + gi * cg * hw_in..n * in_img + (gi + 1) * cg * hw_in], cg, hw_in);
+            // W_g is [cg × mg·kh·kw] row-major; its transpose is a stride swap.
+            let wg = MatRef::row_major(&wd[gi * cg * gm..(gi + 1) * cg * gm], cg, gm).t();
+            sgemm(isa, wg, xg, MatMut::row_major(cols, gm, gn), Bias::None, &Activation::NONE, gs);
+            for mm in 0..mg {
+                let plane = &mut yn[(gi * mg + mm) * ohw..(gi * mg + mm + 1) * ohw];
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let row = &cols[((mm * g.kh + ky) * g.kw + kx) * gn..((mm * g.kh + ky) * g.kw + kx + 1) * gn];
+                        for iy in 0..g.h {
+                            let oy = (iy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                            if oy < 0 || oy >= g.oh as isize {
+                                continue;
+                            }
+                            let prow = &mut plane[oy as usize * g.ow..(oy as usize + 1) * g.ow];
+                            for ix in 0..g.w {
+                                let ox = (ix * g.sw + kx * g.dw) as isize - g.pl as isize;
+                                if ox >= 0 && (ox as usize) < g.ow {
+                                    prow[ox as usize] += row[iy * g.w + ix];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        act.apply_slice(yn);
+    }
+    Ok(())
 }

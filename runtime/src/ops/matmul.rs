@@ -1,14 +1,171 @@
-//! (to be implemented)
+//! MatMul: `Y = act(A · B + bias)`, f32, numpy semantics.
+//!
+//! A `[..., M, K]`, B `[..., K, N]`; batch dims broadcast; a rank-1 A is `[1, K]` with M dropped
+//! from Y, a rank-1 B is `[K, 1]` with N dropped. The optional bias broadcasts to Y: a bias that
+//! is a row vector over N is fused into the GEMM as a column bias; any other bias is added after
+//! the GEMM, then the activation is applied. Each batch matrix is one `sgemm` call on strided
+//! views of the inputs (no copies). Scratch: `sgemm_scratch_len(M, N, K)` f32.
+use super::params::MatMulParams;
+use super::util::{bcast_strides, broadcast, broadcasts_to, counts, data, data_mut, expect, for_each_run, numel, strides};
+use super::{read_params, req};
 use crate::error::OpError;
-use crate::tensor::{TensorInfo, TensorView, TensorViewMut};
-use sprig_kernels::Isa;
+use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut, MAX_RANK};
+use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
+use sprig_kernels::{Activation, Isa};
+
+/// Shapes derived from A and B.
+struct Geom {
+    m: usize,
+    n: usize,
+    k: usize,
+    /// Broadcast batch shape of Y.
+    batch: Shape,
+    /// A and B batch shapes (leading dims only).
+    a_batch: Shape,
+    b_batch: Shape,
+}
+
+fn geom(a: &Shape, b: &Shape) -> Result<Geom, OpError> {
+    if a.rank() == 0 || b.rank() == 0 {
+        return Err(OpError::BadShape("MatMul operands must have rank >= 1"));
+    }
+    let (m, ka, a_lead) = if a.rank() == 1 { (1, a[0], 0) } else { (a[a.rank() - 2], a[a.rank() - 1], a.rank() - 2) };
+    let (kb, n, b_lead) = if b.rank() == 1 { (b[0], 1, 0) } else { (b[b.rank() - 2], b[b.rank() - 1], b.rank() - 2) };
+    if ka != kb {
+        return Err(OpError::BadShape("MatMul: A columns differ from B rows"));
+    }
+    let a_batch = Shape::new(&a.dims()[..a_lead]).unwrap_or(Shape::SCALAR);
+    let b_batch = Shape::new(&b.dims()[..b_lead]).unwrap_or(Shape::SCALAR);
+    let batch = broadcast(&a_batch, &b_batch).ok_or(OpError::BadShape("MatMul: batch dims do not broadcast"))?;
+    Ok(Geom { m, n, k: ka, batch, a_batch, b_batch })
+}
+
+fn y_shape(g: &Geom, a: &Shape, b: &Shape) -> Result<Shape, OpError> {
+    let mut d = [0usize; MAX_RANK + 2];
+    let mut r = g.batch.rank();
+    d[..r].copy_from_slice(g.batch.dims());
+    if a.rank() >= 2 {
+        d[r] = g.m;
+        r += 1;
+    }
+    if b.rank() >= 2 {
+        d[r] = g.n;
+        r += 1;
+    }
+    Shape::new(&d[..r]).ok_or(OpError::BadShape("MatMul output rank above 8"))
+}
+
+fn activation(p: &MatMulParams) -> Result<Activation, OpError> {
+    p.act.activation().ok_or(OpError::BadParams("unknown fused activation kind"))
+}
 
 pub(crate) fn check(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
-    let _ = (params, inputs, outputs);
-    Err(OpError::Unsupported("op not implemented yet"))
+    let p: MatMulParams = read_params(params)?;
+    activation(&p)?;
+    counts(inputs, outputs.len(), 2, 3, 1)?;
+    let a = req(inputs, 0, "MatMul needs A")?;
+    let b = req(inputs, 1, "MatMul needs B")?;
+    let y = &outputs[0];
+    for t in [&a, &b, y] {
+        expect(t, DType::F32, "MatMul is f32 only")?;
+    }
+    let g = geom(&a.shape, &b.shape)?;
+    if y_shape(&g, &a.shape, &b.shape)? != y.shape {
+        return Err(OpError::BadShape("MatMul output shape does not match A and B"));
+    }
+    numel(&y.shape)?;
+    if let Some(Some(bias)) = inputs.get(2) {
+        expect(bias, DType::F32, "MatMul bias must be f32")?;
+        if !broadcasts_to(&bias.shape, &y.shape) {
+            return Err(OpError::BadShape("MatMul bias does not broadcast to the output"));
+        }
+    }
+    sgemm_scratch_len(g.m, g.n, g.k).checked_mul(4).ok_or(OpError::BadShape("scratch size overflows"))
+}
+
+/// Whether a bias of this shape is one value per output column (all dims 1 except a last of N).
+fn is_col_bias(bias: &Shape, y: &Shape, n: usize, b_rank1: bool) -> bool {
+    if b_rank1 || y.rank() == 0 {
+        return false;
+    }
+    let d = bias.dims();
+    match d.split_last() {
+        None => false,
+        Some((&last, lead)) => last == n && lead.iter().all(|&x| x == 1),
+    }
 }
 
 pub(crate) fn exec(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], scratch: &mut [u8], isa: Isa) -> Result<(), OpError> {
-    let _ = (params, inputs, outputs, scratch, isa);
-    Err(OpError::Unsupported("op not implemented yet"))
+    let p: MatMulParams = read_params(params)?;
+    let act = activation(&p)?;
+    let a = req(inputs, 0, "MatMul needs A")?;
+    let b = req(inputs, 1, "MatMul needs B")?;
+    let bias = inputs.get(2).copied().flatten();
+    let g = geom(&a.info.shape, &b.info.shape)?;
+    let (m, n, k) = (g.m, g.n, g.k);
+    let ad = data::<f32>(&a)?;
+    let bd = data::<f32>(&b)?;
+    let y = outputs.first_mut().ok_or(OpError::BadShape("MatMul needs one output"))?;
+    let y_shape = y.info.shape;
+    let yd = data_mut::<f32>(y)?;
+    let need = sgemm_scratch_len(m, n, k);
+    let sc: &mut [f32] = if need == 0 {
+        &mut []
+    } else {
+        let bytes = scratch.get_mut(..need * 4).ok_or(OpError::BadShape("scratch smaller than the op needs"))?;
+        bytemuck::try_cast_slice_mut(bytes).map_err(|_| OpError::BadShape("scratch misaligned"))?
+    };
+
+    let bias_d = match bias {
+        Some(bv) => Some((data::<f32>(&bv)?, bv.info.shape)),
+        None => None,
+    };
+    let col_bias = match bias_d {
+        Some((bd_, bs)) if is_col_bias(&bs, &y_shape, n, b.info.shape.rank() == 1) => Some(bd_),
+        _ => None,
+    };
+    let fused = bias_d.is_none() || col_bias.is_some();
+    let gemm_act = if fused { act } else { Activation::NONE };
+    let gemm_bias = match col_bias {
+        Some(c) => Bias::Col(c),
+        None => Bias::None,
+    };
+
+    let a_st = bcast_strides(&g.a_batch, &g.batch);
+    let b_st = bcast_strides(&g.b_batch, &g.batch);
+    let y_st = strides(&g.batch);
+    let (a_mat, b_mat, y_mat) = ((m * k) as isize, (k * n) as isize, (m * n) as isize);
+    let scale = |s: [isize; MAX_RANK], f: isize| -> [isize; MAX_RANK] { core::array::from_fn(|i| s[i] * f) };
+    let mut ok = true;
+    let batch_dims = g.batch.dims();
+    // One run per batch matrix: iterate the batch space with the innermost axis unrolled.
+    for_each_run(batch_dims, [scale(a_st, a_mat), scale(b_st, b_mat), scale(y_st, y_mat)], [0; 3], |o, cnt, s| {
+        for t in 0..cnt {
+            let ao = super::util::at(o[0], t, s[0]);
+            let bo = super::util::at(o[1], t, s[1]);
+            let yo = super::util::at(o[2], t, s[2]);
+            let (Some(asl), Some(bsl), Some(ysl)) = (ad.get(ao..ao + m * k), bd.get(bo..bo + k * n), yd.get_mut(yo..yo + m * n)) else {
+                ok = false;
+                return;
+            };
+            let am = MatRef::row_major(asl, m, k);
+            let bm = MatRef::row_major(bsl, k, n);
+            let ym = MatMut::row_major(ysl, m, n);
+            sgemm(isa, am, bm, ym, gemm_bias, &gemm_act, sc);
+        }
+    });
+    if !ok {
+        return Err(OpError::BadShape("MatMul operand sizes are inconsistent"));
+    }
+    if !fused {
+        let (bd_, bs) = bias_d.ok_or(OpError::BadShape("MatMul bias missing"))?;
+        let bst = bcast_strides(&bs, &y_shape);
+        for_each_run(y_shape.dims(), [bst, strides(&y_shape)], [0; 2], |o, cnt, s| {
+            for t in 0..cnt {
+                let yi = super::util::at(o[1], t, s[1]);
+                yd[yi] = act.apply(yd[yi] + bd_[super::util::at(o[0], t, s[0])]);
+            }
+        });
+    }
+    Ok(())
 }

@@ -22,6 +22,7 @@ mod norm;
 mod pool;
 mod shape;
 mod unary;
+mod util;
 
 use crate::error::OpError;
 use crate::tensor::{TensorInfo, TensorView, TensorViewMut};
