@@ -7,9 +7,24 @@
 //! - `bias` is per row of C (conv output channel) or per column (Gemm/MatMul output feature).
 //! - `scratch` is caller-provided working memory of at least [`sgemm_scratch_len`] f32 elements;
 //!   kernels never allocate.
+//! - Packed path (BLIS-style): B is packed per `kc × nc` block into `NR`-wide column panels, A per
+//!   `mc × kc` block into `MR`-tall row panels (both zero-padded to whole tiles), inside `scratch`
+//!   at 64-byte aligned offsets. A register-tiled microkernel (`MR × NR` accumulators) computes one
+//!   tile over one `kc` block; the bias and the clamp-style activations (None, Relu, Clamp) are
+//!   fused into its store after the last `kc` block, the others are applied by the driver with
+//!   the scalar [`Activation::apply`] on the tile while it is still in L1.
+//! - `m == 1` or `n == 1` (matrix-vector) use a GEMV path that needs no scratch.
 //! - Every entry point checks slice lengths against the shapes and panics on a mismatch before any
 //!   unchecked access, so a wrong call can never read or write out of bounds.
 pub mod scalar;
+
+mod driver;
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 
 use crate::{Activation, Isa};
 
@@ -109,15 +124,88 @@ impl Bias<'_> {
     }
 }
 
-/// f32 elements of scratch that [`sgemm`] needs for these sizes, for any ISA.
-pub fn sgemm_scratch_len(m: usize, n: usize, k: usize) -> usize {
-    let _ = (m, n, k);
-    0
+/// Per-tile parameters handed to a microkernel; arch-neutral, the kernels broadcast them.
+///
+/// The microkernel computes `acc = Apanel · Bpanel` (an `MR × NR` tile over `kc`) and then, for the
+/// `mr × nr` top-left part only: `v = acc (+ C if accumulate) (+ bias_row[i]) (+ bias_col[j])`,
+/// `v = min(max(v, lo), hi)` if `clamp`, and stores `v` to `C`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Tile {
+    /// Top-left element of the C tile.
+    pub c: *mut f32,
+    /// Row stride of C in elements.
+    pub rs_c: usize,
+    /// Valid rows (1..=MR) and columns (1..=NR) of the tile.
+    pub mr: usize,
+    pub nr: usize,
+    /// Add the existing C values (every `kc` block after the first).
+    pub accumulate: bool,
+    /// Apply `min(max(v, lo), hi)`.
+    pub clamp: bool,
+    pub lo: f32,
+    pub hi: f32,
+    /// Null, or `mr` per-row bias values.
+    pub bias_row: *const f32,
+    /// Null, or `nr` per-column bias values.
+    pub bias_col: *const f32,
 }
 
-/// `C = act(A·B + bias)` with the kernel for `isa` (which must be available on this CPU; the
-/// scalar one is used when it is not).
-pub fn sgemm(isa: Isa, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+/// A GEMM microkernel: `a` is a packed `MR × kc` panel (`kc` groups of `MR` values), `b` a packed
+/// `kc × NR` panel (`kc` groups of `NR` values).
+///
+/// # Safety
+/// The CPU supports the kernel's ISA; `a` and `b` are readable for `kc*MR` and `kc*NR` floats;
+/// `t.c` is writable for `t.mr` rows of `t.nr` floats at stride `t.rs_c`; non-null bias pointers
+/// are readable for `t.mr` / `t.nr` floats; `1 <= t.mr <= MR`, `1 <= t.nr <= NR`.
+pub type GemmUkr = unsafe fn(kc: usize, a: *const f32, b: *const f32, t: &Tile);
+
+/// A GEMV kernel: `y[j*ys] = Σ_p x[p*xs] · M[p, j]` for `j < n`, `p < k`, where `M[p, j]` is
+/// `mat[p*stride + j]` (`gemv_rows`: rows contiguous) or `mat[p + j*stride]` (`gemv_cols`:
+/// columns contiguous; requires `xs == 1`).
+///
+/// # Safety
+/// The CPU supports the kernel's ISA; every addressed element of x, M and y is in bounds.
+pub type GemvFn = unsafe fn(k: usize, n: usize, x: *const f32, xs: usize, mat: *const f32, stride: usize, y: *mut f32, ys: usize);
+
+/// One row of the GEMM kernel table.
+#[derive(Clone, Copy, Debug)]
+pub struct GemmKernel {
+    pub name: &'static str,
+    pub isa: Isa,
+    pub mr: usize,
+    pub nr: usize,
+    /// Cache blocking: depth of a packed block, rows of packed A, columns of packed B.
+    pub kc: usize,
+    pub mc: usize,
+    pub nc: usize,
+    pub ukr: GemmUkr,
+    /// Matrix-vector kernels for `m == 1` or `n == 1`.
+    pub gemv_rows: GemvFn,
+    pub gemv_cols: GemvFn,
+}
+
+/// The GEMM kernel table of this target: dispatch uses the first row of an ISA; tests and benches
+/// iterate all rows.
+#[cfg(target_arch = "x86_64")]
+pub const GEMM_KERNELS: &[GemmKernel] = &[avx512::SGEMM_12X32_AVX512, avx2::SGEMM_6X16_AVX2, avx512::SGEMM_8X32_AVX512];
+#[cfg(target_arch = "aarch64")]
+pub const GEMM_KERNELS: &[GemmKernel] = &[neon::SGEMM_8X8_NEON];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub const GEMM_KERNELS: &[GemmKernel] = &[];
+
+/// The kernel `sgemm` uses for `isa`, if this target has one.
+pub fn kernel_for(isa: Isa) -> Option<&'static GemmKernel> {
+    GEMM_KERNELS.iter().find(|k| k.isa == isa)
+}
+
+/// f32 elements of scratch that [`sgemm`] needs for these sizes, for any ISA (the maximum over
+/// the table; the scalar and GEMV paths need none).
+pub fn sgemm_scratch_len(m: usize, n: usize, k: usize) -> usize {
+    GEMM_KERNELS.iter().map(|kr| driver::packed_scratch_len(kr, m, n, k)).max().unwrap_or(0)
+}
+
+fn check_args(a: &MatRef, b: &MatRef, c: &MatMut, bias: &Bias) {
     assert_eq!(a.cols, b.rows, "gemm: A columns != B rows");
     assert_eq!(a.rows, c.rows, "gemm: A rows != C rows");
     assert_eq!(b.cols, c.cols, "gemm: B columns != C columns");
@@ -125,6 +213,24 @@ pub fn sgemm(isa: Isa, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activa
     b.check();
     c.check();
     bias.check(c.rows, c.cols);
-    let _ = (isa, &scratch);
-    scalar::sgemm_ref(a, b, c, bias, act)
+}
+
+/// `C = act(A·B + bias)` with the kernel for `isa` (which must be available on this CPU; the
+/// scalar one is used when it is not).
+pub fn sgemm(isa: Isa, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    check_args(&a, &b, &c, &bias);
+    match kernel_for(isa) {
+        Some(kr) if isa.available() => driver::sgemm_with(kr, a, b, c, bias, act, scratch),
+        _ => scalar::sgemm_ref(a, b, c, bias, act),
+    }
+}
+
+/// `C = act(A·B + bias)` with one table row (tests and benches force a kernel this way).
+///
+/// Panics if the CPU lacks the row's ISA (check `kernel.isa.available()` first) or if `scratch`
+/// is shorter than [`sgemm_scratch_len`].
+pub fn sgemm_with(kernel: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    check_args(&a, &b, &c, &bias);
+    assert!(kernel.isa.available(), "gemm: {} needs {}, which this CPU lacks", kernel.name, kernel.isa.name());
+    driver::sgemm_with(kernel, a, b, c, bias, act, scratch)
 }

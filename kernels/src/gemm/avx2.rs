@@ -1,0 +1,173 @@
+//! AVX2+FMA GEMM microkernel: `6 × 16` tile (12 ymm accumulators, 2 B vectors, 1 broadcast).
+use super::{GemmKernel, Tile};
+use crate::Isa;
+use core::arch::x86_64::*;
+
+pub const SGEMM_6X16_MR: usize = 6;
+pub const SGEMM_6X16_NR: usize = 16;
+
+pub const SGEMM_6X16_AVX2: GemmKernel = GemmKernel {
+    name: "sgemm_6x16_avx2",
+    isa: Isa::Avx2,
+    mr: SGEMM_6X16_MR,
+    nr: SGEMM_6X16_NR,
+    kc: 256,
+    mc: 144,
+    nc: 2048,
+    ukr: sgemm_6x16_avx2,
+    gemv_rows: gemv_rows_avx2,
+    gemv_cols: gemv_cols_avx2,
+};
+
+/// Lane mask with the first `len` (clamped to 0..=8) lanes set.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn mask8(len: usize) -> __m256i {
+    let len = len.min(8) as i32;
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(len), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+}
+
+/// # Safety
+/// See [`super::GemmUkr`]; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn sgemm_6x16_avx2(kc: usize, a: *const f32, b: *const f32, t: &Tile) {
+    const MR: usize = SGEMM_6X16_MR;
+    const NR: usize = SGEMM_6X16_NR;
+    let mut acc0 = [_mm256_setzero_ps(); MR];
+    let mut acc1 = [_mm256_setzero_ps(); MR];
+    let (mut ap, mut bp) = (a, b);
+    for _ in 0..kc {
+        // SAFETY: the packed panels hold kc groups of MR (A) and NR (B) floats.
+        unsafe {
+            let b0 = _mm256_loadu_ps(bp);
+            let b1 = _mm256_loadu_ps(bp.add(8));
+            for i in 0..MR {
+                let ai = _mm256_broadcast_ss(&*ap.add(i));
+                acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+                acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+    }
+    let full = t.nr == NR;
+    let m0 = mask8(t.nr);
+    let m1 = mask8(t.nr.saturating_sub(8));
+    let (mut bc0, mut bc1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+    if !t.bias_col.is_null() {
+        // SAFETY: bias_col has t.nr readable floats; masked-off lanes are not accessed.
+        unsafe {
+            bc0 = _mm256_maskload_ps(t.bias_col, m0);
+            bc1 = _mm256_maskload_ps(t.bias_col.add(8), m1);
+        }
+    }
+    let lo = _mm256_set1_ps(t.lo);
+    let hi = _mm256_set1_ps(t.hi);
+    for i in 0..MR {
+        if i >= t.mr {
+            break;
+        }
+        // SAFETY: row i < t.mr of the C tile holds t.nr writable floats at c + i*rs_c; full
+        // tiles have t.nr == 16, otherwise the masks cover exactly t.nr columns; bias_row (if
+        // set) has t.mr floats.
+        unsafe {
+            let cp = t.c.add(i * t.rs_c);
+            let (mut v0, mut v1) = (acc0[i], acc1[i]);
+            if t.accumulate {
+                if full {
+                    v0 = _mm256_add_ps(v0, _mm256_loadu_ps(cp));
+                    v1 = _mm256_add_ps(v1, _mm256_loadu_ps(cp.add(8)));
+                } else {
+                    v0 = _mm256_add_ps(v0, _mm256_maskload_ps(cp, m0));
+                    v1 = _mm256_add_ps(v1, _mm256_maskload_ps(cp.add(8), m1));
+                }
+            }
+            if !t.bias_row.is_null() {
+                let br = _mm256_set1_ps(*t.bias_row.add(i));
+                v0 = _mm256_add_ps(v0, br);
+                v1 = _mm256_add_ps(v1, br);
+            }
+            v0 = _mm256_add_ps(v0, bc0);
+            v1 = _mm256_add_ps(v1, bc1);
+            if t.clamp {
+                v0 = _mm256_min_ps(_mm256_max_ps(v0, lo), hi);
+                v1 = _mm256_min_ps(_mm256_max_ps(v1, lo), hi);
+            }
+            if full {
+                _mm256_storeu_ps(cp, v0);
+                _mm256_storeu_ps(cp.add(8), v1);
+            } else {
+                _mm256_maskstore_ps(cp, m0, v0);
+                _mm256_maskstore_ps(cp.add(8), m1, v1);
+            }
+        }
+    }
+}
+
+/// GEMV, rows of M contiguous: `y[j*ys] = Σ_p x[p*xs] · M[p*rs + j]` for `j < n`.
+///
+/// # Safety
+/// See [`super::GemvFn`]; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn gemv_rows_avx2(k: usize, n: usize, x: *const f32, xs: usize, mat: *const f32, rs: usize, y: *mut f32, ys: usize) {
+    const W: usize = 32;
+    let mut j = 0;
+    while j < n {
+        let masks = [0, 8, 16, 24].map(|o| mask8((n - j).saturating_sub(o)));
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for p in 0..k {
+            // SAFETY: x has k elements at stride xs; row p of M has n readable floats from
+            // mat + p*rs, and the masks stop at column n.
+            unsafe {
+                let xv = _mm256_set1_ps(*x.add(p * xs));
+                let row = mat.add(p * rs + j);
+                for (u, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(xv, _mm256_maskload_ps(row.add(8 * u), masks[u]), *acc);
+                }
+            }
+        }
+        let mut buf = [0.0f32; W];
+        for (u, acc) in acc.iter().enumerate() {
+            // SAFETY: buf has W = 4*8 floats.
+            unsafe { _mm256_storeu_ps(buf.as_mut_ptr().add(8 * u), *acc) };
+        }
+        for (jj, &v) in buf.iter().enumerate().take((n - j).min(W)) {
+            // SAFETY: j + jj < n and y has n elements at stride ys.
+            unsafe { *y.add((j + jj) * ys) = v };
+        }
+        j += W;
+    }
+}
+
+/// GEMV, columns of M contiguous: `y[j*ys] = Σ_p x[p] · M[p + j*cs]` for `j < n` (x contiguous).
+///
+/// # Safety
+/// See [`super::GemvFn`]; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn gemv_cols_avx2(k: usize, n: usize, x: *const f32, _xs: usize, mat: *const f32, cs: usize, y: *mut f32, ys: usize) {
+    for j in 0..n {
+        // SAFETY: column j of M has k readable floats from mat + j*cs; x has k contiguous floats;
+        // loads past k are masked.
+        unsafe {
+            let col = mat.add(j * cs);
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut p = 0;
+            while p + 32 <= k {
+                for (u, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(_mm256_loadu_ps(x.add(p + 8 * u)), _mm256_loadu_ps(col.add(p + 8 * u)), *acc);
+                }
+                p += 32;
+            }
+            while p < k {
+                let m = mask8(k - p);
+                acc[0] = _mm256_fmadd_ps(_mm256_maskload_ps(x.add(p), m), _mm256_maskload_ps(col.add(p), m), acc[0]);
+                p += 8;
+            }
+            let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+            let h = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+            let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+            let h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+            *y.add(j * ys) = _mm_cvtss_f32(h);
+        }
+    }
+}

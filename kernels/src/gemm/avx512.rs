@@ -1,0 +1,189 @@
+//! AVX-512F GEMM microkernels: `MR × 32` tiles (two zmm per row), broadcast A, FMA.
+use super::{GemmKernel, Tile};
+use crate::Isa;
+use core::arch::x86_64::*;
+
+const NR: usize = 32;
+
+/// 12x32: 24 accumulators + 2 B vectors + broadcasts fit the 32 zmm registers.
+pub const SGEMM_12X32_MR: usize = 12;
+/// 8x32: smaller tile, kept for comparison in benches.
+pub const SGEMM_8X32_MR: usize = 8;
+
+pub const SGEMM_12X32_AVX512: GemmKernel = GemmKernel {
+    name: "sgemm_12x32_avx512",
+    isa: Isa::Avx512,
+    mr: SGEMM_12X32_MR,
+    nr: NR,
+    kc: 256,
+    mc: 192,
+    nc: 2048,
+    ukr: sgemm_12x32_avx512,
+    gemv_rows: gemv_rows_avx512,
+    gemv_cols: gemv_cols_avx512,
+};
+
+pub const SGEMM_8X32_AVX512: GemmKernel = GemmKernel {
+    name: "sgemm_8x32_avx512",
+    isa: Isa::Avx512,
+    mr: SGEMM_8X32_MR,
+    nr: NR,
+    kc: 256,
+    mc: 128,
+    nc: 2048,
+    ukr: sgemm_8x32_avx512,
+    gemv_rows: gemv_rows_avx512,
+    gemv_cols: gemv_cols_avx512,
+};
+
+/// # Safety
+/// See [`super::GemmUkr`]; the CPU has AVX-512F.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub unsafe fn sgemm_12x32_avx512(kc: usize, a: *const f32, b: *const f32, t: &Tile) {
+    // SAFETY: forwarded contract of GemmUkr with MR = 12.
+    unsafe { ukr::<SGEMM_12X32_MR>(kc, a, b, t) }
+}
+
+/// # Safety
+/// See [`super::GemmUkr`]; the CPU has AVX-512F.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub unsafe fn sgemm_8x32_avx512(kc: usize, a: *const f32, b: *const f32, t: &Tile) {
+    // SAFETY: forwarded contract of GemmUkr with MR = 8.
+    unsafe { ukr::<SGEMM_8X32_MR>(kc, a, b, t) }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn ukr<const MR: usize>(kc: usize, a: *const f32, b: *const f32, t: &Tile) {
+    let mut acc0 = [_mm512_setzero_ps(); MR];
+    let mut acc1 = [_mm512_setzero_ps(); MR];
+    let (mut ap, mut bp) = (a, b);
+    for _ in 0..kc {
+        // SAFETY: the packed panels hold kc groups of MR (A) and NR (B) floats.
+        unsafe {
+            let b0 = _mm512_loadu_ps(bp);
+            let b1 = _mm512_loadu_ps(bp.add(16));
+            for i in 0..MR {
+                let ai = _mm512_set1_ps(*ap.add(i));
+                acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+                acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+            }
+            ap = ap.add(MR);
+            bp = bp.add(NR);
+        }
+    }
+    let m0: __mmask16 = if t.nr >= 16 { 0xffff } else { (1u16 << t.nr) - 1 };
+    let m1: __mmask16 = if t.nr >= 32 { 0xffff } else if t.nr > 16 { (1u16 << (t.nr - 16)) - 1 } else { 0 };
+    let (mut bc0, mut bc1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+    if !t.bias_col.is_null() {
+        // SAFETY: bias_col has t.nr readable floats; masked-off lanes are not accessed.
+        unsafe {
+            bc0 = _mm512_maskz_loadu_ps(m0, t.bias_col);
+            bc1 = _mm512_maskz_loadu_ps(m1, t.bias_col.add(16));
+        }
+    }
+    let lo = _mm512_set1_ps(t.lo);
+    let hi = _mm512_set1_ps(t.hi);
+    for i in 0..MR {
+        if i >= t.mr {
+            break;
+        }
+        // SAFETY: row i < t.mr of the C tile holds t.nr writable floats at c + i*rs_c; the masks
+        // cover exactly those columns; bias_row (if set) has t.mr floats.
+        unsafe {
+            let cp = t.c.add(i * t.rs_c);
+            let (mut v0, mut v1) = (acc0[i], acc1[i]);
+            if t.accumulate {
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
+            }
+            if !t.bias_row.is_null() {
+                let br = _mm512_set1_ps(*t.bias_row.add(i));
+                v0 = _mm512_add_ps(v0, br);
+                v1 = _mm512_add_ps(v1, br);
+            }
+            v0 = _mm512_add_ps(v0, bc0);
+            v1 = _mm512_add_ps(v1, bc1);
+            if t.clamp {
+                v0 = _mm512_min_ps(_mm512_max_ps(v0, lo), hi);
+                v1 = _mm512_min_ps(_mm512_max_ps(v1, lo), hi);
+            }
+            _mm512_mask_storeu_ps(cp, m0, v0);
+            _mm512_mask_storeu_ps(cp.add(16), m1, v1);
+        }
+    }
+}
+
+#[inline]
+fn tail_mask(len: usize) -> __mmask16 {
+    if len >= 16 {
+        0xffff
+    } else {
+        (1u16 << len) - 1
+    }
+}
+
+/// GEMV, rows of M contiguous: `y[j*ys] = Σ_p x[p*xs] · M[p*rs + j]` for `j < n`.
+///
+/// # Safety
+/// See [`super::GemvFn`]; the CPU has AVX-512F.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub unsafe fn gemv_rows_avx512(k: usize, n: usize, x: *const f32, xs: usize, mat: *const f32, rs: usize, y: *mut f32, ys: usize) {
+    const W: usize = 64;
+    let mut j = 0;
+    while j < n {
+        let masks = [0, 16, 32, 48].map(|o| tail_mask((n - j).saturating_sub(o)));
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for p in 0..k {
+            // SAFETY: x has k elements at stride xs; row p of M has n readable floats from
+            // mat + p*rs, and the masks stop at column n.
+            unsafe {
+                let xv = _mm512_set1_ps(*x.add(p * xs));
+                let row = mat.add(p * rs + j);
+                for (u, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(masks[u], row.add(16 * u)), *acc);
+                }
+            }
+        }
+        let mut buf = [0.0f32; W];
+        for (u, acc) in acc.iter().enumerate() {
+            // SAFETY: buf has W = 4*16 floats.
+            unsafe { _mm512_storeu_ps(buf.as_mut_ptr().add(16 * u), *acc) };
+        }
+        for (jj, &v) in buf.iter().enumerate().take((n - j).min(W)) {
+            // SAFETY: j + jj < n and y has n elements at stride ys.
+            unsafe { *y.add((j + jj) * ys) = v };
+        }
+        j += W;
+    }
+}
+
+/// GEMV, columns of M contiguous: `y[j*ys] = Σ_p x[p] · M[p + j*cs]` for `j < n` (x contiguous).
+///
+/// # Safety
+/// See [`super::GemvFn`]; the CPU has AVX-512F.
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub unsafe fn gemv_cols_avx512(k: usize, n: usize, x: *const f32, _xs: usize, mat: *const f32, cs: usize, y: *mut f32, ys: usize) {
+    for j in 0..n {
+        // SAFETY: column j of M has k readable floats from mat + j*cs; x has k contiguous floats;
+        // loads are masked at k.
+        unsafe {
+            let col = mat.add(j * cs);
+            let mut acc = [_mm512_setzero_ps(); 4];
+            let mut p = 0;
+            while p + 64 <= k {
+                for (u, acc) in acc.iter_mut().enumerate() {
+                    *acc = _mm512_fmadd_ps(_mm512_loadu_ps(x.add(p + 16 * u)), _mm512_loadu_ps(col.add(p + 16 * u)), *acc);
+                }
+                p += 64;
+            }
+            while p < k {
+                let m = tail_mask(k - p);
+                acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x.add(p)), _mm512_maskz_loadu_ps(m, col.add(p)), acc[0]);
+                p += 16;
+            }
+            let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+            *y.add(j * ys) = _mm512_reduce_add_ps(s);
+        }
+    }
+}

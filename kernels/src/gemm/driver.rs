@@ -1,0 +1,219 @@
+//! Blocking, packing and epilogue logic shared by every microkernel (see the module doc of
+//! `gemm` for the contract). Callers have already validated the views (`check_args`).
+use super::{Bias, GemmKernel, MatMut, MatRef, Tile};
+use crate::{Act, Activation};
+
+/// Slack per packed buffer so that it can start on a 64-byte boundary.
+const ALIGN_SLACK: usize = 16;
+
+#[inline]
+fn round_up(x: usize, to: usize) -> usize {
+    x.div_ceil(to) * to
+}
+
+/// f32 elements of scratch the packed path of `kr` needs.
+pub(super) fn packed_scratch_len(kr: &GemmKernel, m: usize, n: usize, k: usize) -> usize {
+    if m == 0 || n == 0 || k == 0 || m == 1 || n == 1 {
+        return 0;
+    }
+    let kc = k.min(kr.kc);
+    let a = round_up(m.min(kr.mc), kr.mr) * kc;
+    let b = round_up(n.min(kr.nc), kr.nr) * kc;
+    a + b + 2 * ALIGN_SLACK
+}
+
+/// Splits off a 64-byte aligned buffer of `len` floats from the front of `s`.
+fn take_aligned(s: &mut [f32], len: usize) -> (&mut [f32], &mut [f32]) {
+    let off = match s.as_ptr().align_offset(64) {
+        o if o < ALIGN_SLACK => o,
+        _ => 0, // an f32 slice is 4-aligned, so this is unreachable; unaligned still works
+    };
+    let (buf, rest) = s[off..].split_at_mut(len);
+    (buf, rest)
+}
+
+/// How the activation is applied: fused as a clamp in the microkernel, or by the scalar apply.
+fn split_act(act: &Activation) -> (bool, f32, f32, bool) {
+    match act.kind {
+        Act::None => (false, 0.0, 0.0, false),
+        Act::Relu => (true, 0.0, f32::INFINITY, false),
+        Act::Clamp => (true, act.alpha, act.beta, false),
+        _ => (false, 0.0, 0.0, true),
+    }
+}
+
+pub(super) fn sgemm_with(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                c.data[i * c.rs + j] = act.apply(bias.at(i, j));
+            }
+        }
+        return;
+    }
+    if m == 1 || n == 1 {
+        return gemv(kr, a, b, c, bias, act);
+    }
+    let need = packed_scratch_len(kr, m, n, k);
+    assert!(scratch.len() >= need, "gemm: scratch has {} f32, needs {need}", scratch.len());
+
+    let (mr, nr) = (kr.mr, kr.nr);
+    let kc_max = k.min(kr.kc);
+    let (apack, rest) = take_aligned(scratch, round_up(m.min(kr.mc), mr) * kc_max);
+    let (bpack, _) = take_aligned(rest, round_up(n.min(kr.nc), nr) * kc_max);
+    let (clamp, lo, hi, post) = split_act(act);
+    let rs_c = c.rs;
+    let cbase = c.data.as_mut_ptr();
+
+    for jc in (0..n).step_by(kr.nc) {
+        let nc = kr.nc.min(n - jc);
+        for pc in (0..k).step_by(kr.kc) {
+            let kc = kr.kc.min(k - pc);
+            let last = pc + kc == k;
+            pack_b(&b, pc, kc, jc, nc, nr, bpack);
+            for ic in (0..m).step_by(kr.mc) {
+                let mc = kr.mc.min(m - ic);
+                pack_a(&a, ic, mc, pc, kc, mr, apack);
+                for jr in (0..nc).step_by(nr) {
+                    let nr_eff = nr.min(nc - jr);
+                    let j0 = jc + jr;
+                    for ir in (0..mc).step_by(mr) {
+                        let mr_eff = mr.min(mc - ir);
+                        let i0 = ic + ir;
+                        let tile = Tile {
+                            // SAFETY: i0 < m and j0 < n, so the offset is inside c.data (checked
+                            // by MatMut::check in check_args).
+                            c: unsafe { cbase.add(i0 * rs_c + j0) },
+                            rs_c,
+                            mr: mr_eff,
+                            nr: nr_eff,
+                            accumulate: pc > 0,
+                            clamp: last && clamp,
+                            lo,
+                            hi,
+                            bias_row: match bias {
+                                Bias::Row(bv) if last => bv[i0..].as_ptr(),
+                                _ => core::ptr::null(),
+                            },
+                            bias_col: match bias {
+                                Bias::Col(bv) if last => bv[j0..].as_ptr(),
+                                _ => core::ptr::null(),
+                            },
+                        };
+                        let ap = apack[ir * kc..(ir + mr) * kc].as_ptr();
+                        let bp = bpack[jr * kc..(jr + nr) * kc].as_ptr();
+                        // SAFETY: the caller checked that the CPU has kr.isa; the packed panels
+                        // are kc*mr and kc*nr floats (sliced above); the C tile's mr_eff rows of
+                        // nr_eff columns lie in c.data since i0+mr_eff <= m, j0+nr_eff <= n and
+                        // rs_c >= n (or m == 1, handled by the GEMV path); bias slices have at
+                        // least m (n) values (Bias::check), so mr_eff (nr_eff) from i0 (j0) fit.
+                        unsafe { (kr.ukr)(kc, ap, bp, &tile) };
+                        if last && post {
+                            for i in 0..mr_eff {
+                                for j in 0..nr_eff {
+                                    // SAFETY: same tile bounds as above.
+                                    unsafe {
+                                        let p = tile.c.add(i * rs_c + j);
+                                        *p = act.apply(*p);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `m == 1` or `n == 1`, `k >= 1`: `y[j] = Σ_p x[p] · M[p, j]` with x = row 0 of A and M = B, or
+/// x = column 0 of B and M = Aᵀ (then y is column 0 of C).
+fn gemv(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation) {
+    let (m, n, k) = (a.rows, b.cols, a.cols);
+    let (x, xs, mat, len, ys, row_bias) = if m == 1 { (a.data, a.cs, b, n, 1, false) } else { (b.data, b.rs, a.t(), m, c.rs, true) };
+    let y = c.data.as_mut_ptr();
+    if mat.cs == 1 || len == 1 {
+        // SAFETY: kr.isa is available (checked by the caller); x[p*xs] for p < k, M[p*rs + j]
+        // for p < k, j < len and y[j*ys] for j < len are in bounds by the MatRef/MatMut checks.
+        unsafe { (kr.gemv_rows)(k, len, x.as_ptr(), xs, mat.data.as_ptr(), mat.rs, y, ys) };
+    } else if mat.rs == 1 && xs == 1 {
+        // SAFETY: as above with M[p + j*cs]; x is contiguous.
+        unsafe { (kr.gemv_cols)(k, len, x.as_ptr(), 1, mat.data.as_ptr(), mat.cs, y, ys) };
+    } else {
+        for j in 0..len {
+            let mut s = 0.0f32;
+            for p in 0..k {
+                s += x[p * xs] * mat.at(p, j);
+            }
+            c.data[j * ys] = s;
+        }
+    }
+    for j in 0..len {
+        let bv = if row_bias { bias.at(j, 0) } else { bias.at(0, j) };
+        let v = &mut c.data[j * ys];
+        *v = act.apply(*v + bv);
+    }
+}
+
+/// Packs `A[i0..i0+mc, p0..p0+kc]` into `MR`-row panels: panel `t` holds, for each `p`, the `MR`
+/// values `A[i0+t*MR+r, p0+p]`, zero for rows past `mc`.
+fn pack_a(a: &MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst: &mut [f32]) {
+    for (t, ir) in (0..mc).step_by(mr).enumerate() {
+        let panel = &mut dst[t * mr * kc..(t + 1) * mr * kc];
+        let rows = mr.min(mc - ir);
+        if rows < mr {
+            panel.fill(0.0);
+        }
+        for r in 0..rows {
+            let base = (i0 + ir + r) * a.rs + p0 * a.cs;
+            if a.cs == 1 {
+                let src = &a.data[base..base + kc];
+                for (p, &v) in src.iter().enumerate() {
+                    panel[p * mr + r] = v;
+                }
+            } else {
+                for p in 0..kc {
+                    panel[p * mr + r] = a.data[base + p * a.cs];
+                }
+            }
+        }
+    }
+}
+
+/// Packs `B[p0..p0+kc, j0..j0+nc]` into `NR`-column panels: panel `t` holds, for each `p`, the
+/// `NR` values `B[p0+p, j0+t*NR+c]`, zero for columns past `nc`.
+fn pack_b(b: &MatRef, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+    for (t, jr) in (0..nc).step_by(nr).enumerate() {
+        let panel = &mut dst[t * nr * kc..(t + 1) * nr * kc];
+        let cols = nr.min(nc - jr);
+        if b.cs == 1 {
+            for p in 0..kc {
+                let base = (p0 + p) * b.rs + j0 + jr;
+                let row = &mut panel[p * nr..(p + 1) * nr];
+                row[..cols].copy_from_slice(&b.data[base..base + cols]);
+                row[cols..].fill(0.0);
+            }
+        } else {
+            if cols < nr {
+                panel.fill(0.0);
+            }
+            for cc in 0..cols {
+                let base = p0 * b.rs + (j0 + jr + cc) * b.cs;
+                if b.rs == 1 {
+                    let src = &b.data[base..base + kc];
+                    for (p, &v) in src.iter().enumerate() {
+                        panel[p * nr + cc] = v;
+                    }
+                } else {
+                    for p in 0..kc {
+                        panel[p * nr + cc] = b.data[base + p * b.rs];
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! Every GEMM kernel in the table (and `sgemm` dispatch) against the plain scalar reference
+//! `scalar::sgemm_ref`.
+//!
+//! Tolerance (f32): `|got - ref| <= 1e-5 * (k + 1) * (Σ_p |a_ip·b_pj| + |bias| + 1)`, i.e. a
+//! relative error of 1e-5 per accumulated product (the kernels sum in a different order and with
+//! FMA). Activations after the sum have slope <= ~1.13, which the +1 slack covers.
+//!
+//! A kernel whose ISA this CPU lacks prints `SKIPPED: ...` and is not counted as a pass.
+use proptest::prelude::*;
+use sprig_kernels::gemm::{scalar::sgemm_ref, sgemm, sgemm_scratch_len, sgemm_with, Bias, GemmKernel, MatMut, MatRef, GEMM_KERNELS};
+use sprig_kernels::{Act, Activation, Isa};
+
+/// Deterministic data in [-1, 1) from a seed (xorshift).
+fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Storage layout of an operand.
+#[derive(Clone, Copy, Debug)]
+enum Layout {
+    RowMajor,
+    /// Stored transposed, viewed with swapped strides.
+    Transposed,
+    /// Row-major with `pad` extra elements per row.
+    Padded(usize),
+    /// Column stride 2 (every other element).
+    Strided2,
+}
+
+fn layout() -> impl Strategy<Value = Layout> {
+    prop_oneof![Just(Layout::RowMajor), Just(Layout::Transposed), (1usize..5).prop_map(Layout::Padded), Just(Layout::Strided2)]
+}
+
+/// Storage for a `rows × cols` operand in `l`, plus its (rs, cs).
+fn store(rows: usize, cols: usize, l: Layout, seed: u64) -> (Vec<f32>, usize, usize) {
+    match l {
+        Layout::RowMajor => (data(rows * cols, seed), cols, 1),
+        Layout::Transposed => (data(rows * cols, seed), 1, rows),
+        Layout::Padded(p) => (data(rows * (cols + p), seed), cols + p, 1),
+        Layout::Strided2 => (data(rows * cols * 2, seed), cols * 2, 2),
+    }
+}
+
+const ACTS: [Act; 10] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::HardSwish, Act::Sigmoid, Act::Tanh, Act::Gelu, Act::HardSigmoid, Act::GeluTanh];
+
+fn activation(kind: Act) -> Activation {
+    match kind {
+        Act::Clamp => Activation::clamp(-0.3, 0.4),
+        Act::LeakyRelu => Activation { kind, alpha: 0.1, beta: 0.0 },
+        Act::HardSigmoid => Activation { kind, alpha: 0.2, beta: 0.5 },
+        _ => Activation { kind, alpha: 0.0, beta: 0.0 },
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum BiasKind {
+    None,
+    Row,
+    Col,
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    m: usize,
+    n: usize,
+    k: usize,
+    la: Layout,
+    lb: Layout,
+    act: Act,
+    bias: BiasKind,
+    c_pad: usize,
+    seed: u64,
+}
+
+/// Which kernel runs a case.
+#[derive(Clone, Copy)]
+enum Runner<'a> {
+    Row(&'a GemmKernel),
+    Dispatch(Isa),
+}
+
+/// Runs `case` with `runner` and compares with the reference; Err describes the first mismatch.
+fn check(runner: Runner, case: &Case) -> Result<(), String> {
+    let Case { m, n, k, la, lb, act, bias, c_pad, seed } = case.clone();
+    let (ad, ars, acs) = store(m, k, la, seed);
+    let (bd, brs, bcs) = store(k, n, lb, seed + 1);
+    let a = MatRef { data: &ad, rows: m, cols: k, rs: ars, cs: acs };
+    let b = MatRef { data: &bd, rows: k, cols: n, rs: brs, cs: bcs };
+    let bias_data = data(m.max(n), seed + 2);
+    let bias = match bias {
+        BiasKind::None => Bias::None,
+        BiasKind::Row => Bias::Row(&bias_data[..m]),
+        BiasKind::Col => Bias::Col(&bias_data[..n]),
+    };
+    let act = activation(act);
+    let rs = n + c_pad;
+    let sentinel = 1234.5f32;
+    let mut want = vec![sentinel; m * rs];
+    sgemm_ref(a, b, MatMut { data: &mut want, rows: m, cols: n, rs }, bias, &act);
+    let mut got = vec![sentinel; m * rs];
+    // Exactly the advertised scratch, starting at an odd offset so that alignment is exercised.
+    let mut scratch = vec![f32::NAN; sgemm_scratch_len(m, n, k) + 1];
+    let c = MatMut { data: &mut got, rows: m, cols: n, rs };
+    match runner {
+        Runner::Row(kr) => sgemm_with(kr, a, b, c, bias, &act, &mut scratch[1..]),
+        Runner::Dispatch(isa) => sgemm(isa, a, b, c, bias, &act, &mut scratch[1..]),
+    }
+    for i in 0..m {
+        for j in 0..rs {
+            let (g, w) = (got[i * rs + j], want[i * rs + j]);
+            if j >= n {
+                if g.to_bits() != sentinel.to_bits() {
+                    return Err(format!("C padding ({i},{j}) overwritten: {g}"));
+                }
+                continue;
+            }
+            let mag: f32 = (0..k).map(|p| (a.at(i, p) * b.at(p, j)).abs()).sum::<f32>() + bias.at(i, j).abs() + 1.0;
+            let tol = 1e-5 * (k as f32 + 1.0) * mag;
+            if !((g - w).abs() <= tol) {
+                return Err(format!("C({i},{j}) = {g}, reference {w}, tol {tol}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn case_strategy(max_m: usize, max_n: usize, max_k: usize) -> impl Strategy<Value = Case> {
+    (1..=max_m, 1..=max_n, 0..=max_k, layout(), layout(), 0usize..ACTS.len(), 0usize..3, 0usize..3, any::<u64>()).prop_map(
+        |(m, n, k, la, lb, act, bias, c_pad, seed)| Case {
+            m,
+            n,
+            k,
+            la,
+            lb,
+            act: ACTS[act],
+            bias: [BiasKind::None, BiasKind::Row, BiasKind::Col][bias],
+            c_pad,
+            seed,
+        },
+    )
+}
+
+/// Runs proptest over `strategy` for every table row; prints SKIPPED for rows this CPU lacks.
+fn for_each_kernel(strategy: impl Strategy<Value = Case>, cases: u32) {
+    let mut ran = 0;
+    for kr in GEMM_KERNELS {
+        if !kr.isa.available() {
+            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+            continue;
+        }
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
+        runner
+            .run(&strategy, |case| {
+                check(Runner::Row(kr), &case).map_err(|e| TestCaseError::fail(format!("{}: {e}", kr.name)))
+            })
+            .unwrap();
+        ran += 1;
+    }
+    println!("{ran} of {} kernels tested", GEMM_KERNELS.len());
+}
+
+#[test]
+fn small_shapes_all_kernels() {
+    for_each_kernel(case_strategy(30, 70, 40), 256);
+}
+
+#[test]
+fn deep_k_crosses_kc_block() {
+    // k up to 600 > kc = 256: exercises the accumulate path and the fused epilogue on the last block.
+    for_each_kernel(case_strategy(20, 40, 600), 48);
+}
+
+#[test]
+fn matrix_vector_shapes() {
+    let s = (1usize..300, 0usize..400, layout(), layout(), 0usize..ACTS.len(), 0usize..3, any::<bool>(), any::<u64>()).prop_map(
+        |(len, k, la, lb, act, bias, m_is_one, seed)| Case {
+            m: if m_is_one { 1 } else { len },
+            n: if m_is_one { len } else { 1 },
+            k,
+            la,
+            lb,
+            act: ACTS[act],
+            bias: [BiasKind::None, BiasKind::Row, BiasKind::Col][bias],
+            c_pad: 0,
+            seed,
+        },
+    );
+    for_each_kernel(s, 128);
+}
+
+/// Named edge cases on every kernel.
+#[test]
+fn named_edge_cases() {
+    let base = Case { m: 1, n: 1, k: 1, la: Layout::RowMajor, lb: Layout::RowMajor, act: Act::None, bias: BiasKind::None, c_pad: 0, seed: 7 };
+    let cases = [
+        // k = 0: C = act(bias)
+        Case { m: 13, n: 35, k: 0, bias: BiasKind::Row, act: Act::Relu, ..base.clone() },
+        Case { m: 13, n: 35, k: 0, bias: BiasKind::Col, act: Act::Sigmoid, ..base.clone() },
+        // exact tiles, one more and one less
+        Case { m: 12, n: 32, k: 5, ..base.clone() },
+        Case { m: 6, n: 16, k: 5, ..base.clone() },
+        Case { m: 13, n: 33, k: 5, bias: BiasKind::Col, ..base.clone() },
+        Case { m: 11, n: 31, k: 5, bias: BiasKind::Row, act: Act::Clamp, ..base.clone() },
+        // 1x1 output
+        Case { m: 1, n: 1, k: 77, bias: BiasKind::Row, ..base.clone() },
+        // 2-row, 2-column (smallest packed-path shapes)
+        Case { m: 2, n: 2, k: 3, la: Layout::Transposed, lb: Layout::Strided2, ..base.clone() },
+        // crosses every block boundary (mc <= 192, kc = 256, nc = 2048)
+        Case { m: 197, n: 2065, k: 259, bias: BiasKind::Col, act: Act::Clamp, c_pad: 3, ..base.clone() },
+    ];
+    for kr in GEMM_KERNELS {
+        if !kr.isa.available() {
+            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+            continue;
+        }
+        for case in &cases {
+            check(Runner::Row(kr), case).unwrap_or_else(|e| panic!("{} {case:?}: {e}", kr.name));
+        }
+    }
+}
+
+/// `sgemm` with every ISA: unavailable ones must fall back to the scalar kernel, not fail.
+#[test]
+fn dispatch_every_isa() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 64, ..ProptestConfig::default() });
+    for isa in Isa::ALL {
+        if !isa.available() {
+            println!("NOTE: sgemm({}) runs the scalar fallback (CPU lacks {})", isa.name(), isa.name());
+        }
+        runner.run(&case_strategy(25, 50, 50), |case| check(Runner::Dispatch(isa), &case).map_err(TestCaseError::fail)).unwrap();
+    }
+}
+
+#[test]
+fn short_scratch_panics() {
+    for kr in GEMM_KERNELS {
+        if !kr.isa.available() {
+            println!("SKIPPED: short_scratch_panics {} (CPU lacks {})", kr.name, kr.isa.name());
+            continue;
+        }
+        let r = std::panic::catch_unwind(|| {
+            let a = vec![1.0; 64 * 64];
+            let mut c = vec![0.0; 64 * 64];
+            let mut scratch = vec![0.0; 64]; // any packed kernel needs more for 64³
+            let (a, b) = (MatRef::row_major(&a, 64, 64), MatRef::row_major(&a, 64, 64));
+            sgemm_with(kr, a, b, MatMut::row_major(&mut c, 64, 64), Bias::None, &Activation::NONE, &mut scratch);
+        });
+        let msg = r.expect_err("short scratch must panic");
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("scratch"), "{}: unexpected panic {msg}", kr.name);
+    }
+}
