@@ -1,5 +1,14 @@
 //! The converter's public entry points: ONNX bytes in, `.sprig` bytes and a report out.
-//! (The pipeline itself lives in `onnx/`, `ir`, `passes/` and `plan`.)
+//!
+//! Pipeline: decode the protobuf → lower every ONNX node to runtime ops, folding constants
+//! (`onnx`) → fold BatchNormalization, fuse activations, drop dead nodes (`passes`) → plan the
+//! arena (`plan`) → write (`writer`) → load the result with the runtime as a self-check.
+use crate::ir::{Graph, Node, TensorId};
+use crate::writer::{self, FileDef, NodeDef, ValueDef, ValueStorage};
+use crate::{onnx, passes, plan};
+use anyhow::{anyhow, bail, Context};
+use sprig_runtime::ops::OpKind;
+use sprig_runtime::tensor::Encoding;
 use std::path::Path;
 
 /// Options of `sprig convert`.
@@ -49,12 +58,120 @@ pub struct Conversion {
 
 /// Converts an ONNX file. Errors name the file, and the node, op or tensor at fault.
 pub fn convert_file(path: &Path, opts: &ConvertOptions) -> anyhow::Result<Conversion> {
-    let _ = (path, opts);
-    anyhow::bail!("converter not implemented yet")
+    let label = path.display().to_string();
+    let bytes = std::fs::read(path).with_context(|| format!("{label}: cannot read the file"))?;
+    convert_impl(&bytes, opts, path.parent()).with_context(|| label)
 }
 
-/// Converts ONNX model bytes.
+/// Converts ONNX model bytes (external tensor data is not available: use [`convert_file`]).
 pub fn convert_bytes(onnx: &[u8], opts: &ConvertOptions) -> anyhow::Result<Conversion> {
-    let _ = (onnx, opts);
-    anyhow::bail!("converter not implemented yet")
+    convert_impl(onnx, opts, None)
+}
+
+fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) -> anyhow::Result<Conversion> {
+    let model = onnx::decode(onnx_bytes)?;
+    let imported = onnx::import(&model, &onnx::ImportOptions { input_shapes: &opts.input_shapes, dir })?;
+    let mut g = imported.graph;
+    let stats = passes::run(&mut g);
+
+    // Scratch sizes come from the runtime's own checks, which also validate every node.
+    let mut scratch = Vec::with_capacity(g.nodes.len());
+    for n in &g.nodes {
+        let info = |t: TensorId| g.tensors[t].info().ok_or_else(|| anyhow!("tensor '{}' has rank above 8", g.tensors[t].name));
+        let ins: Vec<_> = n.inputs.iter().map(|i| i.map(info).transpose()).collect::<anyhow::Result<_>>()?;
+        let outs: Vec<_> = n.outputs.iter().map(|&t| info(t)).collect::<anyhow::Result<_>>()?;
+        let need = sprig_runtime::ops::check(n.op, &n.params, &ins, &outs)
+            .map_err(|e| anyhow!("node '{}' (sprig {}): the runtime op rejects it: {e}", n.name, n.op.name()))?;
+        scratch.push(need);
+    }
+    let plan = plan::plan_graph(&g, &scratch);
+
+    // Only tensors some node or the graph I/O touches are written.
+    let mut index: Vec<Option<u32>> = vec![None; g.tensors.len()];
+    let mut def = FileDef { arena_size: plan.arena_size, ..Default::default() };
+    let mut value = |t: TensorId, def: &mut FileDef| -> anyhow::Result<u32> {
+        if let Some(i) = index[t] {
+            return Ok(i);
+        }
+        let tensor = &g.tensors[t];
+        let storage = match (&tensor.data, plan.tensor_offsets[t]) {
+            (Some(d), _) => ValueStorage::Const { bytes: d.to_bytes(), encoding: Encoding::Dense },
+            (None, Some(offset)) => ValueStorage::Arena { offset },
+            (None, None) => bail!("converter bug: tensor '{}' has no arena offset", tensor.name),
+        };
+        def.values.push(ValueDef { name: tensor.name.clone(), dtype: tensor.dtype, shape: tensor.shape.clone(), storage });
+        let i = (def.values.len() - 1) as u32;
+        index[t] = Some(i);
+        Ok(i)
+    };
+    for &t in &g.inputs {
+        let i = value(t, &mut def)?;
+        def.inputs.push(i);
+    }
+    for (k, n) in g.nodes.iter().enumerate() {
+        let inputs = n.inputs.iter().map(|i| i.map(|t| value(t, &mut def)).transpose()).collect::<anyhow::Result<_>>()?;
+        let outputs = n.outputs.iter().map(|&t| value(t, &mut def)).collect::<anyhow::Result<_>>()?;
+        let (off, size) = plan.scratch[k];
+        def.nodes.push(NodeDef { name: n.name.clone(), op: n.op, params: n.params.clone(), inputs, outputs, scratch: (off, size) });
+    }
+    for &t in &g.outputs {
+        let i = value(t, &mut def)?;
+        def.outputs.push(i);
+    }
+    let bytes = writer::write(&def)?;
+    let buf = sprig_runtime::AlignedBuf::from_bytes(&bytes);
+    if let Err(e) = sprig_runtime::Model::from_bytes(buf.as_slice()) {
+        bail!("converter bug: the written model does not load: {e}");
+    }
+
+    let layers = g.nodes.iter().map(|n| layer_report(&g, n)).collect();
+    let mut notes = vec![format!("opset {}", imported.opset)];
+    let counts = [
+        (imported.folded, "folded {} constant nodes"),
+        (stats.bn_folded, "fused {} BatchNormalization into Conv/MatMul"),
+        (stats.bn_lowered, "lowered {} BatchNormalization to Mul + Add"),
+        (stats.gelu_patterns, "recognised {} decomposed GELU patterns"),
+        (stats.acts_fused, "fused {} activations"),
+        (stats.dead_nodes, "removed {} dead nodes"),
+    ];
+    for (k, text) in counts {
+        if k > 0 {
+            notes.push(text.replace("{}", &k.to_string()));
+        }
+    }
+    notes.extend(imported.notes);
+    let report = Report { layers, arena_size: plan.arena_size, intermediates_total: plan.total, notes };
+    Ok(Conversion { bytes, report })
+}
+
+fn layer_report(g: &Graph, n: &Node) -> LayerReport {
+    let shape = |t: &TensorId| g.tensors[*t].shape.clone();
+    let consts: Vec<&crate::ir::Tensor> = n.inputs.iter().flatten().map(|&t| &g.tensors[t]).filter(|t| t.is_const()).collect();
+    let params: usize = consts.iter().map(|t| t.numel()).sum();
+    let param_bytes: usize = consts.iter().map(|t| t.nbytes()).sum();
+    let out_numel: u64 = n.outputs.iter().map(|&t| g.tensors[t].numel() as u64).sum();
+    let in_shape = |i: usize| n.inputs.get(i).copied().flatten().map(|t| g.tensors[t].shape.clone()).unwrap_or_default();
+    let flops = match n.op {
+        OpKind::Conv => {
+            let w = in_shape(1);
+            2 * out_numel * w[1..].iter().product::<usize>() as u64
+        }
+        OpKind::ConvTranspose => {
+            let (x, w) = (in_shape(0), in_shape(1));
+            2 * x.iter().product::<usize>() as u64 * w[1..].iter().product::<usize>() as u64
+        }
+        OpKind::MatMul => 2 * out_numel * in_shape(0).last().copied().unwrap_or(1) as u64,
+        _ => out_numel,
+    };
+    LayerReport {
+        name: n.name.clone(),
+        op: n.op.name().to_string(),
+        fused: n.fused.clone(),
+        input_shapes: n.inputs.iter().flatten().map(shape).collect(),
+        output_shapes: n.outputs.iter().map(shape).collect(),
+        encoding: if params > 0 { "dense".into() } else { "-".into() },
+        params,
+        param_bytes,
+        flops,
+    }
 }

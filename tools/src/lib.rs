@@ -1,6 +1,10 @@
 //! The sprig converter and command-line tools.
 pub mod convert;
 pub mod npy;
+pub mod ir;
+pub mod onnx;
+pub mod passes;
+pub mod plan;
 pub mod synth;
 pub mod tensor;
 pub mod verify;
