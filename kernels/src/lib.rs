@@ -13,6 +13,7 @@ pub mod act;
 pub mod dwconv;
 pub mod gemm;
 pub mod isa;
+pub mod sparse;
 
 pub use act::{Act, Activation};
 pub use isa::Isa;

@@ -1,0 +1,157 @@
+//! The SIMD SpMM body, written once over [`Simd`] and instantiated by the ISA files inside their
+//! `#[target_feature]` entry points (everything here is `#[inline(always)]` so it compiles with
+//! the entry's features).
+// Accumulator tiles are indexed [row][vector] on purpose: it mirrors the register tile.
+#![allow(clippy::needless_range_loop)]
+use crate::sparse::simd::{Idx, Simd, VecAct};
+use crate::sparse::{Indices, SparseMatrix};
+use crate::Activation;
+
+/// Runs the kernel for block R×C (R = 1 or C = 1) with tiles of `R × NV·LANES`.
+///
+/// # Safety
+/// The entry's ISA must provide `V`; the arguments must satisfy `super::check_args`, `n ≥ 1`, and
+/// the layout must be R×C.
+#[inline(always)]
+pub(crate) unsafe fn run<V: Simd, const R: usize, const C: usize, const NV: usize>(
+    a: &SparseMatrix,
+    b: &[f32],
+    ldb: usize,
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    act: &Activation,
+) {
+    debug_assert_eq!(a.layout().block(), (R, C));
+    match a.indices() {
+        Indices::U16(ix) => spmm::<V, u16, R, C, NV>(a, ix, b, ldb, n, c, ldc, act),
+        Indices::U32(ix) => spmm::<V, u32, R, C, NV>(a, ix, b, ldb, n, c, ldc, act),
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn spmm<V: Simd, I: Idx, const R: usize, const C: usize, const NV: usize>(
+    a: &SparseMatrix,
+    idx: &[I],
+    b: &[f32],
+    ldb: usize,
+    n: usize,
+    c: &mut [f32],
+    ldc: usize,
+    act: &Activation,
+) {
+    let va = VecAct::<V>::new(act);
+    let nr = NV * V::LANES;
+    let (bp, cp) = (b.as_ptr(), c.as_mut_ptr());
+    let t = Tile { a, idx, b: bp, ldb, c: cp, ldc, va: &va, act };
+    let mut n0 = 0;
+    while n0 + nr <= n {
+        for br in 0..a.block_rows() {
+            t.run::<R, C, NV, false>(br, n0, nr);
+        }
+        n0 += nr;
+    }
+    while n0 + V::LANES <= n {
+        for br in 0..a.block_rows() {
+            t.run::<R, C, 1, false>(br, n0, V::LANES);
+        }
+        n0 += V::LANES;
+    }
+    if n0 < n {
+        for br in 0..a.block_rows() {
+            t.run::<R, C, 1, true>(br, n0, n - n0);
+        }
+    }
+}
+
+struct Tile<'a, 'b, I, V> {
+    a: &'a SparseMatrix<'b>,
+    idx: &'a [I],
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    va: &'a VecAct<V>,
+    act: &'a Activation,
+}
+
+impl<I: Idx, V: Simd> Tile<'_, '_, I, V> {
+    /// Computes rows `br·R .. br·R+R` (those < m), columns `n0 .. n0+cols` of C. With `PARTIAL`,
+    /// `NV == 1` and `cols < LANES`.
+    #[inline(always)]
+    unsafe fn run<const R: usize, const C: usize, const NV: usize, const PARTIAL: bool>(&self, br: usize, n0: usize, cols: usize) {
+        let l = V::LANES;
+        let (m, k) = (self.a.m(), self.a.k());
+        let ptr = self.a.ptr();
+        let vals = self.a.values().as_ptr();
+        let row0 = br * R;
+        let mut acc = [[V::zero(); NV]; R];
+        if let Some(bias) = self.a.bias() {
+            for (r, accr) in acc.iter_mut().enumerate() {
+                if row0 + r < m {
+                    // SAFETY (unchecked access here and below): row0 + r < m = bias.len().
+                    let bv = V::splat(*bias.get_unchecked(row0 + r));
+                    *accr = [bv; NV];
+                }
+            }
+        }
+        // SAFETY: br < block_rows and ptr.len() == block_rows + 1 (parse invariant).
+        let (j0, j1) = (*ptr.get_unchecked(br) as usize, *ptr.get_unchecked(br + 1) as usize);
+        for j in j0..j1 {
+            // SAFETY: j < ptr[block_rows] == nnz_blocks == idx.len(); values hold R·C per block;
+            // p < k, so row p (and p + cc < k below) of B lies inside b (check_args), and columns
+            // n0 .. n0 + cols ≤ n are inside that row.
+            let p = self.idx.get_unchecked(j).at();
+            let w = vals.add(j * R * C);
+            if C == 1 {
+                let brow = self.b.add(p * self.ldb + n0);
+                let mut bv = [V::zero(); NV];
+                for (v, x) in bv.iter_mut().enumerate() {
+                    *x = if PARTIAL { V::load_partial(brow.add(v * l), cols) } else { V::load(brow.add(v * l)) };
+                }
+                for (r, accr) in acc.iter_mut().enumerate() {
+                    let wr = V::splat(*w.add(r));
+                    for v in 0..NV {
+                        accr[v] = V::fma(accr[v], wr, bv[v]);
+                    }
+                }
+            } else {
+                // A 1×C block straddling k: only columns < k exist in B.
+                let cn = (k - p).min(C);
+                for cc in 0..C {
+                    if cc < cn {
+                        let brow = self.b.add((p + cc) * self.ldb + n0);
+                        let wc = V::splat(*w.add(cc));
+                        for v in 0..NV {
+                            let x = if PARTIAL { V::load_partial(brow.add(v * l), cols) } else { V::load(brow.add(v * l)) };
+                            acc[0][v] = V::fma(acc[0][v], wc, x);
+                        }
+                    }
+                }
+            }
+        }
+        for (r, accr) in acc.iter().enumerate() {
+            let row = row0 + r;
+            if row >= m {
+                break;
+            }
+            // SAFETY: row < m and n0 + cols ≤ n, inside c (check_args).
+            let crow = self.c.add(row * self.ldc + n0);
+            for (v, &x) in accr.iter().enumerate() {
+                let y = self.va.apply(x);
+                if PARTIAL {
+                    V::store_partial(crow.add(v * l), y, cols)
+                } else {
+                    V::store(crow.add(v * l), y)
+                }
+            }
+            if self.va.scalar_after() {
+                for jj in 0..cols {
+                    let q = crow.add(jj);
+                    *q = self.act.apply(*q);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! SpMM: `C[m×n] = act(W[m×k] · B[k×n] + bias)` with `W` a [`SparseMatrix`] (its bias, if any, is
+//! per row of C).
+//!
+//! Contract: `B` is row-major with row stride `ldb ≥ n` (element `(p, j)` at `b[p·ldb + j]`), `C`
+//! row-major with row stride `ldc ≥ n`; only the `n` first columns of each row are read/written.
+//! Kernels vectorise along N (the H·W of a 1x1 convolution in CHW layout, or batch·sequence of a
+//! Gemm where the caller passes `B = Xᵀ`) in tiles of `nr` columns; N tails use masked loads and
+//! stores (AVX-512 mask registers, AVX2 `vmaskmov`, a stack copy on NEON). Loop order: N panels
+//! outside, block rows inside, so a panel of B (k × nr) stays in L1 while all of W streams by.
+//! [`spmm`]/[`spmm_with`] check every slice length before a kernel runs (panicking on a
+//! mismatch), so kernels use unchecked access.
+pub mod scalar;
+
+mod generic;
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+
+use super::{select, BlockSel, Layout, SparseMatrix};
+use crate::{Activation, Isa};
+
+/// A SpMM kernel. Safety: the kernel's ISA must be available, its [`BlockSel`] must accept the
+/// matrix's layout, and the slices must satisfy [`check_args`] (the safe entry points ensure all
+/// three).
+pub type SpmmFn = unsafe fn(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation);
+
+/// One row of the SpMM table.
+#[derive(Clone, Copy, Debug)]
+pub struct SpmmKernel {
+    /// `spmm_f32_{R}x{C}_n{NR}_{isa}`.
+    pub name: &'static str,
+    pub isa: Isa,
+    pub block: BlockSel,
+    /// Rows of C computed per tile (R; 1 for 1×C blocks).
+    pub mr: usize,
+    /// Columns of C per tile (a multiple of the vector width; tails are masked).
+    pub nr: usize,
+    pub f: SpmmFn,
+}
+
+/// Every SpMM kernel of this target. Dispatch, tests and benches iterate it.
+pub const SPMM_KERNELS: &[SpmmKernel] = &[
+    SpmmKernel { name: "spmm_f32_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, nr: 1, f: scalar::spmm_f32_any_scalar },
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X1,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_2X1,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_4X1,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_8X1,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X4,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X8,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X1,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_2X1,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_4X1,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_8X1,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X4,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X8,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X1,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_2X1,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_4X1,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_8X1,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X4,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X8,
+];
+
+/// Panics unless `b` and `c` hold the strided `k×n` and `m×n` matrices.
+pub fn check_args(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &[f32], ldc: usize) {
+    let need = |rows: usize, ld: usize| {
+        if rows == 0 || n == 0 {
+            0
+        } else {
+            (rows - 1).checked_mul(ld).and_then(|x| x.checked_add(n)).expect("spmm: size overflows")
+        }
+    };
+    assert!(ldb >= n || a.k() <= 1, "spmm: ldb < n");
+    assert!(ldc >= n || a.m() <= 1, "spmm: ldc < n");
+    assert!(b.len() >= need(a.k(), ldb), "spmm: B shorter than k×n with stride ldb");
+    assert!(c.len() >= need(a.m(), ldc), "spmm: C shorter than m×n with stride ldc");
+}
+
+/// The kernel [`spmm`] would use for `isa` and `layout`.
+pub fn spmm_kernel(isa: Isa, layout: Layout) -> SpmmKernel {
+    select(SPMM_KERNELS, isa, layout, |k| (k.isa, k.block))
+}
+
+#[allow(clippy::too_many_arguments)]
+/// `C = act(W·B + bias)` with the best kernel of the table for `isa` and the matrix's layout
+/// (falling back to the scalar reference when `isa` is not available).
+pub fn spmm(isa: Isa, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    spmm_with(&spmm_kernel(isa, a.layout()), a, b, ldb, n, c, ldc, act)
+}
+
+/// Runs one given table kernel (tests and benches force kernels this way). Panics if its ISA is
+/// not available, it does not accept the layout, or a slice is too short.
+#[allow(clippy::too_many_arguments)]
+pub fn spmm_with(kernel: &SpmmKernel, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    assert!(kernel.isa.available(), "{}: CPU lacks {}", kernel.name, kernel.isa.name());
+    assert!(kernel.block.accepts(a.layout()), "{}: does not take {} blocks", kernel.name, a.layout());
+    check_args(a, b, ldb, n, c, ldc);
+    if n == 0 || a.m() == 0 {
+        return;
+    }
+    // SAFETY: ISA available and layout accepted (asserted above); slice lengths checked by
+    // `check_args`; `a` is a parsed, validated view.
+    unsafe { (kernel.f)(a, b, ldb, n, c, ldc, act) }
+}

@@ -1,0 +1,114 @@
+//! NEON SpMM kernels (4-lane q registers, 32 of them).
+//! Tiles: `MR` = block rows R, `NR` = columns of C per tile; the body is `generic.rs`.
+use super::{generic, SpmmKernel};
+use crate::sparse::{BlockSel, Layout, SparseMatrix};
+use crate::sparse::simd::arm::F32x4;
+use crate::{Activation, Isa};
+
+pub const NR_1X1: usize = 16;
+
+/// # Safety
+/// CPU with `neon`; arguments checked by `super::check_args`, n ≥ 1, layout 1x1.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmm_f32_1x1_n16_neon(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x4, 1, 1, { NR_1X1 / 4 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_1X1: SpmmKernel = SpmmKernel {
+    name: "spmm_f32_1x1_n16_neon",
+    isa: Isa::Neon,
+    block: BlockSel::Only(Layout::RowBlock(1)),
+    mr: 1,
+    nr: NR_1X1,
+    f: spmm_f32_1x1_n16_neon,
+};
+
+pub const NR_2X1: usize = 16;
+
+/// # Safety
+/// CPU with `neon`; arguments checked by `super::check_args`, n ≥ 1, layout 2x1.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmm_f32_2x1_n16_neon(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x4, 2, 1, { NR_2X1 / 4 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_2X1: SpmmKernel = SpmmKernel {
+    name: "spmm_f32_2x1_n16_neon",
+    isa: Isa::Neon,
+    block: BlockSel::Only(Layout::RowBlock(2)),
+    mr: 2,
+    nr: NR_2X1,
+    f: spmm_f32_2x1_n16_neon,
+};
+
+pub const NR_4X1: usize = 16;
+
+/// # Safety
+/// CPU with `neon`; arguments checked by `super::check_args`, n ≥ 1, layout 4x1.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmm_f32_4x1_n16_neon(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x4, 4, 1, { NR_4X1 / 4 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_4X1: SpmmKernel = SpmmKernel {
+    name: "spmm_f32_4x1_n16_neon",
+    isa: Isa::Neon,
+    block: BlockSel::Only(Layout::RowBlock(4)),
+    mr: 4,
+    nr: NR_4X1,
+    f: spmm_f32_4x1_n16_neon,
+};
+
+pub const NR_8X1: usize = 8;
+
+/// # Safety
+/// CPU with `neon`; arguments checked by `super::check_args`, n ≥ 1, layout 8x1.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmm_f32_8x1_n8_neon(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x4, 8, 1, { NR_8X1 / 4 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_8X1: SpmmKernel = SpmmKernel {
+    name: "spmm_f32_8x1_n8_neon",
+    isa: Isa::Neon,
+    block: BlockSel::Only(Layout::RowBlock(8)),
+    mr: 8,
+    nr: NR_8X1,
+    f: spmm_f32_8x1_n8_neon,
+};
+
+pub const NR_1X4: usize = 16;
+
+/// # Safety
+/// CPU with `neon`; arguments checked by `super::check_args`, n ≥ 1, layout 1x4.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmm_f32_1x4_n16_neon(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x4, 1, 4, { NR_1X4 / 4 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_1X4: SpmmKernel = SpmmKernel {
+    name: "spmm_f32_1x4_n16_neon",
+    isa: Isa::Neon,
+    block: BlockSel::Only(Layout::RedBlock(4)),
+    mr: 1,
+    nr: NR_1X4,
+    f: spmm_f32_1x4_n16_neon,
+};
+
+pub const NR_1X8: usize = 16;
+
+/// # Safety
+/// CPU with `neon`; arguments checked by `super::check_args`, n ≥ 1, layout 1x8.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmm_f32_1x8_n16_neon(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x4, 1, 8, { NR_1X8 / 4 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_1X8: SpmmKernel = SpmmKernel {
+    name: "spmm_f32_1x8_n16_neon",
+    isa: Isa::Neon,
+    block: BlockSel::Only(Layout::RedBlock(8)),
+    mr: 1,
+    nr: NR_1X8,
+    f: spmm_f32_1x8_n16_neon,
+};

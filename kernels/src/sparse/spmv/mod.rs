@@ -1,0 +1,107 @@
+//! SpMV: `y[m] = act(W[m×k] · x[k] + bias)` for batch-1 Gemm/MatMul, with `W` a
+//! [`SparseMatrix`] (its bias, if any, added per row).
+//!
+//! Kernels by layout:
+//! - R×1 (R = 4, 8): one vector FMA per block over its R rows (values contiguous, `x[col]`
+//!   broadcast), four blocks in flight to hide FMA latency; R = 8 fills an AVX2 register.
+//! - 1×C (C = 4, 8): a gather-free dot product over C consecutive `x`, four blocks in flight,
+//!   one horizontal sum per row.
+//! - 1×1 (unstructured): hardware gathers of `x` (AVX2: 8, AVX-512: 16 indices at a time); on NEON,
+//!   and for R = 2 everywhere, a scalar loop with four accumulators compiled with the ISA enabled.
+//!
+//! The epilogue (bias, activation) is vectorised for R×1 and scalar per row for 1×C/1×1 (m
+//! values per call against nnz FMAs, not worth vectors). [`spmv`]/[`spmv_with`] check `x.len() ==
+//! k` and `y.len() == m` before a kernel runs.
+pub mod scalar;
+
+mod generic;
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
+
+use super::{select, BlockSel, Layout, SparseMatrix};
+use crate::{Activation, Isa};
+
+/// A SpMV kernel. Safety: the kernel's ISA must be available, its [`BlockSel`] must accept the
+/// matrix's layout, `x.len() == k` and `y.len() == m` (the safe entry points ensure all three).
+pub type SpmvFn = unsafe fn(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation);
+
+/// One row of the SpMV table.
+#[derive(Clone, Copy, Debug)]
+pub struct SpmvKernel {
+    /// `spmv_f32_{R}x{C}_{isa}`.
+    pub name: &'static str,
+    pub isa: Isa,
+    pub block: BlockSel,
+    /// Output rows per block row (R; 1 for 1×C).
+    pub mr: usize,
+    pub f: SpmvFn,
+}
+
+/// Every SpMV kernel of this target. Dispatch, tests and benches iterate it.
+pub const SPMV_KERNELS: &[SpmvKernel] = &[
+    SpmvKernel { name: "spmv_f32_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, f: scalar::spmv_f32_any_scalar },
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X1,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_2X1,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_4X1,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_8X1,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X4,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X8,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X1,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_2X1,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_4X1,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_8X1,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X4,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X8,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X1,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_2X1,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_4X1,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_8X1,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X4,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X8,
+];
+
+/// The kernel [`spmv`] would use for `isa` and `layout`.
+pub fn spmv_kernel(isa: Isa, layout: Layout) -> SpmvKernel {
+    select(SPMV_KERNELS, isa, layout, |k| (k.isa, k.block))
+}
+
+/// `y = act(W·x + bias)` with the best kernel of the table for `isa` and the matrix's layout
+/// (falling back to the scalar reference when `isa` is not available).
+pub fn spmv(isa: Isa, a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+    spmv_with(&spmv_kernel(isa, a.layout()), a, x, y, act)
+}
+
+/// Runs one given table kernel. Panics if its ISA is not available, it does not accept the
+/// layout, or `x`/`y` have the wrong length.
+pub fn spmv_with(kernel: &SpmvKernel, a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+    assert!(kernel.isa.available(), "{}: CPU lacks {}", kernel.name, kernel.isa.name());
+    assert!(kernel.block.accepts(a.layout()), "{}: does not take {} blocks", kernel.name, a.layout());
+    assert_eq!(x.len(), a.k(), "spmv: x length != k");
+    assert_eq!(y.len(), a.m(), "spmv: y length != m");
+    // SAFETY: ISA available, layout accepted, lengths checked (asserted above); `a` is a parsed,
+    // validated view.
+    unsafe { (kernel.f)(a, x, y, act) }
+}
