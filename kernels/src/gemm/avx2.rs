@@ -11,6 +11,9 @@ pub const SGEMM_6X16_AVX2: GemmKernel = GemmKernel {
     isa: Isa::Avx2,
     mr: SGEMM_6X16_MR,
     nr: SGEMM_6X16_NR,
+    // The 256×16 B micro-panel (16 KiB) stays in L1D across the A micro-panels of a 144×256
+    // block (144 KiB, L2). Sweeps (examples/gemm_peak.rs, SWEEP=1) on the shared, noisy dev VM put
+    // kc 192..512 / mc 96..288 within noise of each other (70-82 GFLOP/s on 256³).
     kc: 256,
     mc: 144,
     nc: 2048,

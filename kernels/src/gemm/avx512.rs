@@ -15,8 +15,10 @@ pub const SGEMM_12X32_AVX512: GemmKernel = GemmKernel {
     isa: Isa::Avx512,
     mr: SGEMM_12X32_MR,
     nr: NR,
-    kc: 256,
-    mc: 192,
+    // Untuned (this dev VM has no AVX-512): kc keeps the 128×32 B micro-panel at 16 KiB, half of
+    // Zen 4's 32 KiB L1D; the 240×128 A block (120 KiB) sits in the 1 MiB L2.
+    kc: 128,
+    mc: 240,
     nc: 2048,
     ukr: sgemm_12x32_avx512,
     gemv_rows: gemv_rows_avx512,
@@ -28,7 +30,7 @@ pub const SGEMM_8X32_AVX512: GemmKernel = GemmKernel {
     isa: Isa::Avx512,
     mr: SGEMM_8X32_MR,
     nr: NR,
-    kc: 256,
+    kc: 128,
     mc: 128,
     nc: 2048,
     ukr: sgemm_8x32_avx512,
