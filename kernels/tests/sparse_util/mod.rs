@@ -26,8 +26,8 @@ impl Aligned {
 }
 
 /// xorshift64*: deterministic, no dependency.
-pub struct Rng(pub u64);
-impl Rng {
+pub struct XorRng(pub u64);
+impl XorRng {
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -52,7 +52,7 @@ impl Rng {
 /// A row-major m×k matrix where each R×C block of `layout` is zero with probability `sparsity`;
 /// inside a kept block each weight is still zero with probability `inner` (so blocks are not
 /// always full).
-pub fn random_weights(rng: &mut Rng, m: usize, k: usize, layout: Layout, sparsity: f64, inner: f64) -> Vec<f32> {
+pub fn random_weights(rng: &mut XorRng, m: usize, k: usize, layout: Layout, sparsity: f64, inner: f64) -> Vec<f32> {
     let (r, c) = layout.block();
     let mut w = vec![0.0f32; m * k];
     for br in 0..m.div_ceil(r) {

@@ -1,0 +1,232 @@
+//! Every SpMM and SpMV table kernel against the scalar reference and against a dense f64 matmul of
+//! the original weights. Tolerance: see `sparse_util::close` (1e-5·√k relative to Σ|w·b|).
+//! A kernel whose ISA this CPU lacks prints `SKIPPED: <kernel> (CPU lacks <isa>)` and is not run.
+mod sparse_util;
+
+use proptest::prelude::any;
+use sparse_util::*;
+use sprig_kernels::sparse::spmm::scalar::spmm_ref;
+use sprig_kernels::sparse::spmv::scalar::spmv_ref;
+use sprig_kernels::sparse::{spmm_with, spmv_with, Layout, SparseMatrix, SPMM_KERNELS, SPMV_KERNELS};
+use sprig_kernels::{Activation, Isa};
+
+struct Case {
+    m: usize,
+    k: usize,
+    n: usize,
+    layout: Layout,
+    w: Vec<f32>,
+    bias: Option<Vec<f32>>,
+    /// Extra stride padding of B and C.
+    pad_b: usize,
+    pad_c: usize,
+}
+
+impl Case {
+    fn random(rng: &mut XorRng, m: usize, k: usize, n: usize, layout: Layout, sparsity: f64, bias: bool) -> Case {
+        let w = random_weights(rng, m, k, layout, sparsity, 0.25);
+        let bias = bias.then(|| (0..m).map(|_| rng.weight()).collect());
+        Case { m, k, n, layout, w, bias, pad_b: (rng.next_u64() % 3) as usize, pad_c: (rng.next_u64() % 3) as usize }
+    }
+}
+
+fn isa_kernels_spmm(isa: Isa) -> Vec<&'static sprig_kernels::sparse::SpmmKernel> {
+    SPMM_KERNELS.iter().filter(|k| k.isa == isa).collect()
+}
+
+/// Runs every SpMM kernel of `isa` that accepts the case's layout; returns how many ran.
+fn check_spmm(isa: Isa, case: &Case, act: &Activation, rng: &mut XorRng) -> usize {
+    let (m, k, n) = (case.m, case.k, case.n);
+    let buf = encode(&case.w, m, k, case.bias.as_deref(), case.layout);
+    let a = parse(&buf);
+    let (ldb, ldc) = (n + case.pad_b, n + case.pad_c);
+    let b: Vec<f32> = (0..k * ldb).map(|_| rng.weight() * 2.0).collect();
+    let want = dense_ref(&case.w, m, k, case.bias.as_deref(), &b, ldb, n, act);
+    let c_len = m * ldc;
+    let mut reference = vec![f32::NAN; c_len];
+    spmm_ref(&a, &b, ldb, n, &mut reference, ldc, act);
+    // The scalar reference itself against the dense one.
+    compare("spmm_ref", &a, &reference, &want, n, ldc);
+    let mut ran = 0;
+    for kern in isa_kernels_spmm(isa).into_iter().filter(|kk| kk.block.accepts(case.layout)) {
+        // Sentinel in the stride padding: kernels must not write outside the n columns.
+        let mut c = vec![-7.25f32; c_len];
+        spmm_with(kern, &a, &b, ldb, n, &mut c, ldc, act);
+        compare(kern.name, &a, &c, &want, n, ldc);
+        for i in 0..m {
+            for j in n..ldc {
+                assert_eq!(c[i * ldc + j], -7.25, "{}: wrote stride padding", kern.name);
+            }
+            for j in 0..n {
+                let (g, r) = (c[i * ldc + j], reference[i * ldc + j]);
+                assert!(close(g, r, want[i * n + j].1, k), "{} vs scalar at ({i},{j}): {g} vs {r} [{m}x{k}x{n} {}]", kern.name, a.layout());
+            }
+        }
+        ran += 1;
+    }
+    ran
+}
+
+fn compare(name: &str, a: &SparseMatrix, c: &[f32], want: &[(f32, f64)], n: usize, ldc: usize) {
+    for i in 0..a.m() {
+        for j in 0..n {
+            let (g, (w, s)) = (c[i * ldc + j], want[i * n + j]);
+            assert!(close(g, w, s, a.k()), "{name} vs dense at ({i},{j}): {g} vs {w} [{}x{}x{n} {}]", a.m(), a.k(), a.layout());
+        }
+    }
+}
+
+fn check_spmv(isa: Isa, case: &Case, act: &Activation, rng: &mut XorRng) -> usize {
+    let (m, k) = (case.m, case.k);
+    let buf = encode(&case.w, m, k, case.bias.as_deref(), case.layout);
+    let a = parse(&buf);
+    let x: Vec<f32> = (0..k).map(|_| rng.weight() * 2.0).collect();
+    let want = dense_ref(&case.w, m, k, case.bias.as_deref(), &x, 1, 1, act);
+    let mut reference = vec![f32::NAN; m];
+    spmv_ref(&a, &x, &mut reference, act);
+    compare("spmv_ref", &a, &reference, &want, 1, 1);
+    let mut ran = 0;
+    for kern in SPMV_KERNELS.iter().filter(|kk| kk.isa == isa && kk.block.accepts(case.layout)) {
+        let mut y = vec![f32::NAN; m];
+        spmv_with(kern, &a, &x, &mut y, act);
+        compare(kern.name, &a, &y, &want, 1, 1);
+        for i in 0..m {
+            assert!(close(y[i], reference[i], want[i].1, k), "{} vs scalar at {i}: {} vs {}", kern.name, y[i], reference[i]);
+        }
+        ran += 1;
+    }
+    ran
+}
+
+/// Prints SKIPPED for every kernel of `isa` when the CPU lacks it; true if the ISA can run.
+fn available_or_skip(isa: Isa) -> bool {
+    let has_rows = SPMM_KERNELS.iter().any(|k| k.isa == isa) || SPMV_KERNELS.iter().any(|k| k.isa == isa);
+    if isa.available() && has_rows {
+        return true;
+    }
+    if !has_rows {
+        println!("SKIPPED: {} kernels (CPU lacks {}: not built for this architecture)", isa.name(), isa.name());
+        return false;
+    }
+    for k in SPMM_KERNELS.iter().filter(|k| k.isa == isa) {
+        println!("SKIPPED: {} (CPU lacks {})", k.name, isa.name());
+    }
+    for k in SPMV_KERNELS.iter().filter(|k| k.isa == isa) {
+        println!("SKIPPED: {} (CPU lacks {})", k.name, isa.name());
+    }
+    false
+}
+
+/// Named edge cases for every layout and activation.
+fn named_cases(isa: Isa) {
+    if !available_or_skip(isa) {
+        return;
+    }
+    let mut rng = XorRng(0xfeed);
+    let mut ran = 0;
+    for layout in Layout::ALL {
+        let spmm_nr = SPMM_KERNELS.iter().filter(|k| k.isa == isa && k.block.accepts(layout)).map(|k| k.nr).max().unwrap_or(16);
+        let mut cases = vec![
+            // all-zero matrix (output = act(bias))
+            Case::random(&mut rng, 9, 13, 5, layout, 1.0, true),
+            // fully dense
+            Case::random(&mut rng, 16, 24, spmm_nr + 3, layout, 0.0, true),
+            // k smaller than a block, and k = 1
+            Case::random(&mut rng, 7, 3, 17, layout, 0.0, true),
+            Case::random(&mut rng, 5, 1, 9, layout, 0.0, false),
+            // n not a multiple of the tile, around the tile and the vector width
+            Case::random(&mut rng, 11, 19, spmm_nr - 1, layout, 0.5, true),
+            Case::random(&mut rng, 11, 19, spmm_nr + 1, layout, 0.5, false),
+            Case::random(&mut rng, 11, 19, 2 * spmm_nr + 7, layout, 0.7, true),
+            Case::random(&mut rng, 3, 19, 1, layout, 0.3, true),
+            // u32 indices (k > 65536)
+            Case::random(&mut rng, 9, 65_600, 3, layout, 0.999, true),
+        ];
+        // empty rows: zero every other row.
+        let mut er = Case::random(&mut rng, 12, 30, 21, layout, 0.0, true);
+        for i in (0..12).step_by(2) {
+            er.w[i * 30..(i + 1) * 30].fill(0.0);
+        }
+        cases.push(er);
+        for case in &cases {
+            for act in acts() {
+                ran += check_spmm(isa, case, &act, &mut rng);
+                ran += check_spmv(isa, case, &act, &mut rng);
+            }
+        }
+    }
+    // Clamp bounds: outputs hit both ends exactly.
+    let case = Case::random(&mut rng, 17, 40, 33, Layout::RowBlock(4), 0.3, true);
+    for act in [Activation::clamp(-0.1, 0.1), Activation::clamp(0.0, 0.0), Activation::clamp(-1e30, 1e30)] {
+        ran += check_spmm(isa, &case, &act, &mut rng);
+        ran += check_spmv(isa, &case, &act, &mut rng);
+    }
+    assert!(ran > 0, "no {} kernel ran", isa.name());
+    println!("{}: {ran} kernel runs passed", isa.name());
+}
+
+#[test]
+fn named_cases_scalar() {
+    named_cases(Isa::Scalar);
+}
+#[test]
+fn named_cases_avx2() {
+    named_cases(Isa::Avx2);
+}
+#[test]
+fn named_cases_avx512() {
+    named_cases(Isa::Avx512);
+}
+#[test]
+fn named_cases_neon() {
+    named_cases(Isa::Neon);
+}
+
+#[test]
+fn every_table_kernel_has_a_row_name_with_its_tile() {
+    for k in SPMM_KERNELS.iter().filter(|k| k.isa != Isa::Scalar) {
+        assert!(k.name.contains(&format!("_n{}_", k.nr)), "{}", k.name);
+        assert!(k.name.ends_with(k.isa.name()), "{}", k.name);
+    }
+    for k in SPMV_KERNELS {
+        assert!(k.name.ends_with(k.isa.name()), "{}", k.name);
+    }
+}
+
+/// Property test of every kernel of `isa` over random shapes, sparsity, layouts, activations,
+/// strides and bias; skipped (with a SKIPPED line) when the CPU lacks `isa`.
+fn prop_isa(isa: Isa, cases: u32) {
+    use proptest::test_runner::{Config, TestRunner};
+    if !available_or_skip(isa) {
+        return;
+    }
+    let mut runner = TestRunner::new(Config { cases, ..Config::default() });
+    let strat = (1usize..40, 1usize..70, 1usize..150, 0usize..6, 0.0f64..=1.0, 0usize..7, any::<u64>(), any::<bool>());
+    runner
+        .run(&strat, |(m, k, n, li, sp, ai, seed, bias)| {
+            let mut rng = XorRng(seed | 1);
+            let case = Case::random(&mut rng, m, k, n, Layout::ALL[li], sp, bias);
+            let act = acts()[ai];
+            check_spmm(isa, &case, &act, &mut rng);
+            check_spmv(isa, &case, &act, &mut rng);
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn prop_avx512() {
+    prop_isa(Isa::Avx512, 300);
+}
+#[test]
+fn prop_avx2() {
+    prop_isa(Isa::Avx2, 300);
+}
+#[test]
+fn prop_neon() {
+    prop_isa(Isa::Neon, 300);
+}
+#[test]
+fn prop_scalar() {
+    prop_isa(Isa::Scalar, 100);
+}
