@@ -1,7 +1,8 @@
 //! The sprig converter and command-line tools.
 pub mod convert;
-pub mod npy;
+pub mod demo;
 pub mod ir;
+pub mod npy;
 pub mod onnx;
 pub mod passes;
 pub mod plan;

@@ -1,0 +1,214 @@
+//! `sprig convert`: ONNX → `.sprig`, verified against tract by default.
+use super::{fmt_bytes, fmt_count, fmt_shape, parse_input_shape, spinner, table, write_atomic};
+use anyhow::{bail, Context, Result};
+use sprig_tools::convert::{convert_file, Conversion, ConvertOptions, Report};
+use sprig_tools::verify::{verify_file, VerifyReport};
+use std::path::{Path, PathBuf};
+
+/// Convert an ONNX model to .sprig and check it against tract.
+#[derive(clap::Args)]
+#[command(after_help = "The output is written (atomically) only after conversion and verification succeed; \
+on failure no output file is left behind (a stale one from an earlier run is removed).\n\n\
+Verification runs the .sprig model and the ONNX model (with tract) on the same random inputs and \
+compares every output: max_rel = max|sprig - tract| / max(max|tract|, 1e-6) must not exceed --tolerance.\n\n\
+Examples:\n  sprig convert mobilenet.onnx -o mobilenet.sprig\n  sprig convert bert.onnx -o bert.sprig --input-shape input_ids=1,128 --input-shape attention_mask=1,128\n  sprig convert model.onnx -o model.sprig --no-verify --report-json report.json")]
+pub struct Args {
+    /// The ONNX model to convert.
+    input: PathBuf,
+    /// Where to write the .sprig model.
+    #[arg(short, long, value_name = "OUT.sprig")]
+    output: PathBuf,
+    /// Fix the shape of a graph input (needed for symbolic dimensions), e.g. input=1,3,224,224.
+    #[arg(long = "input-shape", value_name = "NAME=D0,D1,...", value_parser = parse_input_shape)]
+    input_shapes: Vec<(String, Vec<usize>)>,
+    /// Skip the comparison with tract.
+    #[arg(long)]
+    no_verify: bool,
+    /// Largest accepted relative error (max_rel, see below) of any output.
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f64,
+    /// Seed of the random verification inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also write the conversion report (layers, totals, verification) as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    report_json: Option<PathBuf>,
+}
+
+/// Totals of a conversion, as printed and in the JSON report.
+#[derive(serde::Serialize)]
+pub struct Totals {
+    pub onnx_size: u64,
+    pub file_size: u64,
+    pub arena_size: u64,
+    pub intermediates_total: u64,
+    pub params: u64,
+    pub param_bytes: u64,
+    pub flops: u64,
+}
+
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    input: String,
+    output: String,
+    report: &'a Report,
+    totals: &'a Totals,
+    verification: Option<&'a VerifyReport>,
+}
+
+pub fn totals(c: &Conversion, onnx_size: u64) -> Totals {
+    let r = &c.report;
+    Totals {
+        onnx_size,
+        file_size: c.bytes.len() as u64,
+        arena_size: r.arena_size,
+        intermediates_total: r.intermediates_total,
+        params: r.layers.iter().map(|l| l.params as u64).sum(),
+        param_bytes: r.layers.iter().map(|l| l.param_bytes as u64).sum(),
+        flops: r.layers.iter().map(|l| l.flops).sum(),
+    }
+}
+
+/// The per-layer table of a conversion report.
+pub fn layer_table(r: &Report) -> String {
+    let rows: Vec<Vec<String>> = r
+        .layers
+        .iter()
+        .map(|l| {
+            vec![
+                l.name.clone(),
+                l.op.clone(),
+                if l.fused.is_empty() { "-".into() } else { l.fused.join("+") },
+                l.output_shapes.iter().map(|s| fmt_shape(s)).collect::<Vec<_>>().join(" "),
+                l.encoding.clone(),
+                if l.params == 0 { "-".into() } else { fmt_count(l.params as u64) },
+                if l.param_bytes == 0 { "-".into() } else { fmt_bytes(l.param_bytes as u64) },
+                if l.flops == 0 { "-".into() } else { fmt_count(l.flops) },
+            ]
+        })
+        .collect();
+    table(&["layer", "op", "fused", "output", "encoding", "params", "bytes", "FLOPs"], &rows)
+}
+
+fn ratio(a: u64, b: u64) -> String {
+    if b == 0 {
+        "-".into()
+    } else {
+        format!("{:.1}%", 100.0 * a as f64 / b as f64)
+    }
+}
+
+pub fn render_totals(t: &Totals, notes: &[String]) -> String {
+    let mut s = String::new();
+    for n in notes {
+        s += &format!("note: {n}\n");
+    }
+    s += &format!("file size   {} (ONNX {}, {})\n", fmt_bytes(t.file_size), fmt_bytes(t.onnx_size), ratio(t.file_size, t.onnx_size));
+    s += &format!(
+        "arena       {} (sum of intermediates {}, {})\n",
+        fmt_bytes(t.arena_size),
+        fmt_bytes(t.intermediates_total),
+        ratio(t.arena_size, t.intermediates_total)
+    );
+    s += &format!("parameters  {} ({})\n", fmt_count(t.params), fmt_bytes(t.param_bytes));
+    s += &format!("FLOPs       {} per run\n", fmt_count(t.flops));
+    s
+}
+
+pub fn render_verification(v: &VerifyReport) -> String {
+    let rows: Vec<Vec<String>> = v
+        .outputs
+        .iter()
+        .map(|o| {
+            vec![
+                o.name.clone(),
+                format!("{:.3e}", o.max_abs),
+                format!("{:.3e}", o.max_rel),
+                if o.max_rel <= v.tolerance { "ok".into() } else { "ABOVE TOLERANCE".into() },
+            ]
+        })
+        .collect();
+    format!(
+        "verification against tract (seed {}, tolerance {:e} on max_rel):\n{}",
+        v.seed,
+        v.tolerance,
+        table(&["output", "max abs", "max rel", ""], &rows)
+    )
+}
+
+/// Removes a leftover output of an earlier run, so that a failed conversion leaves nothing stale.
+fn remove_stale(out: &Path) {
+    if out.is_file() && std::fs::remove_file(out).is_ok() {
+        eprintln!("removed stale '{}'", out.display());
+    }
+}
+
+fn write_report_json(path: &Path, args: &Args, c: &Conversion, t: &Totals, v: Option<&VerifyReport>) -> Result<()> {
+    let j = JsonReport {
+        input: args.input.display().to_string(),
+        output: args.output.display().to_string(),
+        report: &c.report,
+        totals: t,
+        verification: v,
+    };
+    let s = serde_json::to_string_pretty(&j)?;
+    write_atomic(path, s.as_bytes()).with_context(|| format!("cannot write the JSON report '{}'", path.display()))
+}
+
+pub fn main(args: Args) -> Result<()> {
+    let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+    if same(&args.input, &args.output) {
+        bail!("the output '{}' is the input file", args.output.display());
+    }
+    let result = convert(&args);
+    if result.is_err() {
+        remove_stale(&args.output);
+    }
+    result
+}
+
+fn convert(args: &Args) -> Result<()> {
+    let onnx_size = std::fs::metadata(&args.input)
+        .with_context(|| format!("cannot open '{}'", args.input.display()))?
+        .len();
+    if args.tolerance.is_nan() || args.tolerance < 0.0 {
+        bail!("--tolerance must be a non-negative number");
+    }
+    let opts = ConvertOptions { input_shapes: args.input_shapes.clone(), ..Default::default() };
+    let pb = spinner(format!("converting {}", args.input.display()));
+    let conv = convert_file(&args.input, &opts);
+    pb.finish_and_clear();
+    let conv = conv.with_context(|| format!("cannot convert '{}'", args.input.display()))?;
+    let t = totals(&conv, onnx_size);
+    print!("{}", layer_table(&conv.report));
+    println!();
+    print!("{}", render_totals(&t, &conv.report.notes));
+
+    let verification = if args.no_verify {
+        println!("verification skipped (--no-verify)");
+        None
+    } else {
+        let pb = spinner("verifying against tract");
+        let v = verify_file(&args.input, &conv.bytes, &args.input_shapes, args.seed, args.tolerance);
+        pb.finish_and_clear();
+        let v = v.with_context(|| format!("verification of '{}' failed", args.input.display()))?;
+        print!("{}", render_verification(&v));
+        Some(v)
+    };
+    if let Some(path) = &args.report_json {
+        write_report_json(path, args, &conv, &t, verification.as_ref())?;
+    }
+    if let Some(v) = &verification {
+        if !v.passed {
+            bail!(
+                "the converted model differs from tract by max_rel {:.3e}, above the tolerance {:e}; '{}' not written",
+                v.worst_rel(),
+                v.tolerance,
+                args.output.display()
+            );
+        }
+    }
+    write_atomic(&args.output, &conv.bytes).with_context(|| format!("cannot write '{}'", args.output.display()))?;
+    println!("wrote {} ({})", args.output.display(), fmt_bytes(conv.bytes.len() as u64));
+    Ok(())
+}
