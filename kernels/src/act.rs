@@ -82,6 +82,19 @@ impl Activation {
         }
     }
 
+    /// How a kernel fuses this activation: `(clamp, lo, hi, post)`. Kinds that are a clamp
+    /// (None: no clamp, Relu: `[0, +inf]`, Clamp) are applied in vector registers as
+    /// `min(max(x, lo), hi)`; the others set `post` and are applied with [`Self::apply`] afterwards.
+    #[inline]
+    pub fn fused_clamp(&self) -> (bool, f32, f32, bool) {
+        match self.kind {
+            Act::None => (false, 0.0, 0.0, false),
+            Act::Relu => (true, 0.0, f32::INFINITY, false),
+            Act::Clamp => (true, self.alpha, self.beta, false),
+            _ => (false, 0.0, 0.0, true),
+        }
+    }
+
     /// Applies the activation to every element in place.
     #[inline]
     pub fn apply_slice(&self, xs: &mut [f32]) {

@@ -3,7 +3,21 @@
 //! Contract: `x` is `[c, h, w]`, `w` is `[c, kh, kw]`, `y` is `[c, oh, ow]`, all contiguous.
 //! Padding is implicit zeros. Lengths are checked on entry (panic on mismatch, before any
 //! unchecked access).
+//!
+//! SIMD kernels vectorise along the output width. Per output row, the columns whose every tap is
+//! inside the input (the interior) go to the kernel in whole vectors; the left/right borders and
+//! the interior's tail use the scalar per-pixel code. Stride 1 uses plain loads, stride 2 loads
+//! two vectors and keeps the even lanes (the second load is masked so it never reads past the
+//! last tap), larger strides gather. Bias and clamp-like activations are fused; the others are
+//! applied with the scalar [`Activation::apply`] on the row.
 pub mod scalar;
+
+#[cfg(target_arch = "x86_64")]
+pub mod avx2;
+#[cfg(target_arch = "x86_64")]
+pub mod avx512;
+#[cfg(target_arch = "aarch64")]
+pub mod neon;
 
 use crate::{Activation, Isa};
 
@@ -38,8 +52,130 @@ impl DwGeom {
     }
 }
 
+/// One output row's interior for a vector kernel.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct DwRow {
+    /// The channel's input plane (`h × w`) and filter (`kh × kw`).
+    pub x: *const f32,
+    pub w: *const f32,
+    /// The output row (`ow` values).
+    pub y: *mut f32,
+    pub oy: usize,
+    /// Interior columns: every tap of `ox0 <= ox < ox1` lies inside the input row.
+    pub ox0: usize,
+    pub ox1: usize,
+    pub bias: f32,
+    pub clamp: bool,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+/// A depthwise row kernel: computes whole vectors of outputs from `r.ox0` on, as far as they fit
+/// before `r.ox1`, and returns the first column it did not compute.
+///
+/// # Safety
+/// The CPU supports the kernel's ISA; `r.x`, `r.w`, `r.y` point to the channel's plane, filter
+/// and output row of geometry `g`; `ox0..ox1` is inside the interior (see [`DwRow`]).
+pub type DwRowFn = unsafe fn(g: &DwGeom, r: &DwRow) -> usize;
+
+/// One row of the depthwise kernel table.
+#[derive(Clone, Copy, Debug)]
+pub struct DwKernel {
+    pub name: &'static str,
+    pub isa: Isa,
+    /// Output columns per vector.
+    pub lanes: usize,
+    pub row: DwRowFn,
+}
+
+/// The depthwise kernel table of this target (dispatch takes the first row of an ISA).
+#[cfg(target_arch = "x86_64")]
+pub const DWCONV_KERNELS: &[DwKernel] = &[avx512::DWCONV_16W_AVX512, avx2::DWCONV_8W_AVX2];
+#[cfg(target_arch = "aarch64")]
+pub const DWCONV_KERNELS: &[DwKernel] = &[neon::DWCONV_4W_NEON];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub const DWCONV_KERNELS: &[DwKernel] = &[];
+
+pub fn kernel_for(isa: Isa) -> Option<&'static DwKernel> {
+    DWCONV_KERNELS.iter().find(|k| k.isa == isa)
+}
+
+/// Depthwise convolution with the kernel for `isa` (the scalar reference when this CPU lacks it).
 pub fn dwconv2d(isa: Isa, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
     g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
-    let _ = isa;
-    scalar::dwconv2d_ref(g, x, w, bias, act, y)
+    match kernel_for(isa) {
+        Some(kr) if isa.available() => run(kr, g, x, w, bias, act, y),
+        _ => scalar::dwconv2d_ref(g, x, w, bias, act, y),
+    }
+}
+
+/// Depthwise convolution with one table row; panics if the CPU lacks its ISA.
+pub fn dwconv2d_with(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
+    g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    assert!(kr.isa.available(), "dwconv: {} needs {}, which this CPU lacks", kr.name, kr.isa.name());
+    run(kr, g, x, w, bias, act, y)
+}
+
+/// Output columns `[lo, hi)` whose taps `ox*sw - pl + kx*dw` (kx < kw) all lie in `[0, w)`.
+fn interior(g: &DwGeom) -> (usize, usize) {
+    let lo = g.pl.div_ceil(g.sw);
+    let span = (g.kw - 1) * g.dw;
+    // last tap of ox: ox*sw - pl + span <= w - 1
+    let hi = match (g.w + g.pl).checked_sub(span + 1) {
+        Some(num) => (num / g.sw + 1).min(g.ow),
+        None => 0,
+    };
+    (lo, hi.max(lo))
+}
+
+/// One output pixel, plain (the same arithmetic as the reference), before the activation.
+fn pixel(g: &DwGeom, xc: &[f32], wc: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
+    let mut s = b;
+    for ky in 0..g.kh {
+        let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+        if iy < 0 || iy >= g.h as isize {
+            continue;
+        }
+        for kx in 0..g.kw {
+            let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+            if ix < 0 || ix >= g.w as isize {
+                continue;
+            }
+            s += xc[iy as usize * g.w + ix as usize] * wc[ky * g.kw + kx];
+        }
+    }
+    s
+}
+
+fn run(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
+    if g.kh == 0 || g.kw == 0 {
+        return scalar::dwconv2d_ref(g, x, w, bias, act, y);
+    }
+    let (clamp, lo, hi, post) = act.fused_clamp();
+    let (ix0, ix1) = interior(g);
+    let (plane, filt, oplane) = (g.h * g.w, g.kh * g.kw, g.oh * g.ow);
+    for ch in 0..g.c {
+        let xc = &x[ch * plane..(ch + 1) * plane];
+        let wc = &w[ch * filt..(ch + 1) * filt];
+        let b = bias.map_or(0.0, |b| b[ch]);
+        for oy in 0..g.oh {
+            let yrow = &mut y[ch * oplane + oy * g.ow..ch * oplane + (oy + 1) * g.ow];
+            let mut done = ix0.min(g.ow);
+            if ix0 < ix1 {
+                let r = DwRow { x: xc.as_ptr(), w: wc.as_ptr(), y: yrow.as_mut_ptr(), oy, ox0: ix0, ox1: ix1, bias: b, clamp, lo, hi };
+                // SAFETY: kr.isa is available (checked by the callers); the pointers are the
+                // channel's plane, filter and output row, whose lengths follow from g (checked
+                // by DwGeom::check); ix0..ix1 is the interior computed by `interior`.
+                done = unsafe { (kr.row)(g, &r) };
+                debug_assert!(done >= ix0 && done <= ix1);
+                if post {
+                    act.apply_slice(&mut yrow[ix0..done]);
+                }
+            }
+            for ox in (0..ix0.min(g.ow)).chain(done..g.ow) {
+                yrow[ox] = act.apply(pixel(g, xc, wc, b, oy, ox));
+            }
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! Blocking, packing and epilogue logic shared by every microkernel (see the module doc of
 //! `gemm` for the contract). Callers have already validated the views (`check_args`).
 use super::{Bias, GemmKernel, MatMut, MatRef, Tile};
-use crate::{Act, Activation};
+use crate::Activation;
 
 /// Slack per packed buffer so that it can start on a 64-byte boundary.
 const ALIGN_SLACK: usize = 16;
@@ -32,16 +32,6 @@ fn take_aligned(s: &mut [f32], len: usize) -> (&mut [f32], &mut [f32]) {
     (buf, rest)
 }
 
-/// How the activation is applied: fused as a clamp in the microkernel, or by the scalar apply.
-fn split_act(act: &Activation) -> (bool, f32, f32, bool) {
-    match act.kind {
-        Act::None => (false, 0.0, 0.0, false),
-        Act::Relu => (true, 0.0, f32::INFINITY, false),
-        Act::Clamp => (true, act.alpha, act.beta, false),
-        _ => (false, 0.0, 0.0, true),
-    }
-}
-
 pub(super) fn sgemm_with(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {
@@ -65,7 +55,7 @@ pub(super) fn sgemm_with(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias:
     let kc_max = k.min(kr.kc);
     let (apack, rest) = take_aligned(scratch, round_up(m.min(kr.mc), mr) * kc_max);
     let (bpack, _) = take_aligned(rest, round_up(n.min(kr.nc), nr) * kc_max);
-    let (clamp, lo, hi, post) = split_act(act);
+    let (clamp, lo, hi, post) = act.fused_clamp();
     let rs_c = c.rs;
     let cbase = c.data.as_mut_ptr();
 

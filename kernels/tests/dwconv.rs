@@ -1,0 +1,134 @@
+//! Every depthwise kernel in the table (and `dwconv2d` dispatch) against the scalar reference.
+//!
+//! Tolerance (f32): `|got - ref| <= 1e-5 * (taps + 1) * (Σ |x·w| + |bias| + 1)`: relative 1e-5 per
+//! accumulated product (FMA and order differ from the reference).
+//! A kernel whose ISA this CPU lacks prints `SKIPPED: ...` and is not counted as a pass.
+use proptest::prelude::*;
+use sprig_kernels::dwconv::{dwconv2d, dwconv2d_with, scalar::dwconv2d_ref, DwGeom, DWCONV_KERNELS};
+use sprig_kernels::{Act, Activation, Isa};
+
+fn data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+const ACTS: [Act; 10] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::HardSwish, Act::Sigmoid, Act::Tanh, Act::Gelu, Act::HardSigmoid, Act::GeluTanh];
+
+fn activation(kind: Act) -> Activation {
+    match kind {
+        Act::Clamp => Activation::clamp(-0.3, 0.4),
+        Act::LeakyRelu => Activation { kind, alpha: 0.1, beta: 0.0 },
+        Act::HardSigmoid => Activation { kind, alpha: 0.2, beta: 0.5 },
+        _ => Activation { kind, alpha: 0.0, beta: 0.0 },
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    g: DwGeom,
+    act: Act,
+    bias: bool,
+    seed: u64,
+}
+
+/// Geometry with kernel 1..=5, stride 1..=3, dilation 1..=2, padding 0..=2 on each side.
+fn case() -> impl Strategy<Value = Case> {
+    (1usize..4, 1usize..24, 1usize..48, (1usize..=5, 1usize..=5), (1usize..=3, 1usize..=3), (1usize..=2, 1usize..=2), [0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2], 0usize..ACTS.len(), any::<bool>(), any::<u64>())
+        .prop_filter_map("empty output", |(c, h, w, (kh, kw), (sh, sw), (dh, dw), [pt, pl, pb, pr], act, bias, seed)| {
+            let oh = (h + pt + pb).checked_sub(dh * (kh - 1) + 1)? / sh + 1;
+            let ow = (w + pl + pr).checked_sub(dw * (kw - 1) + 1)? / sw + 1;
+            Some(Case { g: DwGeom { c, h, w, kh, kw, sh, sw, dh, dw, pt, pl, oh, ow }, act: ACTS[act], bias, seed })
+        })
+}
+
+fn check(case: &Case, run: impl Fn(&DwGeom, &[f32], &[f32], Option<&[f32]>, &Activation, &mut [f32])) -> Result<(), String> {
+    let g = case.g;
+    let x = data(g.c * g.h * g.w, case.seed);
+    let w = data(g.c * g.kh * g.kw, case.seed + 1);
+    let b = data(g.c, case.seed + 2);
+    let bias = case.bias.then_some(&b[..]);
+    let act = activation(case.act);
+    let mut want = vec![f32::NAN; g.c * g.oh * g.ow];
+    dwconv2d_ref(&g, &x, &w, bias, &act, &mut want);
+    let mut got = vec![f32::NAN; want.len()];
+    run(&g, &x, &w, bias, &act, &mut got);
+    for ch in 0..g.c {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let mut mag = bias.map_or(0.0, |b| b[ch].abs()) + 1.0;
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+                        if iy >= 0 && ix >= 0 && (iy as usize) < g.h && (ix as usize) < g.w {
+                            mag += (x[ch * g.h * g.w + iy as usize * g.w + ix as usize] * w[ch * g.kh * g.kw + ky * g.kw + kx]).abs();
+                        }
+                    }
+                }
+                let i = ch * g.oh * g.ow + oy * g.ow + ox;
+                let tol = 1e-5 * (g.kh * g.kw + 1) as f32 * mag;
+                if !((got[i] - want[i]).abs() <= tol) {
+                    return Err(format!("y[{ch},{oy},{ox}] = {}, reference {}, tol {tol}", got[i], want[i]));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_kernel_matches_reference() {
+    let mut tested = 0;
+    for kr in DWCONV_KERNELS {
+        if !kr.isa.available() {
+            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+            continue;
+        }
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 512, ..ProptestConfig::default() });
+        runner
+            .run(&case(), |c| {
+                check(&c, |g, x, w, b, a, y| dwconv2d_with(kr, g, x, w, b, a, y)).map_err(|e| TestCaseError::fail(format!("{}: {e}", kr.name)))
+            })
+            .unwrap();
+        tested += 1;
+    }
+    println!("{tested} of {} kernels tested", DWCONV_KERNELS.len());
+}
+
+/// Named cases: MobileNet-like 3x3 stride 1 and 2 with pad 1, wide rows (several full vectors
+/// plus a tail), and a filter wider than the padded input row (no interior at all).
+#[test]
+fn named_cases() {
+    let g3 = |h: usize, w: usize, s: usize| DwGeom { c: 3, h, w, kh: 3, kw: 3, sh: s, sw: s, dh: 1, dw: 1, pt: 1, pl: 1, oh: (h - 1) / s + 1, ow: (w - 1) / s + 1 };
+    let cases = [
+        Case { g: g3(56, 56, 1), act: Act::Clamp, bias: true, seed: 1 },
+        Case { g: g3(56, 57, 2), act: Act::Relu, bias: true, seed: 2 },
+        Case { g: g3(7, 7, 1), act: Act::HardSwish, bias: false, seed: 3 },
+        Case { g: DwGeom { c: 2, h: 4, w: 3, kh: 5, kw: 5, sh: 1, sw: 1, dh: 2, dw: 2, pt: 2, pl: 2, oh: 1, ow: 1 }, act: Act::None, bias: true, seed: 4 },
+        Case { g: DwGeom { c: 2, h: 9, w: 70, kh: 1, kw: 1, sh: 3, sw: 3, dh: 1, dw: 1, pt: 0, pl: 0, oh: 3, ow: 24 }, act: Act::Tanh, bias: true, seed: 5 },
+    ];
+    for kr in DWCONV_KERNELS {
+        if !kr.isa.available() {
+            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+            continue;
+        }
+        for c in &cases {
+            check(c, |g, x, w, b, a, y| dwconv2d_with(kr, g, x, w, b, a, y)).unwrap_or_else(|e| panic!("{} {c:?}: {e}", kr.name));
+        }
+    }
+}
+
+#[test]
+fn dispatch_every_isa() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 64, ..ProptestConfig::default() });
+    for isa in Isa::ALL {
+        runner.run(&case(), |c| check(&c, |g, x, w, b, a, y| dwconv2d(isa, g, x, w, b, a, y)).map_err(TestCaseError::fail)).unwrap();
+    }
+}
