@@ -336,7 +336,7 @@ mod tests {
             let x = g.add_tensor("x".into(), DType::F32, vec![4], None);
             let c = |g: &mut Graph, v: f32| g.add_const(g.fresh_name("c"), vec![], OwnedData::F32(vec![v]));
             let t: Vec<TensorId> = (0..6).map(|i| g.add_tensor(format!("t{i}"), DType::F32, vec![4], None)).collect();
-            let (s2, one, half) = (c(&mut g, 1.41421), c(&mut g, 1.0), c(&mut g, 0.5));
+            let (s2, one, half) = (c(&mut g, std::f32::consts::SQRT_2), c(&mut g, 1.0), c(&mut g, 0.5));
             let p = bin();
             g.inputs.push(x);
             g.nodes.push(node("div", OpKind::Div, p.clone(), &[x, s2], &[t[0]]));
@@ -372,7 +372,7 @@ mod tests {
         let mut g = Graph::default();
         let x = g.add_tensor("x".into(), DType::F32, vec![4], None);
         let t: Vec<TensorId> = (0..6).map(|i| g.add_tensor(format!("t{i}"), DType::F32, vec![4], None)).collect();
-        let s2 = g.add_const("s2".into(), vec![], OwnedData::F32(vec![1.41421]));
+        let s2 = g.add_const("s2".into(), vec![], OwnedData::F32(vec![std::f32::consts::SQRT_2]));
         let one = g.add_const("one".into(), vec![], OwnedData::F32(vec![1.0]));
         let half = g.add_const("half".into(), vec![], OwnedData::F32(vec![0.5]));
         let p = bin();

@@ -873,7 +873,7 @@ fn reshape(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
     let total: usize = xs.iter().product();
     if let Some(i) = infer {
         let rest: usize = out.iter().product();
-        ensure!(rest > 0 && total % rest == 0, "cannot reshape {xs:?} to {spec:?}");
+        ensure!(rest > 0 && total.is_multiple_of(rest), "cannot reshape {xs:?} to {spec:?}");
         out[i] = total / rest;
     }
     reshape_to(cx, n, out)
