@@ -77,7 +77,11 @@ pub fn main(args: Args) -> Result<()> {
     println!("  sprig ({})  {:9.3} ms", r.isa.name(), ms(r.sprig_median));
     println!("  tract        {:9.3} ms", ms(r.tract_median));
     let ratio = r.tract_median.as_secs_f64() / r.sprig_median.as_secs_f64().max(1e-12);
-    println!("  sprig is {ratio:.2}x {} than tract", if ratio >= 1.0 { "faster" } else { "slower" });
+    if ratio >= 1.0 {
+        println!("  sprig is {ratio:.2}x faster than tract");
+    } else {
+        println!("  sprig is {:.2}x slower than tract", 1.0 / ratio);
+    }
     for e in &r.errors {
         println!("max error vs tract, '{}': abs {:.3e}, rel {:.3e}", e.name, e.max_abs, e.max_rel);
     }
