@@ -676,7 +676,7 @@ fn pool(cx: &mut Cx, n: &OnnxNode, op: OpKind) -> Result<()> {
 fn global_pool(cx: &mut Cx, n: &OnnxNode, op: OpKind) -> Result<()> {
     let x = cx.req(n, 0)?;
     let xs = cx.shape(x).to_vec();
-    spatial_rank(n, xs.len())?;
+    ensure!(xs.len() >= 3, "input rank {} is too small (need N, C and spatial axes)", xs.len());
     let mut out = xs[..2].to_vec();
     out.extend(std::iter::repeat_n(1, xs.len() - 2));
     cx.emit1(n, op, Vec::new(), vec![Some(x)], cx.dtype(x), out)?;
