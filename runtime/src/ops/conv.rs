@@ -106,7 +106,7 @@ fn geom(p: &ConvParams, x: &Shape, wt: &Shape, y: &Shape, transpose: bool) -> Re
     if y[0] != g.n {
         return Err(OpError::BadShape("conv output batch differs from the input's"));
     }
-    if g.c % g.group != 0 || g.m % g.group != 0 {
+    if !g.c.is_multiple_of(g.group) || !g.m.is_multiple_of(g.group) {
         return Err(OpError::BadShape("channels not divisible by group"));
     }
     let (w0, w1) = if transpose { (g.c, g.mg()) } else { (g.m, g.cg()) };

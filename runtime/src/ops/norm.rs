@@ -305,14 +305,14 @@ fn reduce<T: RElem>(op: OpKind, x: &TensorView, y: &mut TensorViewMut, mask: u32
     let f = |a: T, v: T| -> T {
         match op {
             ReduceMax => {
-                if v > a || v != v {
+                if v > a || v.partial_cmp(&v).is_none() {
                     v
                 } else {
                     a
                 }
             }
             ReduceMin => {
-                if v < a || v != v {
+                if v < a || v.partial_cmp(&v).is_none() {
                     v
                 } else {
                     a

@@ -259,8 +259,8 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             let r = x.info.shape.rank();
             let xs = strides(&x.info.shape);
             let mut ps = [0isize; MAX_RANK];
-            for i in 0..r {
-                ps[i] = *xs.get(p.perm[i] as usize).ok_or(OpError::BadParams("Transpose perm out of range"))?;
+            for (d, &a) in ps.iter_mut().zip(&p.perm).take(r) {
+                *d = *xs.get(a as usize).ok_or(OpError::BadParams("Transpose perm out of range"))?;
             }
             let ys = strides(&y.info.shape);
             let dims = y.info.shape;
