@@ -72,7 +72,7 @@ impl Bert<'_> {
     }
 
     /// `[1, s, hidden]` → `[1, heads, s, d]` (or `[1, heads, d, s]` with `perm` 0,2,3,1).
-    fn to_heads(&mut self, name: &str, x: &str, perm: &[i64]) -> String {
+    fn split_heads(&mut self, name: &str, x: &str, perm: &[i64]) -> String {
         let (s, heads) = (self.o.seq_len as i64, self.o.heads as i64);
         let d = self.o.hidden as i64 / heads;
         let r = self.reshape(&format!("{name}.split"), x, x, 2, &[heads, d], &[1, s, heads, d]);
@@ -90,9 +90,9 @@ impl Bert<'_> {
         let q = self.linear(&format!("{p}.attn.q"), x, h, h);
         let k = self.linear(&format!("{p}.attn.k"), x, h, h);
         let v = self.linear(&format!("{p}.attn.v"), x, h, h);
-        let qh = self.to_heads(&format!("{p}.attn.qh"), &q, &[0, 2, 1, 3]);
-        let kh = self.to_heads(&format!("{p}.attn.kh"), &k, &[0, 2, 3, 1]);
-        let vh = self.to_heads(&format!("{p}.attn.vh"), &v, &[0, 2, 1, 3]);
+        let qh = self.split_heads(&format!("{p}.attn.qh"), &q, &[0, 2, 1, 3]);
+        let kh = self.split_heads(&format!("{p}.attn.kh"), &k, &[0, 2, 3, 1]);
+        let vh = self.split_heads(&format!("{p}.attn.vh"), &v, &[0, 2, 1, 3]);
         let sc = self.g.op("MatMul", &format!("{p}.attn.scores"), &[&qh, &kh], vec![]);
         let sd = self.scalar(&format!("{p}.attn.sqrt_d"), (d as f32).sqrt());
         let sc = self.g.op("Div", &format!("{p}.attn.scaled"), &[&sc, &sd], vec![]);
@@ -107,7 +107,7 @@ impl Bert<'_> {
         let x1 = self.layer_norm(&format!("{p}.attn.ln"), &r);
         let f = self.linear(&format!("{p}.ffn.up"), &x1, h, 4 * h);
         // GELU, erf form: x * 0.5 * (1 + erf(x / sqrt(2))).
-        let sqrt2 = self.scalar(&format!("{p}.ffn.sqrt2"), 1.41421);
+        let sqrt2 = self.scalar(&format!("{p}.ffn.sqrt2"), std::f32::consts::SQRT_2);
         let one = self.scalar(&format!("{p}.ffn.one"), 1.0);
         let half = self.scalar(&format!("{p}.ffn.half"), 0.5);
         let t = self.g.op("Div", &format!("{p}.ffn.gelu.div"), &[&f, &sqrt2], vec![]);

@@ -103,7 +103,7 @@ pub fn build(arch: Arch, opts: &SynthOptions) -> anyhow::Result<Vec<u8>> {
         }
         Arch::Bert => {
             anyhow::ensure!(
-                opts.heads > 0 && opts.hidden % opts.heads == 0,
+                opts.heads > 0 && opts.hidden.is_multiple_of(opts.heads),
                 "hidden size {} is not a multiple of the head count {}",
                 opts.hidden,
                 opts.heads
