@@ -4,14 +4,14 @@
 //! - Softmax/LogSoftmax (f32): over `axis` (ONNX ≥ 13), or with `flag = 1` over all axes from
 //!   `axis` to the end (ONNX < 13). Max-subtracted for stability.
 //! - LayerNorm (f32): over axes `axis..`; scale and bias hold one value per normalised element
-//!   (their shapes broadcast to `dims[axis..]` with the same element count) or a single value.
+//!   (their shapes equal `dims[axis..]` up to leading 1s) or a single value.
 //!   Population variance, `y = (x - mean) / sqrt(var + eps) * scale + bias`. One output.
 //! - Reduce*: axes from the bit mask; the output shape is either keepdims (reduced axes become 1)
 //!   or squeezed. F32 for all; I64/I32 for Sum, Max, Min, Prod (wrapping). An empty reduction
 //!   gives the identity (0, 1, -inf/MIN, +inf/MAX; Mean of nothing is NaN).
 //! - ArgMax: F32/I64/I32 in, I64 out, keepdims or squeezed; first maximum unless `flag = 1`.
 use super::params::{AxisParams, LayerNormParams, ReduceParams};
-use super::util::{broadcasts_to, counts, data, data_mut, dense, expect, for_each_run, numel, strides};
+use super::util::{counts, data, data_mut, dense, expect, for_each_run, numel, strides};
 use super::{read_params, req, OpKind};
 use crate::error::OpError;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut, MAX_RANK};
@@ -52,6 +52,13 @@ fn check_reduced_out(x: &Shape, mask: u32, y: &Shape) -> Result<(), OpError> {
     Ok(())
 }
 
+/// The dims after dropping leading 1s (`[1, 1, D]` and `[D]` describe the same per-element data).
+fn strip_ones(s: &Shape) -> &[usize] {
+    let d = s.dims();
+    let k = d.iter().take_while(|&&v| v == 1).count();
+    &d[k..]
+}
+
 pub(crate) fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
     use OpKind::*;
     let x = req(inputs, 0, "missing input")?;
@@ -87,7 +94,7 @@ pub(crate) fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], ou
             for (i, t) in inputs.iter().enumerate() {
                 let Some(t) = t else { continue };
                 expect(t, DType::F32, "LayerNorm is f32 only")?;
-                if i > 0 && !(t.shape.numel() == 1 || (t.shape.numel() == ns.numel() && broadcasts_to(&t.shape, &ns))) {
+                if i > 0 && !(t.shape.numel() == 1 || strip_ones(&t.shape) == strip_ones(&ns)) {
                     return Err(OpError::BadShape("LayerNorm scale/bias do not match the normalised axes"));
                 }
             }
