@@ -1,5 +1,5 @@
 //! AVX2+FMA GEMM microkernel: `6 × 16` tile (12 ymm accumulators, 2 B vectors, 1 broadcast).
-use super::{GemmKernel, Tile};
+use super::{GemmKernel, Gemv, Tile};
 use crate::Isa;
 use core::arch::x86_64::*;
 
@@ -112,7 +112,8 @@ pub unsafe fn sgemm_6x16_avx2(kc: usize, a: *const f32, b: *const f32, t: &Tile)
 /// # Safety
 /// See [`super::GemvFn`]; the CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn gemv_rows_avx2(k: usize, n: usize, x: *const f32, xs: usize, mat: *const f32, rs: usize, y: *mut f32, ys: usize) {
+pub unsafe fn gemv_rows_avx2(v: &Gemv) {
+    let Gemv { k, n, x, xs, mat, stride: rs, y, ys } = *v;
     const W: usize = 32;
     let mut j = 0;
     while j < n {
@@ -147,7 +148,8 @@ pub unsafe fn gemv_rows_avx2(k: usize, n: usize, x: *const f32, xs: usize, mat: 
 /// # Safety
 /// See [`super::GemvFn`]; the CPU has AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn gemv_cols_avx2(k: usize, n: usize, x: *const f32, _xs: usize, mat: *const f32, cs: usize, y: *mut f32, ys: usize) {
+pub unsafe fn gemv_cols_avx2(v: &Gemv) {
+    let Gemv { k, n, x, mat, stride: cs, y, ys, .. } = *v;
     for j in 0..n {
         // SAFETY: column j of M has k readable floats from mat + j*cs; x has k contiguous floats;
         // loads past k are masked.

@@ -1,5 +1,5 @@
 //! AVX-512F GEMM microkernels: `MR × 32` tiles (two zmm per row), broadcast A, FMA.
-use super::{GemmKernel, Tile};
+use super::{GemmKernel, Gemv, Tile};
 use crate::Isa;
 use core::arch::x86_64::*;
 
@@ -130,7 +130,8 @@ fn tail_mask(len: usize) -> __mmask16 {
 /// # Safety
 /// See [`super::GemvFn`]; the CPU has AVX-512F.
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub unsafe fn gemv_rows_avx512(k: usize, n: usize, x: *const f32, xs: usize, mat: *const f32, rs: usize, y: *mut f32, ys: usize) {
+pub unsafe fn gemv_rows_avx512(v: &Gemv) {
+    let Gemv { k, n, x, xs, mat, stride: rs, y, ys } = *v;
     const W: usize = 64;
     let mut j = 0;
     while j < n {
@@ -165,7 +166,8 @@ pub unsafe fn gemv_rows_avx512(k: usize, n: usize, x: *const f32, xs: usize, mat
 /// # Safety
 /// See [`super::GemvFn`]; the CPU has AVX-512F.
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub unsafe fn gemv_cols_avx512(k: usize, n: usize, x: *const f32, _xs: usize, mat: *const f32, cs: usize, y: *mut f32, ys: usize) {
+pub unsafe fn gemv_cols_avx512(v: &Gemv) {
+    let Gemv { k, n, x, mat, stride: cs, y, ys, .. } = *v;
     for j in 0..n {
         // SAFETY: column j of M has k readable floats from mat + j*cs; x has k contiguous floats;
         // loads are masked at k.

@@ -1,6 +1,6 @@
 //! Blocking, packing and epilogue logic shared by every microkernel (see the module doc of
 //! `gemm` for the contract). Callers have already validated the views (`check_args`).
-use super::{Bias, GemmKernel, MatMut, MatRef, Tile};
+use super::{Bias, GemmKernel, Gemv, MatMut, MatRef, Tile};
 use crate::Activation;
 
 /// Slack per packed buffer so that it can start on a 64-byte boundary.
@@ -129,10 +129,10 @@ fn gemv(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Acti
     if mat.cs == 1 || len == 1 {
         // SAFETY: kr.isa is available (checked by the caller); x[p*xs] for p < k, M[p*rs + j]
         // for p < k, j < len and y[j*ys] for j < len are in bounds by the MatRef/MatMut checks.
-        unsafe { (kr.gemv_rows)(k, len, x.as_ptr(), xs, mat.data.as_ptr(), mat.rs, y, ys) };
+        unsafe { (kr.gemv_rows)(&Gemv { k, n: len, x: x.as_ptr(), xs, mat: mat.data.as_ptr(), stride: mat.rs, y, ys }) };
     } else if mat.rs == 1 && xs == 1 {
         // SAFETY: as above with M[p + j*cs]; x is contiguous.
-        unsafe { (kr.gemv_cols)(k, len, x.as_ptr(), 1, mat.data.as_ptr(), mat.cs, y, ys) };
+        unsafe { (kr.gemv_cols)(&Gemv { k, n: len, x: x.as_ptr(), xs: 1, mat: mat.data.as_ptr(), stride: mat.cs, y, ys }) };
     } else {
         for j in 0..len {
             let mut s = 0.0f32;

@@ -160,13 +160,27 @@ pub struct Tile {
 /// are readable for `t.mr` / `t.nr` floats; `1 <= t.mr <= MR`, `1 <= t.nr <= NR`.
 pub type GemmUkr = unsafe fn(kc: usize, a: *const f32, b: *const f32, t: &Tile);
 
-/// A GEMV kernel: `y[j*ys] = Σ_p x[p*xs] · M[p, j]` for `j < n`, `p < k`, where `M[p, j]` is
-/// `mat[p*stride + j]` (`gemv_rows`: rows contiguous) or `mat[p + j*stride]` (`gemv_cols`:
-/// columns contiguous; requires `xs == 1`).
+/// Arguments of a GEMV kernel: `y[j*ys] = Σ_p x[p*xs] · M[p, j]` for `j < n`, `p < k`, where
+/// `M[p, j]` is `mat[p*stride + j]` (`gemv_rows`: rows contiguous) or `mat[p + j*stride]`
+/// (`gemv_cols`: columns contiguous; requires `xs == 1`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Gemv {
+    pub k: usize,
+    pub n: usize,
+    pub x: *const f32,
+    pub xs: usize,
+    pub mat: *const f32,
+    pub stride: usize,
+    pub y: *mut f32,
+    pub ys: usize,
+}
+
+/// A GEMV kernel (see [`Gemv`]).
 ///
 /// # Safety
 /// The CPU supports the kernel's ISA; every addressed element of x, M and y is in bounds.
-pub type GemvFn = unsafe fn(k: usize, n: usize, x: *const f32, xs: usize, mat: *const f32, stride: usize, y: *mut f32, ys: usize);
+pub type GemvFn = unsafe fn(v: &Gemv);
 
 /// One row of the GEMM kernel table.
 #[derive(Clone, Copy, Debug)]

@@ -1,5 +1,5 @@
 //! NEON GEMM microkernel: `8 × 8` tile (16 q-register accumulators).
-use super::{GemmKernel, Tile};
+use super::{GemmKernel, Gemv, Tile};
 use crate::Isa;
 use core::arch::aarch64::*;
 
@@ -100,7 +100,8 @@ pub unsafe fn sgemm_8x8_neon(kc: usize, a: *const f32, b: *const f32, t: &Tile) 
 /// # Safety
 /// See [`super::GemvFn`]; the CPU has NEON.
 #[target_feature(enable = "neon")]
-pub unsafe fn gemv_rows_neon(k: usize, n: usize, x: *const f32, xs: usize, mat: *const f32, rs: usize, y: *mut f32, ys: usize) {
+pub unsafe fn gemv_rows_neon(v: &Gemv) {
+    let Gemv { k, n, x, xs, mat, stride: rs, y, ys } = *v;
     let mut j = 0;
     while j + 16 <= n {
         let mut acc = [vdupq_n_f32(0.0); 4];
@@ -141,7 +142,8 @@ pub unsafe fn gemv_rows_neon(k: usize, n: usize, x: *const f32, xs: usize, mat: 
 /// # Safety
 /// See [`super::GemvFn`]; the CPU has NEON.
 #[target_feature(enable = "neon")]
-pub unsafe fn gemv_cols_neon(k: usize, n: usize, x: *const f32, _xs: usize, mat: *const f32, cs: usize, y: *mut f32, ys: usize) {
+pub unsafe fn gemv_cols_neon(v: &Gemv) {
+    let Gemv { k, n, x, mat, stride: cs, y, ys, .. } = *v;
     for j in 0..n {
         // SAFETY: column j of M has k readable floats from mat + j*cs; x has k contiguous floats.
         unsafe {
