@@ -231,3 +231,27 @@ fn failed_convert_leaves_no_file() {
     assert_eq!(o.status.code(), Some(1));
     assert!(bad.exists());
 }
+
+#[test]
+fn demo_runs_and_agrees_with_tract() {
+    for arch in ["mobilenet-v1", "bert"] {
+        let o = sprig(&["demo", "--arch", arch, "--runs", "1", "--resolution", "32", "--width", "0.25"]);
+        if !o.status.success() && stderr(&o).contains("not implemented") {
+            println!("SKIPPED: demo {arch}: a part it needs has not landed: {}", stderr(&o));
+            continue;
+        }
+        assert!(o.status.success(), "demo {arch}: {}", stderr(&o));
+        let s = stdout(&o);
+        assert!(s.contains("median latency") && s.contains("tract"), "{s}");
+        let rels: Vec<f64> = s
+            .lines()
+            .filter(|l| l.starts_with("max error vs tract"))
+            .map(|l| l.rsplit("rel ").next().unwrap().trim().parse::<f64>().unwrap())
+            .collect();
+        assert!(!rels.is_empty(), "{s}");
+        assert!(rels.iter().all(|&r| r < 1e-4), "demo {arch}: relative errors {rels:?}");
+    }
+    let o = sprig(&["demo", "--sparsity", "1.5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("sparsity"), "{}", stderr(&o));
+}

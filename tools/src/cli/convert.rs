@@ -174,6 +174,8 @@ fn convert(args: &Args) -> Result<()> {
     if args.tolerance.is_nan() || args.tolerance < 0.0 {
         bail!("--tolerance must be a non-negative number");
     }
+    // The converter's options may grow; new fields keep their defaults here.
+    #[allow(clippy::needless_update)]
     let opts = ConvertOptions { input_shapes: args.input_shapes.clone(), ..Default::default() };
     let pb = spinner(format!("converting {}", args.input.display()));
     let conv = convert_file(&args.input, &opts);
