@@ -61,7 +61,7 @@ pub unsafe fn sgemm_6x16_avx2(kc: usize, a: *const f32, b: *const f32, t: &Tile)
         // SAFETY: bias_col has t.nr readable floats; masked-off lanes are not accessed.
         unsafe {
             bc0 = _mm256_maskload_ps(t.bias_col, m0);
-            bc1 = _mm256_maskload_ps(t.bias_col.add(8), m1);
+            bc1 = _mm256_maskload_ps(t.bias_col.wrapping_add(8), m1);
         }
     }
     let lo = _mm256_set1_ps(t.lo);
@@ -82,7 +82,7 @@ pub unsafe fn sgemm_6x16_avx2(kc: usize, a: *const f32, b: *const f32, t: &Tile)
                     v1 = _mm256_add_ps(v1, _mm256_loadu_ps(cp.add(8)));
                 } else {
                     v0 = _mm256_add_ps(v0, _mm256_maskload_ps(cp, m0));
-                    v1 = _mm256_add_ps(v1, _mm256_maskload_ps(cp.add(8), m1));
+                    v1 = _mm256_add_ps(v1, _mm256_maskload_ps(cp.wrapping_add(8), m1));
                 }
             }
             if !t.bias_row.is_null() {
@@ -101,7 +101,7 @@ pub unsafe fn sgemm_6x16_avx2(kc: usize, a: *const f32, b: *const f32, t: &Tile)
                 _mm256_storeu_ps(cp.add(8), v1);
             } else {
                 _mm256_maskstore_ps(cp, m0, v0);
-                _mm256_maskstore_ps(cp.add(8), m1, v1);
+                _mm256_maskstore_ps(cp.wrapping_add(8), m1, v1);
             }
         }
     }
@@ -126,7 +126,7 @@ pub unsafe fn gemv_rows_avx2(v: &Gemv) {
                 let xv = _mm256_set1_ps(*x.add(p * xs));
                 let row = mat.add(p * rs + j);
                 for (u, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm256_fmadd_ps(xv, _mm256_maskload_ps(row.add(8 * u), masks[u]), *acc);
+                    *acc = _mm256_fmadd_ps(xv, _mm256_maskload_ps(row.wrapping_add(8 * u), masks[u]), *acc);
                 }
             }
         }

@@ -81,7 +81,7 @@ unsafe fn ukr<const MR: usize>(kc: usize, a: *const f32, b: *const f32, t: &Tile
         // SAFETY: bias_col has t.nr readable floats; masked-off lanes are not accessed.
         unsafe {
             bc0 = _mm512_maskz_loadu_ps(m0, t.bias_col);
-            bc1 = _mm512_maskz_loadu_ps(m1, t.bias_col.add(16));
+            bc1 = _mm512_maskz_loadu_ps(m1, t.bias_col.wrapping_add(16));
         }
     }
     let lo = _mm512_set1_ps(t.lo);
@@ -97,7 +97,7 @@ unsafe fn ukr<const MR: usize>(kc: usize, a: *const f32, b: *const f32, t: &Tile
             let (mut v0, mut v1) = (acc0[i], acc1[i]);
             if t.accumulate {
                 v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, cp));
-                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.add(16)));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, cp.wrapping_add(16)));
             }
             if !t.bias_row.is_null() {
                 let br = _mm512_set1_ps(*t.bias_row.add(i));
@@ -111,7 +111,7 @@ unsafe fn ukr<const MR: usize>(kc: usize, a: *const f32, b: *const f32, t: &Tile
                 v1 = _mm512_min_ps(_mm512_max_ps(v1, lo), hi);
             }
             _mm512_mask_storeu_ps(cp, m0, v0);
-            _mm512_mask_storeu_ps(cp.add(16), m1, v1);
+            _mm512_mask_storeu_ps(cp.wrapping_add(16), m1, v1);
         }
     }
 }
@@ -144,7 +144,7 @@ pub unsafe fn gemv_rows_avx512(v: &Gemv) {
                 let xv = _mm512_set1_ps(*x.add(p * xs));
                 let row = mat.add(p * rs + j);
                 for (u, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(masks[u], row.add(16 * u)), *acc);
+                    *acc = _mm512_fmadd_ps(xv, _mm512_maskz_loadu_ps(masks[u], row.wrapping_add(16 * u)), *acc);
                 }
             }
         }
