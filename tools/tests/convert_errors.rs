@@ -186,3 +186,109 @@ fn used_training_output_of_batch_norm() {
     let e = err_of(&onnx, &ConvertOptions::default());
     assert!(e.contains("node 'bn' (BatchNormalization)") && e.contains("output #1 ('rm') is not supported"), "{e}");
 }
+
+/// Random byte flips and truncations of a valid model: errors or successes, never a panic.
+#[test]
+fn damaged_models_never_panic() {
+    let w = rand_vec(4 * 3 * 9, 1);
+    let base = model(
+        vec![
+            node("Conv", "conv", &["x", "w"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1]), attr_ints("strides", &[2, 1])]),
+            node("Shape", "sh", &["c"], &["s"], vec![]),
+            node("Slice", "sl", &["s", "st", "en"], &["s2"], vec![]),
+            node("Concat", "cat", &["s2", "m1"], &["shape"], vec![attr_i("axis", 0)]),
+            node("Reshape", "rs", &["c", "shape"], &["r"], vec![]),
+            node("Pad", "pad", &["r", "pads"], &["p"], vec![]),
+            node("ReduceMean", "rm", &["p"], &["y"], vec![attr_ints("axes", &[2])]),
+        ],
+        vec![
+            tensor_f32_raw("w", &[4, 3, 3, 3], &w),
+            tensor_i64("st", &[1], &[0]),
+            tensor_i64("en", &[1], &[2]),
+            tensor_i64("m1", &[1], &[-1]),
+            tensor_i64("pads", &[6], &[0, 0, 1, 0, 0, 1]),
+        ],
+        vec![fixed("x", &[1, 3, 6, 5])],
+        vec![out("y")],
+        13,
+    );
+    convert_bytes(&base, &ConvertOptions::default()).expect("the undamaged model converts");
+    let mut s = 0x9e3779b97f4a7c15u64;
+    for _ in 0..3000 {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let mut m = base.clone();
+        let flips = 1 + (s >> 60) as usize % 3;
+        for k in 0..flips {
+            let pos = ((s >> (8 + 8 * k)) as usize) % m.len();
+            m[pos] ^= 1 << ((s >> (3 * k)) % 8);
+        }
+        let _ = convert_bytes(&m, &ConvertOptions::default());
+    }
+}
+
+/// Hostile attribute and shape-tensor values (negative, zero, huge) in every integer slot.
+#[test]
+fn hostile_integer_values_never_panic() {
+    use prost::Message;
+    let w = rand_vec(4 * 3 * 9, 1);
+    let base = model(
+        vec![
+            node("Conv", "conv", &["x", "w"], &["c"], vec![attr_ints("pads", &[1, 1, 1, 1]), attr_ints("strides", &[2, 1]), attr_i("group", 1)]),
+            node("MaxPool", "mp", &["c"], &["q"], vec![attr_ints("kernel_shape", &[2, 2]), attr_i("ceil_mode", 1)]),
+            node("Slice", "sl", &["q", "st", "en", "ax", "stp"], &["s"], vec![]),
+            node("Pad", "pad", &["s", "pads"], &["p"], vec![]),
+            node("Tile", "ti", &["p", "reps"], &["t"], vec![]),
+            node("Reshape", "rs", &["t", "shape"], &["r"], vec![]),
+            node("ReduceSum", "rm", &["r", "rax"], &["y"], vec![attr_i("keepdims", 0)]),
+        ],
+        vec![
+            tensor_f32_raw("w", &[4, 3, 3, 3], &w),
+            tensor_i64("st", &[1], &[0]),
+            tensor_i64("en", &[1], &[2]),
+            tensor_i64("ax", &[1], &[1]),
+            tensor_i64("stp", &[1], &[1]),
+            tensor_i64("pads", &[8], &[0, 0, 1, 0, 0, 0, 1, 0]),
+            tensor_i64("reps", &[4], &[1, 1, 1, 2]),
+            tensor_i64("shape", &[2], &[0, -1]),
+            tensor_i64("rax", &[1], &[1]),
+        ],
+        vec![fixed("x", &[1, 3, 6, 5])],
+        vec![out("y")],
+        13,
+    );
+    convert_bytes(&base, &ConvertOptions::default()).expect("the unmodified model converts");
+    let base = tract_onnx::pb::ModelProto::decode(&base[..]).unwrap();
+    let values = [-(1i64 << 40), -3, -1, 0, 1, 2, 7, 1 << 31, 1 << 40, i64::MAX, i64::MIN];
+    let mut s = 0x2545f4914f6cdd1du64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for _ in 0..4000 {
+        let mut m = base.clone();
+        let g = m.graph.as_mut().unwrap();
+        for _ in 0..1 + next() % 2 {
+            let v = values[(next() % values.len() as u64) as usize];
+            if next() % 2 == 0 {
+                let n = (next() % g.node.len() as u64) as usize;
+                let attrs = &mut g.node[n].attribute;
+                let a = (next() % attrs.len().max(1) as u64) as usize;
+                if let Some(a) = attrs.get_mut(a) {
+                    a.i = v;
+                    if !a.ints.is_empty() {
+                        let k = (next() % a.ints.len() as u64) as usize;
+                        a.ints[k] = v;
+                    }
+                }
+            } else {
+                let i = 1 + (next() % (g.initializer.len() - 1) as u64) as usize;
+                let t = &mut g.initializer[i];
+                let k = (next() % t.int64_data.len() as u64) as usize;
+                t.int64_data[k] = v;
+            }
+        }
+        let _ = convert_bytes(&m.encode_to_vec(), &ConvertOptions::default());
+    }
+}

@@ -99,7 +99,8 @@ pub fn tensor_from_proto(t: &TensorProto, dir: Option<&Path>, notes: &mut Vec<St
     use DataType as D;
     let shape: Vec<usize> =
         t.dims.iter().map(|&d| usize::try_from(d).map_err(|_| anyhow!("negative dimension {d}"))).collect::<Result<_>>()?;
-    let n = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(|| anyhow!("element count overflows"))?;
+    check_shape(&t.name, &shape)?;
+    let n: usize = shape.iter().product();
     let dt = DataType::try_from(t.data_type).map_err(|_| anyhow!("unknown ONNX data type {}", t.data_type))?;
     map_dtype(t.data_type)?;
     let external = t.data_location == Some(pb::tensor_proto::DataLocation::External as i32);
@@ -168,6 +169,21 @@ pub fn tensor_from_proto(t: &TensorProto, dir: Option<&Path>, notes: &mut Vec<St
         (other, _) => bail!("data type {} is not supported", other.as_str_name()),
     };
     Ok((shape, data))
+}
+
+/// Largest tensor the converter creates (elements), so hostile shapes fail cleanly instead of
+/// exhausting memory.
+pub const MAX_ELEMENTS: usize = 1 << 31;
+
+/// Checks a static shape: rank within the format's limit, element count without overflow.
+pub fn check_shape(name: &str, shape: &[usize]) -> Result<()> {
+    if shape.len() > sprig_runtime::tensor::MAX_RANK {
+        bail!("tensor '{name}' has rank {}, above the maximum of {}", shape.len(), sprig_runtime::tensor::MAX_RANK);
+    }
+    match shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) {
+        Some(n) if n <= MAX_ELEMENTS && shape.iter().all(|&d| d <= u32::MAX as usize) => Ok(()),
+        _ => bail!("tensor '{name}' with shape {shape:?} is too large"),
+    }
 }
 
 /// Typed access to a node's attributes.
@@ -345,6 +361,9 @@ impl<'m> Cx<'m> {
         inputs: Vec<Option<TensorId>>,
         outs: Vec<(String, DType, Vec<usize>)>,
     ) -> Result<Vec<TensorId>> {
+        for (name, _, shape) in &outs {
+            check_shape(name, shape)?;
+        }
         let ids: Vec<TensorId> = outs.into_iter().map(|(name, dt, shape)| self.g.add_tensor(name, dt, shape, None)).collect();
         if all_const(&self.g, &inputs) && self.try_fold(op, &params, &inputs, &ids)? {
             self.folded += 1;
@@ -497,6 +516,7 @@ pub fn import(model: &ModelProto, opts: &ImportOptions) -> Result<Imported> {
                 .map(|d| d.map_err(|p| anyhow!("graph input '{}' has symbolic dimension '{p}': give its shape with --input-shape {}=...", v.name, v.name)))
                 .collect::<Result<_>>()?,
         };
+        check_shape(&v.name, &shape)?;
         let t = cx.g.add_tensor(v.name.clone(), dtype, shape, None);
         cx.g.inputs.push(t);
         cx.names.insert(v.name.clone(), t);

@@ -328,6 +328,7 @@ fn reduce(cx: &mut Cx, n: &OnnxNode, op: OpKind) -> Result<()> {
     if axes.is_empty() && n.attrs.int("noop_with_empty_axes", 0) != 0 {
         return identity(cx, n);
     }
+    ensure!(shape.len() <= 8, "input rank {} is above 8", shape.len());
     let mut mask = 0u32;
     for &a in &axes {
         mask |= 1 << norm_axis(a, shape.len())?;
@@ -407,6 +408,7 @@ fn spatial_attr(n: &OnnxNode, name: &str, nsp: usize, default: usize) -> Result<
 fn geometry(n: &OnnxNode, in_sp: &[usize], kernel: &[usize], dilated: bool, ceil: bool) -> Result<Geo> {
     let nsp = in_sp.len();
     ensure!(kernel.len() == nsp, "kernel has {} spatial dims, input has {nsp}", kernel.len());
+    ensure!(in_sp.iter().chain(kernel).all(|&d| d > 0), "empty spatial dimensions (input {in_sp:?}, kernel {kernel:?})");
     let strides = spatial_attr(n, "strides", nsp, 1)?;
     let dil = if dilated { spatial_attr(n, "dilations", nsp, 1)? } else { vec![1; nsp] };
     let ek: Vec<usize> = (0..nsp).map(|i| (kernel[i] - 1) * dil[i] + 1).collect();
@@ -493,6 +495,7 @@ fn conv_transpose(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
         ensure!(cx.shape(b) == [m], "bias shape {:?} is not [{m}]", cx.shape(b));
     }
     let k = &ws[2..];
+    ensure!(xs[2..].iter().chain(k).all(|&d| d > 0), "empty spatial dimensions (input {xs:?}, weight {ws:?})");
     let s = spatial_attr(n, "strides", nsp, 1)?;
     let d = spatial_attr(n, "dilations", nsp, 1)?;
     let op = match n.attrs.ints("output_padding") {
@@ -778,12 +781,17 @@ fn slice(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
         let ax = norm_axis(axes[i], xs.len())?;
         let d = xs[ax] as i64;
         let step = steps[i];
-        ensure!(step != 0, "step 0 on axis {ax}");
+        ensure!(step != 0 && step != i64::MIN, "step {step} on axis {ax} is not supported");
+        if d == 0 {
+            p.steps[ax] = step;
+            continue;
+        }
         let fix = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
         let (s, e) = (fix(starts[i]), fix(ends[i]));
         let (s, e) = if step > 0 { (s.clamp(0, d), e.clamp(0, d)) } else { (s.clamp(0, d - 1), e.clamp(-1, d - 1)) };
         let count = if step > 0 { (e - s).max(0) } else { (s - e).max(0) };
-        let count = (count + step.abs() - 1) / step.abs();
+        // count >= 0 and |step| >= 1: unsigned division cannot overflow.
+        let count = (count as u64).div_ceil(step.unsigned_abs()) as i64;
         p.starts[ax] = if count > 0 { s } else { 0 };
         p.steps[ax] = step;
         out[ax] = count as usize;
@@ -838,7 +846,8 @@ fn transpose(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
 fn reshape_to(cx: &mut Cx, n: &OnnxNode, shape: Vec<usize>) -> Result<()> {
     let x = cx.req(n, 0)?;
     let have: usize = cx.shape(x).iter().product();
-    ensure!(have == shape.iter().product::<usize>(), "cannot reshape {:?} to {shape:?}", cx.shape(x));
+    let want = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    ensure!(want == Some(have), "cannot reshape {:?} to {shape:?}", cx.shape(x));
     cx.emit1(n, OpKind::Reshape, Vec::new(), vec![Some(x)], cx.dtype(x), shape)?;
     Ok(())
 }
@@ -872,7 +881,7 @@ fn reshape(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
     }
     let total: usize = xs.iter().product();
     if let Some(i) = infer {
-        let rest: usize = out.iter().product();
+        let rest = out.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).unwrap_or(0);
         ensure!(rest > 0 && total.is_multiple_of(rest), "cannot reshape {xs:?} to {spec:?}");
         out[i] = total / rest;
     }
@@ -953,7 +962,7 @@ fn pad(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
         let (b, e) = (pads[i], pads[i + axes.len()]);
         p.pads[a] = b;
         p.pads[8 + a] = e;
-        let d = xs[a] as i64 + b + e;
+        let d = (xs[a] as i64).checked_add(b).and_then(|v| v.checked_add(e)).ok_or_else(|| anyhow!("pads {pads:?} overflow"))?;
         ensure!(d >= 0, "pads {pads:?} crop axis {a} below zero");
         out[a] = d as usize;
     }
@@ -1046,7 +1055,7 @@ fn tile(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
     let reps = cx.const_ints(cx.req(n, 1)?, "repeats")?;
     let xs = cx.shape(x).to_vec();
     ensure!(reps.len() == xs.len() && reps.iter().all(|&r| r >= 0), "repeats {reps:?} do not fit rank {}", xs.len());
-    let out = xs.iter().zip(&reps).map(|(&d, &r)| d * r as usize).collect();
+    let out = xs.iter().zip(&reps).map(|(&d, &r)| d.checked_mul(r as usize).ok_or_else(|| anyhow!("repeats {reps:?} overflow"))).collect::<Result<_>>()?;
     cx.emit1(n, OpKind::Tile, Vec::new(), vec![Some(x)], cx.dtype(x), out)?;
     Ok(())
 }
@@ -1071,6 +1080,7 @@ fn constant_of_shape(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
     let spec = cx.const_ints(cx.req(n, 0)?, "shape")?;
     ensure!(spec.iter().all(|&d| d >= 0), "shape {spec:?} has negative dimensions");
     let shape: Vec<usize> = spec.iter().map(|&d| d as usize).collect();
+    super::check_shape(&n.name, &shape)?;
     let numel: usize = shape.iter().product();
     let value = match n.attrs.tensor("value") {
         Some(t) => super::tensor_from_proto(t, cx.dir, &mut cx.notes)?.1,
@@ -1096,14 +1106,16 @@ fn range(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
             let (s, l, d) = (f(s)?, f(l)?, f(d)?);
             ensure!(d != 0.0, "delta is 0");
             let count = ((l - s) / d).ceil().max(0.0) as usize;
+            super::check_shape(&n.name, &[count])?;
             OwnedData::F32((0..count).map(|i| s + i as f32 * d).collect())
         }
         dt => {
             let f = |t| -> Result<i64> { cx.const_ints(t, "range bound")?.first().copied().ok_or_else(|| anyhow!("empty range bound")) };
             let (s, l, d) = (f(s)?, f(l)?, f(d)?);
             ensure!(d != 0, "delta is 0");
-            let count = ((l - s) as f64 / d as f64).ceil().max(0.0) as usize;
-            let v = (0..count as i64).map(|i| s + i * d);
+            let count = ((l as f64 - s as f64) / d as f64).ceil().max(0.0) as usize;
+            super::check_shape(&n.name, &[count])?;
+            let v = (0..count as i64).map(|i| s.wrapping_add(i.wrapping_mul(d)));
             match dt {
                 DType::I32 => OwnedData::I32(v.map(|x| x as i32).collect()),
                 _ => OwnedData::I64(v.collect()),
