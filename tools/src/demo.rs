@@ -2,7 +2,7 @@
 //! sprig and with tract on the same inputs, and report latency and error. Needs no input files.
 use crate::convert::{convert_file, Conversion, ConvertOptions};
 use crate::synth::{self, Arch, SynthOptions};
-use crate::verify::{compare, median_time, random_inputs, OutputError, SprigRunner, TractRunner};
+use crate::verify::{compare, match_outputs, median_time, random_inputs, OutputError, SprigRunner, TractRunner};
 use anyhow::{anyhow, Context, Result};
 use sprig_runtime::{Isa, Model};
 use std::path::PathBuf;
@@ -100,7 +100,7 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn FnMut(&str)) -> Result<DemoRep
         reference = tract.run(&inputs)?;
         Ok(())
     })?;
-    let errors = compare(&ours, &reference)?;
+    let errors = compare(&ours, &match_outputs(&ours, reference))?;
     Ok(DemoReport {
         onnx_path,
         onnx_size: onnx.len() as u64,

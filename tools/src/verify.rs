@@ -267,6 +267,28 @@ pub fn compare(ours: &[OwnedTensor], reference: &[OwnedTensor]) -> Result<Vec<Ou
         .collect()
 }
 
+/// Orders `reference` as `ours` by output name when every name of `ours` names exactly one
+/// reference output; otherwise keeps the order (both are in graph order then).
+pub fn match_outputs(ours: &[OwnedTensor], mut reference: Vec<OwnedTensor>) -> Vec<OwnedTensor> {
+    let idx: Option<Vec<usize>> = ours
+        .iter()
+        .map(|o| {
+            let mut hits = reference.iter().enumerate().filter(|(_, r)| r.name == o.name).map(|(i, _)| i);
+            match (hits.next(), hits.next()) {
+                (Some(i), None) => Some(i),
+                _ => None,
+            }
+        })
+        .collect();
+    match idx {
+        Some(idx) if ours.len() == reference.len() => {
+            let mut slots: Vec<Option<OwnedTensor>> = reference.drain(..).map(Some).collect();
+            idx.into_iter().map(|i| slots[i].take().expect("names are distinct")).collect()
+        }
+        _ => reference,
+    }
+}
+
 /// Result of [`verify_file`].
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct VerifyReport {
@@ -296,7 +318,7 @@ pub fn verify_file(
     let model = Model::from_vec(sprig_bytes).map_err(|e| anyhow!("the converted model does not load: {e}"))?;
     let inputs = random_inputs(&model, seed);
     let ours = run_sprig(&model, &inputs).context("sprig failed to run the converted model")?;
-    let reference = run_tract(onnx_path, input_shapes, &inputs)?;
+    let reference = match_outputs(&ours, run_tract(onnx_path, input_shapes, &inputs)?);
     let outputs = compare(&ours, &reference)?;
     let passed = outputs.iter().all(|o| o.max_rel <= tolerance);
     Ok(VerifyReport { seed, tolerance, outputs, passed })
@@ -321,6 +343,16 @@ mod tests {
 
     fn t(name: &str, shape: Vec<usize>, v: Vec<f32>) -> OwnedTensor {
         OwnedTensor { name: name.into(), shape, data: OwnedData::F32(v) }
+    }
+
+    #[test]
+    fn outputs_matched_by_name() {
+        let ours = vec![t("b", vec![1], vec![0.0]), t("a", vec![1], vec![0.0])];
+        let r = match_outputs(&ours, vec![t("a", vec![1], vec![1.0]), t("b", vec![1], vec![2.0])]);
+        assert_eq!((r[0].name.as_str(), r[1].name.as_str()), ("b", "a"));
+        // Unknown names: order kept.
+        let r = match_outputs(&ours, vec![t("x", vec![1], vec![1.0]), t("b", vec![1], vec![2.0])]);
+        assert_eq!((r[0].name.as_str(), r[1].name.as_str()), ("x", "b"));
     }
 
     #[test]
