@@ -186,6 +186,41 @@ mod tests {
         assert!(p.arena_size <= 320, "{p:?}");
     }
 
+    #[test]
+    fn graph_io_is_never_shared_and_chains_reuse() {
+        use crate::ir::{Graph, Node};
+        use sprig_runtime::ops::OpKind;
+        use sprig_runtime::tensor::DType;
+        // x -> a -> b -> c -> y, each 256 floats; node 1 needs scratch.
+        let mut g = Graph::default();
+        let t: Vec<TensorId> = ["x", "a", "b", "c", "y"].iter().map(|n| g.add_tensor(n.to_string(), DType::F32, vec![256], None)).collect();
+        for i in 0..4 {
+            g.nodes.push(Node { name: format!("n{i}"), op: OpKind::Relu, params: vec![], inputs: vec![Some(t[i])], outputs: vec![t[i + 1]], fused: vec![], from_bn: None });
+        }
+        g.inputs.push(t[0]);
+        g.outputs.push(t[4]);
+        let p = plan_graph(&g, &[0, 100, 0, 0]);
+        let off: Vec<u64> = t.iter().map(|&i| p.tensor_offsets[i].unwrap()).collect();
+        let range = |o: u64, n: u64| (o, o + n);
+        let ranges: Vec<(u64, u64)> = off.iter().map(|&o| range(o, 1024)).chain([range(p.scratch[1].0, 100)]).collect();
+        let disjoint = |a: (u64, u64), b: (u64, u64)| a.1 <= b.0 || b.1 <= a.0;
+        // The input and output overlap nothing.
+        for (k, r) in ranges.iter().enumerate() {
+            if k != 0 {
+                assert!(disjoint(ranges[0], *r), "input overlaps buffer {k}");
+            }
+            if k != 4 {
+                assert!(disjoint(ranges[4], *r), "output overlaps buffer {k}");
+            }
+        }
+        // The scratch of node 1 (reading a, writing b) overlaps neither.
+        assert!(disjoint(ranges[5], ranges[1]) && disjoint(ranges[5], ranges[2]));
+        // a and c are never alive together: they share memory, so the arena holds 4 tensors + scratch.
+        assert_eq!(off[1], off[3]);
+        assert_eq!(p.arena_size, 4 * 1024 + 128);
+        assert_eq!(p.total, 5 * 1024 + 100);
+    }
+
     proptest! {
         #[test]
         fn never_overlaps(raw in proptest::collection::vec((0u64..5000, 0usize..20, 0usize..6), 0..40)) {
