@@ -65,6 +65,8 @@ fn ops() -> Vec<u8> {
 }
 
 /// Loads (and, if that succeeds, runs) under `catch_unwind`; a panic fails the test with `what`.
+// The runtime's Error carries names inline (no allocation), hence its size.
+#[allow(clippy::result_large_err)]
 fn load(bytes: &[u8], what: &str) -> Result<(), Error> {
     let r = catch_unwind(AssertUnwindSafe(|| {
         let m = Model::from_vec(bytes)?;
