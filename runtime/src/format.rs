@@ -147,8 +147,8 @@ pub struct Parsed<'a> {
     pub data_range: (u64, u64),
 }
 
-fn cast_section<'a, T: Pod>(bytes: &'a [u8], kind: SectionKind) -> Result<&'a [T], Error> {
-    if bytes.len() % core::mem::size_of::<T>() != 0 {
+fn cast_section<T: Pod>(bytes: &[u8], kind: SectionKind) -> Result<&[T], Error> {
+    if !bytes.len().is_multiple_of(core::mem::size_of::<T>()) {
         return Err(Error::Section { kind: kind as u32, problem: "size is not a whole number of records" });
     }
     bytemuck::try_cast_slice(bytes).map_err(|_| Error::Misaligned { what: "section" })
@@ -189,7 +189,7 @@ impl<'a> Parsed<'a> {
         if bytes.len() < hsize {
             return Err(Error::Truncated { what: "header", needed: hsize as u64, available: bytes.len() as u64 });
         }
-        if (bytes.as_ptr() as usize) % DATA_ALIGN != 0 {
+        if !(bytes.as_ptr() as usize).is_multiple_of(DATA_ALIGN) {
             return Err(Error::Misaligned { what: "model bytes (need 64-byte alignment)" });
         }
         let header: &Header = bytemuck::from_bytes(&bytes[..hsize]);
@@ -205,7 +205,7 @@ impl<'a> Parsed<'a> {
         if header.section_count > MAX_SECTIONS {
             return Err(Error::Section { kind: 0, problem: "too many sections" });
         }
-        if header.arena_size % ARENA_ALIGN as u64 != 0 || header.arena_size > usize::MAX as u64 / 2 {
+        if !header.arena_size.is_multiple_of(ARENA_ALIGN as u64) || header.arena_size > usize::MAX as u64 / 2 {
             return Err(Error::Section { kind: 0, problem: "arena size is not a multiple of 64 or is absurd" });
         }
         let table_len = header.section_count as u64 * core::mem::size_of::<SectionEntry>() as u64;
@@ -299,7 +299,7 @@ impl<'a> Parsed<'a> {
                 if end > self.header.arena_size {
                     return Err(err("arena range exceeds the arena size"));
                 }
-                if v.offset % ARENA_ALIGN as u64 != 0 {
+                if !v.offset.is_multiple_of(ARENA_ALIGN as u64) {
                     return Err(err("arena offset not 64-aligned"));
                 }
                 if encoding != Encoding::Dense {
@@ -312,7 +312,7 @@ impl<'a> Parsed<'a> {
                 if v.offset < d_off || end > d_off + d_size {
                     return Err(err("constant data lies outside the data section"));
                 }
-                if v.offset % DATA_ALIGN as u64 != 0 {
+                if !v.offset.is_multiple_of(DATA_ALIGN as u64) {
                     return Err(err("constant data not 64-aligned"));
                 }
             }

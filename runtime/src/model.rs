@@ -204,11 +204,11 @@ fn validate(bytes: &[u8]) -> Result<(), Error> {
         let io = p.node_io.get(n.io_start as usize..io_end).ok_or_else(|| bad("I/O range out of bounds"))?;
         let params_end = n.params_off.checked_add(n.params_len).ok_or_else(|| bad("params range overflows"))?;
         let params = p.params.get(n.params_off as usize..params_end as usize).ok_or_else(|| bad("params out of bounds"))?;
-        if n.params_off % 8 != 0 {
+        if !n.params_off.is_multiple_of(8) {
             return Err(bad("params not 8-aligned"));
         }
         let scratch_end = n.scratch_offset.checked_add(n.scratch_size).ok_or_else(|| bad("scratch range overflows"))?;
-        if scratch_end > arena || n.scratch_offset % format::ARENA_ALIGN as u64 != 0 {
+        if scratch_end > arena || !n.scratch_offset.is_multiple_of(format::ARENA_ALIGN as u64) {
             return Err(bad("scratch outside the arena or misaligned"));
         }
         let mut in_infos: [Option<TensorInfo>; MAX_NODE_IO] = [None; MAX_NODE_IO];

@@ -36,7 +36,7 @@ impl<'m, 'a> Session<'m, 'a> {
         if arena.len() < need {
             return Err(Error::ArenaTooSmall { needed: need, available: arena.len() });
         }
-        if (arena.as_ptr() as usize) % ARENA_ALIGN != 0 {
+        if !(arena.as_ptr() as usize).is_multiple_of(ARENA_ALIGN) {
             return Err(Error::Misaligned { what: "arena (need 64-byte alignment)" });
         }
         let isa = if isa.available() { isa } else { Isa::Scalar };
