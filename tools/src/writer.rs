@@ -59,9 +59,7 @@ pub enum WriteError {
 }
 
 fn pad_to(buf: &mut Vec<u8>, align: usize) {
-    while buf.len() % align != 0 {
-        buf.push(0);
-    }
+    buf.resize(buf.len().next_multiple_of(align), 0);
 }
 
 fn align_up(x: u64, a: u64) -> u64 {
@@ -72,7 +70,7 @@ fn align_up(x: u64, a: u64) -> u64 {
 /// valid (the writer checks only what the format itself requires).
 pub fn write(def: &FileDef) -> Result<Vec<u8>, WriteError> {
     let mut strings: Vec<u8> = Vec::new();
-    let mut add_str = |s: &str, strings: &mut Vec<u8>| -> (u32, u32) {
+    let add_str = |s: &str, strings: &mut Vec<u8>| -> (u32, u32) {
         let off = strings.len() as u32;
         strings.extend_from_slice(s.as_bytes());
         (off, s.len() as u32)
@@ -94,7 +92,7 @@ pub fn write(def: &FileDef) -> Result<Vec<u8>, WriteError> {
         let (name_off, name_len) = add_str(&v.name, &mut strings);
         let (storage, encoding, offset, nbytes) = match &v.storage {
             ValueStorage::Arena { offset } => {
-                if offset % ARENA_ALIGN as u64 != 0 {
+                if !offset.is_multiple_of(ARENA_ALIGN as u64) {
                     return Err(WriteError::Value(v.name.clone(), "arena offset not 64-aligned"));
                 }
                 const_rel.push(None);
