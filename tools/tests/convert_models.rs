@@ -169,3 +169,63 @@ fn symbolic_batch_with_input_shape() {
     let Some(c) = check_against_tract(&symbolic_batch_model(), &o, &[x], "symbolic_batch") else { return };
     assert_eq!(c.report.layers[0].output_shapes, vec![vec![2, 2, 4, 3]]);
 }
+
+/// Weights in an external data file next to the model, and a double initializer (narrowed, noted).
+#[test]
+fn external_data_and_narrowed_initializers() {
+    use tract_onnx::pb::{tensor_proto::DataLocation, tensor_proto::DataType, StringStringEntryProto, TensorProto};
+    let dir = std::env::temp_dir().join(format!("sprig_convert_ext_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let w = rand_vec(12, 81);
+    let mut blob = vec![0u8; 16]; // data starts at an offset
+    blob.extend(w.iter().flat_map(|x| x.to_le_bytes()));
+    std::fs::write(dir.join("weights.bin"), &blob).unwrap();
+    let kv = |k: &str, v: &str| StringStringEntryProto { key: k.into(), value: v.into() };
+    let ext = |loc: &str| TensorProto {
+        name: "w".into(),
+        dims: vec![3, 4],
+        data_type: DataType::Float as i32,
+        data_location: Some(DataLocation::External as i32),
+        external_data: vec![kv("location", loc), kv("offset", "16"), kv("length", "48")],
+        ..Default::default()
+    };
+    let bias = TensorProto { name: "b".into(), dims: vec![4], data_type: DataType::Double as i32, double_data: vec![0.5, -1.0, 2.0, 0.25], ..Default::default() };
+    let build = |loc: &str| {
+        model(vec![node("MatMul", "mm", &["x", "w"], &["t"], vec![]), node("Add", "add", &["t", "b"], &["y"], vec![])], vec![ext(loc), bias.clone()], vec![fixed("x", &[2, 3])], vec![out("y")], 13)
+    };
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, build("weights.bin")).unwrap();
+    let c = sprig_tools::convert::convert_file(&path, &opts()).expect("converts with external data");
+    assert!(has_note(&c, "DOUBLE tensors as f32 (narrowed)"), "{:?}", c.report.notes);
+    // Reference by hand: y = x · w + b.
+    let x = rand_vec(6, 82);
+    let b = [0.5f32, -1.0, 2.0, 0.25];
+    let (xr, wr) = (&x, &w);
+    let want: Vec<f32> = (0..2).flat_map(|i| (0..4).map(move |j| (0..3).map(|k| xr[i * 3 + k] * wr[k * 4 + j]).sum::<f32>() + b[j])).collect();
+    assert_close(&run_sprig(&c.bytes, &[(x.clone(), vec![2, 3])]), &[want], 1e-5);
+    // Without a folder (bytes only) and outside the folder, external data is an error.
+    let e = format!("{:#}", convert_bytes(&build("weights.bin"), &opts()).unwrap_err());
+    assert!(e.contains("initializer 'w'") && e.contains("model's folder"), "{e}");
+    std::fs::write(&path, build("../escape.bin")).unwrap();
+    std::fs::write(dir.join("../escape.bin"), &blob).ok();
+    let e = format!("{:#}", sprig_tools::convert::convert_file(&path, &opts()).unwrap_err());
+    assert!(e.contains("outside the model's folder") || e.contains("external data file"), "{e}");
+    std::fs::remove_file(dir.join("../escape.bin")).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// ConvTranspose with an output_shape beyond the full result (extended at the end, as in the ONNX
+/// backend test `convtranspose_output_shape`) against tract. (tract does not implement an
+/// output_shape smaller than the full result, which derives pads instead.)
+#[test]
+fn conv_transpose_output_shape() {
+    let onnx = model(
+        vec![node("ConvTranspose", "up", &["x", "w"], &["y"], vec![attr_ints("strides", &[2, 2]), attr_ints("output_shape", &[10, 9])])],
+        vec![tensor_f32("w", &[2, 3, 3, 3], &rand_vec(54, 91))],
+        vec![fixed("x", &[1, 2, 4, 4])],
+        vec![out("y")],
+        13,
+    );
+    let Some(c) = check_against_tract(&onnx, &opts(), &[(rand_vec(32, 92), vec![1, 2, 4, 4])], "deconv_output_shape") else { return };
+    assert_eq!(c.report.layers[0].output_shapes, [vec![1, 3, 10, 9]]);
+}

@@ -519,8 +519,10 @@ fn conv_transpose(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
     match (target, auto.as_str()) {
         (Some(t), a) => {
             for i in 0..nsp {
-                ensure!(full[i] >= t[i], "output_shape {t:?} is larger than the transposed convolution produces");
-                let total = full[i] - t[i];
+                ensure!(t[i] > 0, "output_shape {t:?} has an empty dimension");
+                // A larger output than the full result extends it at the end, as output_padding
+                // does (the ONNX reference's negative end pad).
+                let total = full[i].saturating_sub(t[i]);
                 (pb[i], pe[i]) = if a == "SAME_UPPER" { (total / 2, total - total / 2) } else { (total - total / 2, total / 2) };
                 out[i] = t[i];
             }
