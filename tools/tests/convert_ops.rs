@@ -5,8 +5,11 @@ use convert_common::*;
 use sprig_tools::convert::{Conversion, ConvertOptions};
 use tract_onnx::pb::{NodeProto, TensorProto};
 
+/// Input data with its shape.
+type Inputs = Vec<(Vec<f32>, Vec<usize>)>;
+
 /// Builds a model with f32 inputs `x0, x1, ...` of the given shapes and output `y`.
-fn graph(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, shapes: &[&[usize]], opset: i64) -> (Vec<u8>, Vec<(Vec<f32>, Vec<usize>)>) {
+fn graph(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, shapes: &[&[usize]], opset: i64) -> (Vec<u8>, Inputs) {
     let inputs = shapes.iter().enumerate().map(|(i, s)| fixed(&format!("x{i}"), s)).collect();
     let data = shapes.iter().enumerate().map(|(i, s)| (rand_vec(s.iter().product(), 100 + i as u64), s.to_vec())).collect();
     (model(nodes, inits, inputs, vec![out("y")], opset), data)
