@@ -314,3 +314,34 @@ proptest! {
         let _ = load(&b, "random mutation");
     }
 }
+
+/// A converted MobileNetV1 (Conv, depthwise, pool, Gemm: real parameter blocks and a real memory
+/// plan): flipping any byte of its metadata (header, table, strings, values, nodes, node I/O,
+/// params, graph I/O) must load as Ok or Err, and whatever loads must run without panicking.
+#[test]
+fn converted_model_flips_never_panic() {
+    use sprig_tools::synth::{build, Arch, SynthOptions};
+    let o = SynthOptions { resolution: 32, width: 0.25, classes: 10, sparsity: 0.5, block_rows: 4, ..Default::default() };
+    let onnx = build(Arch::MobileNetV1, &o).unwrap();
+    let conv = sprig_tools::convert::convert_bytes(&onnx, &sprig_tools::convert::ConvertOptions::default()).expect("conversion");
+    let base = conv.bytes;
+    Model::from_vec(&base).expect("converted model loads");
+    let (d_off, _) = section(&base, SectionKind::Data);
+    let (p_off, p_len) = section(&base, SectionKind::Params);
+    let (s_off, s_len) = section(&base, SectionKind::Strings);
+    let mut loaded = 0;
+    // Names only need sampling: every 16th byte of the Strings section.
+    for pos in (0..d_off).filter(|p| !(s_off..s_off + s_len).contains(p) || p % 16 == 0) {
+        // Every byte of the params (where op checks are the only guard) with two masks, others
+        // with one.
+        let masks: &[u8] = if (p_off..p_off + p_len).contains(&pos) { &[0x01, 0xff] } else { &[0x80] };
+        for &mask in masks {
+            let mut b = base.clone();
+            b[pos] ^= mask;
+            if load(&b, &format!("converted model: flip {mask:#x} at {pos}")).is_ok() {
+                loaded += 1;
+            }
+        }
+    }
+    println!("{loaded} mutated files loaded (and ran without panicking)");
+}
