@@ -125,7 +125,7 @@ fn shape_subgraph_folds_to_a_reshape() {
 /// Paddle-style export: weights come from Constant nodes instead of initializers.
 #[test]
 fn constant_node_weights() {
-    let w = rand_vec(6 * 2 * 1 * 3, 41);
+    let w = rand_vec(36, 41); // [6, 2, 1, 3]
     let onnx = model(
         vec![
             node("Constant", "w_const", &[], &["w"], vec![attr_t("value", tensor_f32_raw("", &[6, 2, 1, 3], &w))]),
