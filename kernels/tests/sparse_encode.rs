@@ -121,13 +121,18 @@ fn parse_rejects_truncations() {
     }
 }
 
+/// Mutates a good blob in place.
+type Corrupt = Box<dyn Fn(&mut Vec<u8>)>;
+/// Whether the error is the expected kind.
+type Expect = fn(&EncodeError) -> bool;
+
 #[test]
 fn parse_rejects_named_corruptions() {
     let (_, buf) = sample();
     let good = buf.bytes().to_vec();
     let (ptr_off, idx_off) = (u32_at(&good, 40) as usize, u32_at(&good, 44) as usize);
     let nnz = u32_at(&good, 32);
-    let cases: Vec<(&str, Box<dyn Fn(&mut Vec<u8>)>, fn(&EncodeError) -> bool)> = vec![
+    let cases: Vec<(&str, Corrupt, Expect)> = vec![
         ("magic", Box::new(|b| b[0] = b'X'), |e| matches!(e, EncodeError::BadMagic)),
         ("major", Box::new(|b| b[4] = 2), |e| matches!(e, EncodeError::UnsupportedVersion { .. })),
         ("minor", Box::new(|b| b[6] = 1), |e| matches!(e, EncodeError::UnsupportedVersion { .. })),
