@@ -17,6 +17,7 @@ use clap::{Parser, Subcommand};
         sprig demo                                  # synthesize, convert and run a pruned MobileNetV1\n  \
         sprig convert model.onnx -o model.sprig     # convert and verify against tract\n  \
         sprig inspect model.sprig                   # per-layer formats, sizes and FLOPs\n  \
+        sprig bench model.sprig                     # latency percentiles and a per-layer profile\n  \
         sprig run model.sprig --input x=x.npy --output-dir out/"
 )]
 struct Cli {
@@ -30,6 +31,8 @@ enum Command {
     Run(cli::run::Args),
     Inspect(cli::inspect::Args),
     Demo(cli::demo::Args),
+    Bench(cli::bench::Args),
+    Synth(cli::synth::Args),
 }
 
 fn main() {
@@ -39,6 +42,8 @@ fn main() {
         Command::Run(a) => cli::run::main(a),
         Command::Inspect(a) => cli::inspect::main(a),
         Command::Demo(a) => cli::demo::main(a),
+        Command::Bench(a) => cli::bench::main(a),
+        Command::Synth(a) => cli::synth::main(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

@@ -1,8 +1,10 @@
 //! Subcommands of the `sprig` binary (one file each) and the formatting helpers they share.
+pub mod bench;
 pub mod convert;
 pub mod demo;
 pub mod inspect;
 pub mod run;
+pub mod synth;
 
 use anyhow::{anyhow, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -1,0 +1,567 @@
+//! `sprig bench`: end-to-end latency of a `.sprig` model and a per-layer profile.
+//!
+//! Method: `--warmup` untimed runs, then `--runs` timed runs of one [`Session`] over one arena
+//! (single thread). Each run's wall time covers `Session::run_with_hook` (input copy, every node,
+//! output copy); the hook stamps `Instant::now()` before and after each node, which costs two clock
+//! reads per node (tens of ns, far below any layer's time). Percentiles are nearest-rank over the
+//! timed runs (`p` → the `ceil(p·n)`-th smallest), so `median <= p90 <= p99` always holds.
+//! A layer's time is its median over the runs; its share is relative to the sum of all layers'
+//! medians.
+//!
+//! `--compare MODEL.onnx` loads the ONNX model in tract (`into_optimized`) with the same inputs
+//! and interleaves rounds (a batch of sprig runs, then a batch of tract runs, repeated) so that
+//! drift of a shared machine hits both alike; both medians come from those interleaved runs.
+use super::inspect::{describe, LayerDesc};
+use super::{fmt_bytes, load_model, parse_input_shape, table};
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sprig_runtime::ops::params::ConvParams;
+use sprig_runtime::ops::read_params;
+use sprig_runtime::{AlignedBuf, Isa, Model, NodeEvent, Session, Tensor, TensorMut};
+use sprig_tools::npy;
+use sprig_tools::tensor::{OwnedData, OwnedTensor};
+use sprig_tools::verify::{random_inputs, TractRunner};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum IsaArg {
+    Scalar,
+    Avx2,
+    Avx512,
+    Neon,
+}
+
+/// Time a .sprig model end to end and per layer (optionally against tract on the ONNX model).
+#[derive(clap::Args)]
+#[command(after_help = "Inputs are random (f32 standard normal; integer ids below the gathered vocabulary; \
+seed --seed) unless given with --input NAME=FILE.npy. Latency percentiles are nearest-rank over the \
+timed runs, one thread. The per-layer profile is the median time of each node over the runs, sorted by \
+time (top 15, then the rest summed).\n\n\
+Examples:\n  sprig bench mobilenet.sprig\n  sprig bench mobilenet.sprig --runs 200 --json\n  \
+sprig bench mobilenet.sprig --compare mobilenet.onnx\n  sprig bench bert.sprig --isa scalar --input input_ids=ids.npy")]
+pub struct Args {
+    /// The .sprig model to time.
+    model: PathBuf,
+    /// Timed runs.
+    #[arg(long, default_value_t = 50)]
+    runs: usize,
+    /// Untimed runs before timing (of each engine).
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// An input as NAME=FILE.npy (repeatable; NAME= may be omitted for a single-input model).
+    /// Inputs not given are random.
+    #[arg(long = "input", short = 'i', value_name = "NAME=FILE")]
+    inputs: Vec<String>,
+    /// Print one JSON object (one line) instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Also time this ONNX model with tract, on the same inputs, in interleaved rounds.
+    #[arg(long, value_name = "MODEL.onnx")]
+    compare: Option<PathBuf>,
+    /// Fix the shape of an ONNX input for --compare (for symbolic dimensions), e.g. input=1,3,224,224.
+    #[arg(long = "input-shape", value_name = "NAME=D0,D1,...", value_parser = parse_input_shape)]
+    input_shapes: Vec<(String, Vec<usize>)>,
+    /// Kernels to run (default: the best this CPU has). An ISA the CPU lacks is an error.
+    #[arg(long, value_enum)]
+    isa: Option<IsaArg>,
+    /// Seed of the random inputs.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+/// One layer of the profile.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LayerTime {
+    pub index: usize,
+    pub name: String,
+    pub op: &'static str,
+    pub attrs: String,
+    pub encoding: String,
+    /// The kernel family the op dispatches to for this layer and ISA ("-": plain Rust loops).
+    pub kernel: String,
+    pub median_ms: f64,
+    /// Of the sum of all layers' medians.
+    pub share: f64,
+    pub flops: u64,
+    /// flops / median time (0 for layers without FLOPs).
+    pub gflops_per_s: f64,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Compare {
+    pub onnx: String,
+    pub sprig_median_ms: f64,
+    pub tract_median_ms: f64,
+    /// tract / sprig: above 1 means sprig is faster.
+    pub speedup: f64,
+}
+
+/// What `sprig bench --json` prints.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchReport {
+    pub model: String,
+    pub isa: &'static str,
+    pub threads: usize,
+    pub runs: usize,
+    pub warmup: usize,
+    pub median_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub min_ms: f64,
+    pub mean_ms: f64,
+    /// runs / total timed wall time.
+    pub runs_per_s: f64,
+    pub file_size: u64,
+    pub arena_size: u64,
+    pub flops: u64,
+    /// Sum of the layers' medians.
+    pub layers_total_ms: f64,
+    /// Median over runs of (run time − the sum of that run's layer times): input/output copies
+    /// and the session's per-node dispatch.
+    pub outside_layers_ms: f64,
+    pub layers: Vec<LayerTime>,
+    pub compare: Option<Compare>,
+}
+
+/// Nearest-rank percentile of sorted `v` (`p` in (0, 1]); `v` must not be empty.
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = (p * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    percentile(&s, 0.5)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The kernel a layer dispatches to, mirroring the runtime's choice in `ops::conv` / `ops::matmul`
+/// (sprig_kernels' tables hold the names): depthwise conv → dwconv table, other convs → im2col
+/// (unless 1x1 stride 1 unpadded) + GEMM, MatMul → GEMM (GEMV when M or N is 1); a sparse weight
+/// encoding names the encoding's kernel family with the ISA.
+fn kernel_name(l: &LayerDesc, params: &[u8], isa: Isa) -> String {
+    use sprig_kernels::{dwconv, gemm};
+    let gemm_name = || gemm::kernel_for(isa).filter(|_| isa.available()).map_or("sgemm_ref_scalar", |k| k.name);
+    if l.encoding != "-" && l.encoding != "dense" {
+        return format!("{} ({})", l.encoding, isa.name());
+    }
+    let shape = |i: usize| l.inputs.get(i).map(|t| t.shape.clone()).unwrap_or_default();
+    let out = l.outputs.first().map(|t| t.shape.clone()).unwrap_or_default();
+    match l.op {
+        "Conv" => {
+            let Ok(p) = read_params::<ConvParams>(params) else { return "?".into() };
+            let (x, w) = (shape(0), shape(1));
+            let c = x.get(1).copied().unwrap_or(0);
+            let m = w.first().copied().unwrap_or(0);
+            if p.group as usize == c && c == m && c > 0 {
+                return dwconv::kernel_for(isa).filter(|_| isa.available()).map_or("dwconv_ref_scalar", |k| k.name).into();
+            }
+            let pointwise = p.kernel == [1, 1] && p.strides == [1, 1] && p.pads == [0; 4];
+            let spatial: usize = out.iter().skip(2).product();
+            let g = if spatial == 1 || m / (p.group.max(1) as usize) == 1 { "gemv" } else { gemm_name() };
+            if pointwise {
+                g.to_string()
+            } else {
+                format!("im2col+{g}")
+            }
+        }
+        "ConvTranspose" => format!("{}+col2im", gemm_name()),
+        "MatMul" => {
+            let a = shape(0);
+            let mrows = if a.len() >= 2 { a[a.len() - 2] } else { 1 };
+            let n = out.last().copied().unwrap_or(0);
+            if mrows == 1 || n == 1 || out.len() < 2 {
+                format!("gemv ({})", gemm_name())
+            } else {
+                gemm_name().to_string()
+            }
+        }
+        _ => "-".into(),
+    }
+}
+
+/// Inputs in the model's order: the `--input` files (checked for dtype and shape), random for the rest.
+fn gather_inputs(model: &Model, args: &[String], seed: u64) -> Result<Vec<OwnedTensor>> {
+    let names: Vec<String> = (0..model.num_inputs()).filter_map(|i| model.input(i)).map(|i| i.name.to_string()).collect();
+    let mut inputs = random_inputs(model, seed);
+    let mut given: Vec<String> = Vec::new();
+    for a in args {
+        let (name, file) = match a.split_once('=') {
+            Some((n, f)) if names.iter().any(|m| m == n) => (n.to_string(), f),
+            Some((n, _)) if !Path::new(a).exists() => {
+                bail!("the model has no input named '{n}' (its inputs: {})", names.join(", "))
+            }
+            _ => match names.as_slice() {
+                [only] => (only.clone(), a.as_str()),
+                _ => bail!("--input '{a}' has no NAME=; the model has {} inputs: {}", names.len(), names.join(", ")),
+            },
+        };
+        ensure!(!given.contains(&name), "input '{name}' is given twice");
+        let k = names.iter().position(|n| *n == name).expect("name checked above");
+        let info = model.input(k).expect("in range");
+        let path = Path::new(file);
+        let t = npy::read(path, &name).with_context(|| format!("input '{name}'"))?;
+        ensure!(
+            t.data.dtype() == info.dtype,
+            "input '{name}': the model expects {}, '{}' holds {}",
+            info.dtype.name(),
+            path.display(),
+            t.data.dtype().name()
+        );
+        ensure!(
+            t.shape == info.shape.dims(),
+            "input '{name}': the model expects shape {:?}, '{}' has shape {:?}",
+            info.shape.dims(),
+            path.display(),
+            t.shape
+        );
+        inputs[k] = t;
+        given.push(name);
+    }
+    Ok(inputs)
+}
+
+/// One sprig session with its outputs and per-run layer times.
+struct SprigBench<'m> {
+    session: Session<'m, 'm>,
+    inputs: &'m [OwnedTensor],
+    outs: Vec<OwnedTensor>,
+    /// `layer_ms[node]`: one entry per timed run.
+    layer_ms: Vec<Vec<f64>>,
+    starts: Vec<Option<Instant>>,
+    total_ms: Vec<f64>,
+    /// Per run: its wall time minus the sum of its layers' times.
+    outside_ms: Vec<f64>,
+}
+
+impl<'m> SprigBench<'m> {
+    /// Runs once; `record` keeps the run's total and layer times.
+    fn run(&mut self, record: bool) -> Result<()> {
+        let ins: Vec<Tensor> = self.inputs.iter().map(|t| Tensor { shape: &t.shape, data: t.data.as_data() }).collect();
+        let mut out_views: Vec<TensorMut> = self.outs.iter_mut().map(|t| t.data.as_tensor_mut()).collect();
+        let starts = &mut self.starts;
+        let layer_ms = &mut self.layer_ms;
+        let mut in_layers = 0.0;
+        let mut hook = |e: NodeEvent| match e {
+            NodeEvent::Start { node, .. } => {
+                if let Some(s) = starts.get_mut(node) {
+                    *s = Some(Instant::now());
+                }
+            }
+            NodeEvent::End { node, .. } => {
+                let now = Instant::now();
+                if let (true, Some(Some(s)), Some(l)) = (record, starts.get(node), layer_ms.get_mut(node)) {
+                    let t = ms(now - *s);
+                    l.push(t);
+                    in_layers += t;
+                }
+            }
+        };
+        let t = Instant::now();
+        self.session.run_with_hook(&ins, &mut out_views, &mut hook).map_err(|e| anyhow!("{e}"))?;
+        let total = ms(t.elapsed());
+        if record {
+            self.total_ms.push(total);
+            self.outside_ms.push(total - in_layers);
+        }
+        Ok(())
+    }
+}
+
+fn progress(total: u64, json: bool, expected: Duration) -> ProgressBar {
+    if json || expected < Duration::from_secs(1) {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    pb.set_style(ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} [{elapsed}<{eta}]").expect("valid template"));
+    pb.set_message("timing");
+    pb
+}
+
+/// Benchmarks `model` (already loaded from `label`); the whole of `sprig bench` but printing.
+fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
+    ensure!(args.runs >= 1, "--runs must be at least 1");
+    let isa = match args.isa {
+        None => Isa::detect(),
+        Some(a) => {
+            let isa = match a {
+                IsaArg::Scalar => Isa::Scalar,
+                IsaArg::Avx2 => Isa::Avx2,
+                IsaArg::Avx512 => Isa::Avx512,
+                IsaArg::Neon => Isa::Neon,
+            };
+            ensure!(isa.available(), "--isa {}: this CPU (or build target) lacks it", isa.name());
+            isa
+        }
+    };
+    let inputs = gather_inputs(model, &args.inputs, args.seed)?;
+    let desc = describe(model, label);
+    let n_nodes = model.num_nodes();
+
+    let tract = match &args.compare {
+        Some(onnx) => Some(
+            TractRunner::load(onnx, &args.input_shapes, &inputs)
+                .with_context(|| format!("--compare '{}'", onnx.display()))?,
+        ),
+        None => None,
+    };
+
+    let mut arena = AlignedBuf::new(model.arena_size());
+    let session = Session::with_isa(model, arena.as_mut_slice(), isa).map_err(|e| anyhow!("'{label}': {e}"))?;
+    let outs = (0..model.num_outputs())
+        .map(|i| {
+            let info = model.output(i).expect("index below num_outputs");
+            let data = OwnedData::zeros(info.dtype, info.shape.numel())
+                .ok_or_else(|| anyhow!("'{label}': output '{}' has dtype {}", info.name, info.dtype.name()))?;
+            Ok(OwnedTensor { name: info.name.to_string(), shape: info.shape.dims().to_vec(), data })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut sb = SprigBench {
+        session,
+        inputs: &inputs,
+        outs,
+        layer_ms: (0..n_nodes).map(|_| Vec::with_capacity(args.runs)).collect(),
+        starts: vec![None; n_nodes],
+        total_ms: Vec::with_capacity(args.runs),
+        outside_ms: Vec::with_capacity(args.runs),
+    };
+    let fail = |e: anyhow::Error| e.context(format!("running '{label}' failed"));
+
+    // Warm-up, also an estimate of the run time for the progress bar.
+    let t0 = Instant::now();
+    for _ in 0..args.warmup.max(1) {
+        sb.run(false).map_err(fail)?;
+    }
+    let mut per_run = t0.elapsed() / args.warmup.max(1) as u32;
+    let tract_fail = |e: anyhow::Error| e.context(format!("tract failed to run '{}'", args.compare.as_ref().map(|p| p.display().to_string()).unwrap_or_default()));
+    if let Some(t) = &tract {
+        let t0 = Instant::now();
+        for _ in 0..args.warmup.max(1) {
+            t.run(&inputs).map_err(tract_fail)?;
+        }
+        per_run += t0.elapsed() / args.warmup.max(1) as u32;
+    }
+
+    let rounds = if tract.is_some() { args.runs.min(10) } else { 1 };
+    let pb = progress(args.runs as u64, args.json, per_run * args.runs as u32);
+    let mut tract_ms = Vec::with_capacity(args.runs);
+    let mut done = 0;
+    for r in 0..rounds {
+        let batch = args.runs * (r + 1) / rounds - done;
+        for _ in 0..batch {
+            sb.run(true).map_err(fail)?;
+            pb.inc(1);
+        }
+        if let Some(t) = &tract {
+            for _ in 0..batch {
+                let t0 = Instant::now();
+                t.run(&inputs).map_err(tract_fail)?;
+                tract_ms.push(ms(t0.elapsed()));
+            }
+        }
+        done += batch;
+    }
+    pb.finish_and_clear();
+
+    let mut totals = sb.total_ms.clone();
+    totals.sort_by(f64::total_cmp);
+    let sum: f64 = totals.iter().sum();
+    let med = percentile(&totals, 0.5);
+    let mut layers: Vec<LayerTime> = desc
+        .layers
+        .iter()
+        .map(|l| {
+            let t = sb.layer_ms.get(l.index).filter(|v| !v.is_empty()).map_or(0.0, |v| median(v));
+            let params = model.node(l.index).map(|n| n.params).unwrap_or(&[]);
+            LayerTime {
+                index: l.index,
+                name: l.name.clone(),
+                op: l.op,
+                attrs: l.attrs.clone(),
+                encoding: l.encoding.clone(),
+                kernel: kernel_name(l, params, isa),
+                median_ms: t,
+                share: 0.0,
+                flops: l.flops,
+                gflops_per_s: if t > 0.0 { l.flops as f64 / (t * 1e6) } else { 0.0 },
+            }
+        })
+        .collect();
+    let layers_total: f64 = layers.iter().map(|l| l.median_ms).sum();
+    for l in &mut layers {
+        l.share = if layers_total > 0.0 { l.median_ms / layers_total } else { 0.0 };
+    }
+    let compare = match (&args.compare, tract_ms.is_empty()) {
+        (Some(onnx), false) => {
+            let tm = median(&tract_ms);
+            Some(Compare { onnx: onnx.display().to_string(), sprig_median_ms: med, tract_median_ms: tm, speedup: tm / med.max(1e-12) })
+        }
+        _ => None,
+    };
+    Ok(BenchReport {
+        model: label.to_string(),
+        isa: isa.name(),
+        threads: 1,
+        runs: totals.len(),
+        warmup: args.warmup.max(1),
+        median_ms: med,
+        p90_ms: percentile(&totals, 0.9),
+        p99_ms: percentile(&totals, 0.99),
+        min_ms: totals[0],
+        mean_ms: sum / totals.len() as f64,
+        runs_per_s: if sum > 0.0 { totals.len() as f64 * 1e3 / sum } else { 0.0 },
+        file_size: model.file_size() as u64,
+        arena_size: model.arena_size() as u64,
+        flops: desc.flops,
+        layers_total_ms: layers_total,
+        outside_layers_ms: median(&sb.outside_ms),
+        layers,
+        compare,
+    })
+}
+
+/// Layers sorted by time, the first `top` as rows and the rest summed in one "others" row.
+fn layer_rows(layers: &[LayerTime], top: usize) -> Vec<Vec<String>> {
+    let mut sorted: Vec<&LayerTime> = layers.iter().collect();
+    sorted.sort_by(|a, b| b.median_ms.total_cmp(&a.median_ms).then(a.index.cmp(&b.index)));
+    let gflops = |l: &LayerTime| if l.flops == 0 { "-".to_string() } else { format!("{:.1}", l.gflops_per_s) };
+    let mut rows: Vec<Vec<String>> = sorted
+        .iter()
+        .take(top)
+        .map(|l| {
+            vec![
+                l.index.to_string(),
+                l.name.clone(),
+                l.op.to_string(),
+                l.attrs.clone(),
+                l.encoding.clone(),
+                l.kernel.clone(),
+                format!("{:.3}", l.median_ms),
+                format!("{:.1}%", l.share * 100.0),
+                gflops(l),
+            ]
+        })
+        .collect();
+    let rest = &sorted[top.min(sorted.len())..];
+    if !rest.is_empty() {
+        let t: f64 = rest.iter().map(|l| l.median_ms).sum();
+        let share: f64 = rest.iter().map(|l| l.share).sum();
+        let f: u64 = rest.iter().map(|l| l.flops).sum();
+        rows.push(vec![
+            "".into(),
+            format!("others ({} layers)", rest.len()),
+            "".into(),
+            "".into(),
+            "".into(),
+            "".into(),
+            format!("{t:.3}"),
+            format!("{:.1}%", share * 100.0),
+            if f == 0 || t == 0.0 { "-".into() } else { format!("{:.1}", f as f64 / (t * 1e6)) },
+        ]);
+    }
+    rows
+}
+
+/// The per-op totals: op → (layers, ms, share), sorted by time.
+fn op_rows(layers: &[LayerTime]) -> Vec<Vec<String>> {
+    let mut by_op: Vec<(&str, usize, f64, f64)> = Vec::new();
+    for l in layers {
+        match by_op.iter_mut().find(|o| o.0 == l.op) {
+            Some(o) => {
+                o.1 += 1;
+                o.2 += l.median_ms;
+                o.3 += l.share;
+            }
+            None => by_op.push((l.op, 1, l.median_ms, l.share)),
+        }
+    }
+    by_op.sort_by(|a, b| b.2.total_cmp(&a.2));
+    by_op.iter().map(|o| vec![o.0.to_string(), o.1.to_string(), format!("{:.3}", o.2), format!("{:.1}%", o.3 * 100.0)]).collect()
+}
+
+/// The human-readable report.
+pub fn render(r: &BenchReport) -> String {
+    let mut s = format!("{}  ({} kernels, {} thread, {} runs after {} warm-up)\n", r.model, r.isa, r.threads, r.runs, r.warmup);
+    s += &format!(
+        "  latency  median {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  min {:.3} ms  |  {:.1} runs/s\n",
+        r.median_ms, r.p90_ms, r.p99_ms, r.min_ms, r.runs_per_s
+    );
+    s += &format!(
+        "  file {}  arena {}  |  {:.2} GFLOP per run, {:.1} GFLOP/s at the median\n",
+        fmt_bytes(r.file_size),
+        fmt_bytes(r.arena_size),
+        r.flops as f64 / 1e9,
+        r.flops as f64 / (r.median_ms.max(1e-12) * 1e6)
+    );
+    if let Some(c) = &r.compare {
+        s += &format!("\nmedians of interleaved rounds (1 thread):\n  sprig ({})  {:9.3} ms\n  tract        {:9.3} ms\n", r.isa, c.sprig_median_ms, c.tract_median_ms);
+        if c.speedup >= 1.0 {
+            s += &format!("  sprig is {:.2}x faster than tract\n", c.speedup);
+        } else {
+            s += &format!("  sprig is {:.2}x slower than tract\n", 1.0 / c.speedup.max(1e-12));
+        }
+    }
+    s += &format!(
+        "\nper layer (median over runs; sum {:.3} ms; outside the layers (I/O copies, dispatch) {:.3} ms per run):\n",
+        r.layers_total_ms, r.outside_layers_ms
+    );
+    s += &table(&["#", "name", "op", "params", "encoding", "kernel", "ms", "share", "GFLOP/s"], &layer_rows(&r.layers, 15));
+    s += "\nper op:\n";
+    s += &table(&["op", "layers", "ms", "share"], &op_rows(&r.layers));
+    s
+}
+
+pub fn main(args: Args) -> Result<()> {
+    let model = load_model(&args.model)?;
+    let label = args.model.display().to_string();
+    let r = bench(&args, &model, &label)?;
+    if args.json {
+        // One line: scripts (time_peers.py --ext) read the last line that starts with '{'.
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        print!("{}", render(&r));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 0.5), 50.0);
+        assert_eq!(percentile(&v, 0.9), 90.0);
+        assert_eq!(percentile(&v, 0.99), 99.0);
+        assert_eq!(percentile(&[7.0], 0.99), 7.0);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+    }
+
+    #[test]
+    fn others_row_sums_the_rest() {
+        let l = |i: usize, t: f64| LayerTime {
+            index: i,
+            name: format!("n{i}"),
+            op: "Relu",
+            attrs: String::new(),
+            encoding: "-".into(),
+            kernel: "-".into(),
+            median_ms: t,
+            share: t / 10.0,
+            flops: 0,
+            gflops_per_s: 0.0,
+        };
+        let rows = layer_rows(&[l(0, 1.0), l(1, 4.0), l(2, 2.0), l(3, 3.0)], 2);
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows[0][0].as_str(), rows[1][0].as_str()), ("1", "3"));
+        assert_eq!(rows[2][1], "others (2 layers)");
+        assert_eq!(rows[2][6], "3.000");
+        assert_eq!(rows[2][7], "30.0%");
+    }
+}
