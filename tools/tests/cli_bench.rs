@@ -1,0 +1,198 @@
+//! Drives the built `sprig bench` on a small synthesized MobileNetV1: the JSON report's fields and
+//! their invariants (percentile order, layer list equal to `sprig inspect`'s, shares summing to 1,
+//! file size equal to the file's), the human-readable table, `--compare` against tract, `--isa`,
+//! and errors for bad inputs. No timing thresholds: only orderings and positivity are checked.
+use sprig_tools::convert::{convert_bytes, ConvertOptions};
+use sprig_tools::npy;
+use sprig_tools::synth::{self, Arch, SynthOptions};
+use sprig_tools::tensor::{OwnedData, OwnedTensor};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn sprig(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sprig")).args(args).output().expect("the sprig binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh directory for one test, removed when dropped.
+struct Tmp(PathBuf);
+impl std::ops::Deref for Tmp {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+impl Drop for Tmp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tmp(test: &str) -> Tmp {
+    let d = std::env::temp_dir().join(format!("sprig-cli-bench-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    Tmp(d)
+}
+
+/// A 50%-sparse MobileNetV1 at 32x32, width 0.25, 10 classes: (onnx path, sprig path).
+fn model(dir: &Path) -> (PathBuf, PathBuf) {
+    let opts = SynthOptions { sparsity: 0.5, block_rows: 4, resolution: 32, width: 0.25, classes: 10, ..SynthOptions::default() };
+    let onnx = synth::build(Arch::MobileNetV1, &opts).unwrap();
+    let conv = convert_bytes(&onnx, &ConvertOptions::default()).unwrap();
+    let (o, s) = (dir.join("m.onnx"), dir.join("m.sprig"));
+    std::fs::write(&o, &onnx).unwrap();
+    std::fs::write(&s, &conv.bytes).unwrap();
+    (o, s)
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "sprig failed: {}", stderr(o));
+    let out = stdout(o);
+    let last = out.lines().last().expect("some output");
+    assert!(last.starts_with('{'), "the JSON object is one line: {out}");
+    serde_json::from_str(last).expect("valid JSON")
+}
+
+/// `sprig inspect --json` (pretty-printed, several lines).
+fn inspect(m: &Path) -> serde_json::Value {
+    let o = sprig(&["inspect", m.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).expect("valid JSON")
+}
+
+fn num(v: &serde_json::Value, key: &str) -> f64 {
+    v[key].as_f64().unwrap_or_else(|| panic!("'{key}' is a number in {v}"))
+}
+
+#[test]
+fn json_report_is_sane_and_matches_inspect() {
+    let d = tmp("json");
+    let (_, m) = model(&d);
+    let ms = m.to_str().unwrap();
+    let r = json(&sprig(&["bench", ms, "--runs", "7", "--warmup", "1", "--json"]));
+    let (med, p90, p99) = (num(&r, "median_ms"), num(&r, "p90_ms"), num(&r, "p99_ms"));
+    assert!(med > 0.0 && p90 >= med && p99 >= p90, "median {med} p90 {p90} p99 {p99}");
+    assert!(num(&r, "min_ms") <= med && num(&r, "runs_per_s") > 0.0);
+    assert_eq!(r["runs"], 7);
+    assert_eq!(r["threads"], 1);
+    assert!(["scalar", "avx2", "avx512", "neon"].contains(&r["isa"].as_str().unwrap()));
+    assert_eq!(num(&r, "file_size") as u64, std::fs::metadata(&m).unwrap().len());
+    assert!(num(&r, "arena_size") > 0.0);
+
+    let insp = inspect(&m);
+    let (bl, il) = (r["layers"].as_array().unwrap(), insp["layers"].as_array().unwrap());
+    assert_eq!(bl.len(), il.len(), "one profile row per layer that inspect lists");
+    let mut share = 0.0;
+    for (b, i) in bl.iter().zip(il) {
+        assert_eq!(b["index"], i["index"]);
+        assert_eq!(b["name"], i["name"]);
+        assert_eq!(b["op"], i["op"]);
+        assert_eq!(b["encoding"], i["encoding"], "bench prints the encoding inspect reports");
+        assert!(num(b, "median_ms") >= 0.0);
+        assert!(b["kernel"].is_string());
+        share += num(b, "share");
+    }
+    assert!((share - 1.0).abs() < 1e-6, "shares sum to {share}");
+    // Depthwise and pointwise convs name different kernel families.
+    let kernel_of = |name: &str| bl.iter().find(|l| l["name"] == name).map(|l| l["kernel"].as_str().unwrap().to_string());
+    let (dw, pw) = (kernel_of("b1.dw").expect("layer b1.dw"), kernel_of("b1.pw").expect("layer b1.pw"));
+    assert!(dw.contains("dwconv") && !pw.contains("dwconv"), "dw {dw}, pw {pw}");
+}
+
+#[test]
+fn table_has_top_15_and_others() {
+    let d = tmp("table");
+    let (_, m) = model(&d);
+    let o = sprig(&["bench", m.to_str().unwrap(), "--runs", "3", "--warmup", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    for want in ["median", "p90", "p99", "runs/s", "arena", "per layer", "kernel", "share"] {
+        assert!(out.contains(want), "'{want}' missing from:\n{out}");
+    }
+    let n_layers = inspect(&m)["layers"].as_array().unwrap().len();
+    assert!(n_layers > 15, "the test model has more than 15 layers");
+    assert!(out.contains(&format!("others ({} layers)", n_layers - 15)), "{out}");
+}
+
+#[test]
+fn compare_times_tract_too() {
+    let d = tmp("compare");
+    let (o, m) = model(&d);
+    let r = json(&sprig(&["bench", m.to_str().unwrap(), "--runs", "4", "--warmup", "1", "--json", "--compare", o.to_str().unwrap()]));
+    let c = &r["compare"];
+    assert!(num(c, "sprig_median_ms") > 0.0 && num(c, "tract_median_ms") > 0.0, "{c}");
+    let ratio = num(c, "tract_median_ms") / num(c, "sprig_median_ms");
+    assert!((num(c, "speedup") - ratio).abs() < 1e-9 * ratio.max(1.0));
+    // A missing ONNX file is an error naming it.
+    let e = sprig(&["bench", m.to_str().unwrap(), "--runs", "1", "--compare", "/nonexistent/x.onnx"]);
+    assert_eq!(e.status.code(), Some(1));
+    assert!(stderr(&e).contains("/nonexistent/x.onnx"), "{}", stderr(&e));
+}
+
+#[test]
+fn isa_choice_is_honoured_or_refused() {
+    let d = tmp("isa");
+    let (_, m) = model(&d);
+    for isa in sprig_runtime::Isa::ALL {
+        let o = sprig(&["bench", m.to_str().unwrap(), "--runs", "1", "--warmup", "1", "--json", "--isa", isa.name()]);
+        if isa.available() {
+            assert_eq!(json(&o)["isa"], isa.name());
+        } else {
+            println!("SKIPPED: running --isa {} (this CPU lacks it); checking it is refused", isa.name());
+            assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+            assert!(stderr(&o).contains("lacks"), "{}", stderr(&o));
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_are_errors_naming_what_is_wrong() {
+    let d = tmp("errors");
+    let (_, m) = model(&d);
+    let ms = m.to_str().unwrap();
+    // No such model file.
+    let o = sprig(&["bench", "/nonexistent/m.sprig"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/nonexistent/m.sprig"));
+    // Not a .sprig file.
+    let junk = d.join("junk.sprig");
+    std::fs::write(&junk, b"not a model").unwrap();
+    let o = sprig(&["bench", junk.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("junk.sprig"));
+    // Unknown input name.
+    let o = sprig(&["bench", ms, "--input", "nosuch=x.npy"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no input named 'nosuch'"), "{}", stderr(&o));
+    // Wrong shape.
+    let bad = d.join("bad.npy");
+    npy::write(&bad, &OwnedTensor { name: "x".into(), shape: vec![1, 3, 8, 8], data: OwnedData::F32(vec![0.0; 192]) }).unwrap();
+    let o = sprig(&["bench", ms, "--input", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("bad.npy") && stderr(&o).contains("shape"), "{}", stderr(&o));
+    // Wrong dtype.
+    let badt = d.join("badt.npy");
+    npy::write(&badt, &OwnedTensor { name: "x".into(), shape: vec![1, 3, 32, 32], data: OwnedData::I64(vec![0; 3072]) }).unwrap();
+    let o = sprig(&["bench", ms, "--input", badt.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("badt.npy"), "{}", stderr(&o));
+    // A missing file.
+    let o = sprig(&["bench", ms, "--input", "/nonexistent/in.npy"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("/nonexistent/in.npy"), "{}", stderr(&o));
+    // --runs 0.
+    let o = sprig(&["bench", ms, "--runs", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    // A correct input file is accepted.
+    let good = d.join("good.npy");
+    npy::write(&good, &OwnedTensor { name: "x".into(), shape: vec![1, 3, 32, 32], data: OwnedData::F32(vec![0.5; 3072]) }).unwrap();
+    let o = sprig(&["bench", ms, "--runs", "1", "--warmup", "1", "--input", good.to_str().unwrap(), "--json"]);
+    assert_eq!(json(&o)["runs"], 1);
+}
