@@ -145,6 +145,8 @@ pub struct Parsed<'a> {
     pub outputs: &'a [u32],
     /// (absolute offset, size) of the Data section.
     pub data_range: (u64, u64),
+    /// The whole file (constant offsets are absolute), for validating encoded constants.
+    pub file: &'a [u8],
 }
 
 fn cast_section<T: Pod>(bytes: &[u8], kind: SectionKind) -> Result<&[T], Error> {
@@ -261,6 +263,7 @@ impl<'a> Parsed<'a> {
             inputs: cast_section(get(SectionKind::Inputs)?, SectionKind::Inputs)?,
             outputs: cast_section(get(SectionKind::Outputs)?, SectionKind::Outputs)?,
             data_range: (data.offset, data.size),
+            file: bytes,
         };
         if parsed.values.len() >= NO_VALUE as usize {
             return Err(Error::Section { kind: SectionKind::Values as u32, problem: "too many values" });
@@ -282,11 +285,22 @@ impl<'a> Parsed<'a> {
         let dims: [usize; MAX_RANK] = core::array::from_fn(|k| v.dims[k] as usize);
         let shape = Shape::new(&dims[..v.rank as usize]).unwrap();
         let numel = shape.checked_numel().ok_or_else(|| err("element count overflows"))?;
-        let expect = match encoding {
-            Encoding::Dense => numel.checked_mul(dtype.size()).ok_or_else(|| err("byte size overflows"))? as u64,
-        };
-        if v.nbytes != expect {
-            return Err(err("byte size does not match shape, dtype and encoding"));
+        match encoding {
+            Encoding::Dense => {
+                let expect = numel.checked_mul(dtype.size()).ok_or_else(|| err("byte size overflows"))? as u64;
+                if v.nbytes != expect {
+                    return Err(err("byte size does not match shape, dtype and encoding"));
+                }
+            }
+            // The size rule of a blob is its own header's; `check_sparse_blob` checks it at load.
+            Encoding::BlockSparse => {
+                if dtype != DType::F32 || v.rank < 2 || v.storage != Storage::Const as u8 {
+                    return Err(err("a block-sparse tensor must be an f32 constant of rank >= 2"));
+                }
+                if v.nbytes < sprig_kernels::sparse::encode::HEADER_SIZE as u64 {
+                    return Err(err("block-sparse blob shorter than its header"));
+                }
+            }
         }
         let storage = match v.storage {
             0 => Storage::Arena,
@@ -318,6 +332,31 @@ impl<'a> Parsed<'a> {
             }
         }
         Ok(ValueInfo { name, dtype, shape, encoding, storage, offset: v.offset, nbytes: v.nbytes })
+    }
+
+    /// [`Parsed::check_value`] plus, for encoded constants, the full validation of their bytes
+    /// (for a block-sparse blob: `SparseMatrix::parse`, its size equal to `nbytes`, and its m, k
+    /// equal to the logical shape's `d0` and `d1·d2·…`). Done once at load: the run path uses the
+    /// cheap `check_value`, and ops parse blobs that have passed this.
+    pub fn check_value_full(&self, i: u32) -> Result<ValueInfo<'a>, Error> {
+        let info = self.check_value(i)?;
+        if info.encoding == Encoding::BlockSparse {
+            let err = |problem| Error::BadValue { index: i, name: Name::new(info.name), problem };
+            let blob = range(self.file, info.offset, info.nbytes).ok_or_else(|| err("block-sparse blob out of bounds"))?;
+            let sm = sprig_kernels::sparse::SparseMatrix::parse(blob).map_err(|_| err("block-sparse blob is malformed"))?;
+            // `parse` checked `total_size` (bytes 12..16) against the layout and counts; the value
+            // must be exactly the blob, no trailing bytes.
+            let total = u32::from_le_bytes([blob[12], blob[13], blob[14], blob[15]]) as u64;
+            if total != info.nbytes {
+                return Err(err("byte size differs from the block-sparse blob's size"));
+            }
+            let d = info.shape.dims();
+            let k = d[1..].iter().try_fold(1usize, |a, &x| a.checked_mul(x));
+            if sm.m() != d[0] || k != Some(sm.k()) {
+                return Err(err("block-sparse blob's m x k differs from the logical shape"));
+            }
+        }
+        Ok(info)
     }
 }
 

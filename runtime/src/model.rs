@@ -165,7 +165,7 @@ fn validate(bytes: &[u8]) -> Result<(), Error> {
     let p = Parsed::parse(bytes)?;
     let nv = p.values.len() as u32;
     for i in 0..nv {
-        p.check_value(i)?;
+        p.check_value_full(i)?;
     }
     // Which values hold data before node k runs: constants and graph inputs at first.
     // Tracked with a bitmap over values would need allocation; instead we record, per value, the

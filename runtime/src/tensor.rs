@@ -122,12 +122,20 @@ impl core::fmt::Debug for Shape {
 pub enum Encoding {
     /// Row-major elements of the tensor's dtype.
     Dense = 0,
+    /// A block-sparse f32 weight: `nbytes` is the length of one `sprig_kernels::sparse` blob
+    /// (validated with `SparseMatrix::parse` at load) and the dims are the logical dense shape
+    /// `[d0, d1, ...]` of the matrix it encodes, rows = axis 0: the blob's `m = d0` and
+    /// `k = d1·d2·…`. Only constants use it, and only the ops that say so accept it: Conv
+    /// (`[M, C, kh, kw]`, group 1) and MatMul's B operand, which is then stored transposed
+    /// (`Bᵀ`, logical shape `[N, K]`).
+    BlockSparse = 1,
 }
 
 impl Encoding {
     pub fn from_u8(v: u8) -> Option<Encoding> {
         match v {
             0 => Some(Encoding::Dense),
+            1 => Some(Encoding::BlockSparse),
             _ => None,
         }
     }
@@ -135,6 +143,7 @@ impl Encoding {
     pub fn name(self) -> &'static str {
         match self {
             Encoding::Dense => "dense",
+            Encoding::BlockSparse => "block-sparse",
         }
     }
 }

@@ -7,6 +7,9 @@
 //!
 //! The bias is fused as a row bias and the activation as the GEMM epilogue.
 //!
+//! A block-sparse weight (group 1 only) runs SpMM instead of `sgemm`, on the same columns; see
+//! [`super::sparse`].
+//!
 //! ConvTranspose, per image and group: `cols[M/g·kh·kw × H·W] = W_g^T · X_g` into scratch, then
 //! col2im scatters the columns into Y (pre-filled with the bias), then the activation. The output
 //! size comes from the output shape; the output padding it implies must be below
@@ -151,8 +154,13 @@ fn check_common(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorI
     let x = req(inputs, 0, "conv needs X")?;
     let w = req(inputs, 1, "conv needs W")?;
     let y = &outputs[0];
-    for t in [&x, &w, y] {
+    for t in [&x, y] {
         expect(t, DType::F32, "conv is f32 only")?;
+    }
+    if transpose || !super::sparse::is_sparse(&w) {
+        expect(&w, DType::F32, "conv is f32 only")?;
+    } else {
+        super::sparse::expect_sparse(&w)?;
     }
     let g = geom(&p, &x.shape, &w.shape, &y.shape, transpose)?;
     if let Some(Some(b)) = inputs.get(2) {
@@ -178,6 +186,13 @@ fn scratch_bytes(cols: usize, m: usize, n: usize, k: usize) -> Result<usize, OpE
 
 pub(crate) fn check_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
     let (g, _) = check_common(params, inputs, outputs, false)?;
+    if inputs.get(1).copied().flatten().is_some_and(|w| super::sparse::is_sparse(&w)) {
+        if g.group != 1 {
+            return Err(OpError::Unsupported("block-sparse conv weights need group 1 (no grouped or depthwise conv)"));
+        }
+        let (cols, _, _, _) = conv_plan(&g);
+        return f32_region_end(0, cols);
+    }
     if g.depthwise() {
         return Ok(0);
     }
@@ -221,6 +236,9 @@ pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &
     let p: ConvParams = read_params(params)?;
     let act = activation(&p)?;
     let g = geom(&p, &x.info.shape, &w.info.shape, &y.info.shape, false)?;
+    if super::sparse::is_sparse(&w.info) {
+        return exec_conv_sparse(&g, &x, &w, b.as_ref(), y, &act, scratch, isa);
+    }
     let xd = data::<f32>(&x)?;
     let wd = data::<f32>(&w)?;
     let bd = match b {
@@ -259,6 +277,53 @@ pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &
                 None => Bias::None,
             };
             sgemm(isa, wg, bmat, yg, bias, &act, gs);
+        }
+    }
+    Ok(())
+}
+
+/// Conv with a block-sparse weight (group 1): SpMM on the input (pointwise) or on its im2col
+/// columns in scratch; see [`super::sparse`].
+#[allow(clippy::too_many_arguments)]
+fn exec_conv_sparse(
+    g: &Geom,
+    x: &TensorView,
+    w: &TensorView,
+    b: Option<&TensorView>,
+    y: &mut TensorViewMut,
+    act: &Activation,
+    scratch: &mut [u8],
+    isa: Isa,
+) -> Result<(), OpError> {
+    if g.group != 1 {
+        return Err(OpError::Unsupported("block-sparse conv weights need group 1 (no grouped or depthwise conv)"));
+    }
+    let (ncols, _, hw, k) = conv_plan(g);
+    let s = super::sparse::matrix(w, g.m, k)?;
+    let xd = data::<f32>(x)?;
+    let bd = match b {
+        Some(b) => Some(data::<f32>(b)?),
+        None => None,
+    };
+    if bd.is_some_and(|b| b.len() != g.m) {
+        return Err(OpError::BadShape("conv bias must be [M]"));
+    }
+    let yd = data_mut::<f32>(y)?;
+    let (cols, _) = f32_region(scratch, 0, ncols)?;
+    let kact = super::sparse::kernel_act(act, bd.is_some());
+    let (in_img, out_img) = (g.c * g.h * g.w, g.m * hw);
+    for n in 0..g.n {
+        let xn = &xd[n * in_img..(n + 1) * in_img];
+        let yn = &mut yd[n * out_img..(n + 1) * out_img];
+        let bmat: &[f32] = if g.pointwise() {
+            xn
+        } else {
+            im2col(g, xn, cols);
+            cols
+        };
+        super::sparse::conv_image(&s, bmat, hw, yn, &kact, isa);
+        if let Some(bias) = bd {
+            super::sparse::conv_bias(bias, hw, yn, act);
         }
     }
     Ok(())

@@ -5,6 +5,8 @@
 //! is a row vector over N is fused into the GEMM as a column bias; any other bias is added after
 //! the GEMM, then the activation is applied. Each batch matrix is one `sgemm` call on strided
 //! views of the inputs (no copies). Scratch: `sgemm_scratch_len(M, N, K)` f32.
+//!
+//! A constant block-sparse B (stored as Bᵀ `[N, K]`) is handled in [`super::sparse`].
 use super::params::MatMulParams;
 use super::util::{bcast_strides, broadcast, broadcasts_to, counts, data, data_mut, expect, for_each_run, numel, strides};
 use super::{read_params, req};
@@ -66,6 +68,11 @@ pub(crate) fn check(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[Ten
     let a = req(inputs, 0, "MatMul needs A")?;
     let b = req(inputs, 1, "MatMul needs B")?;
     let y = &outputs[0];
+    if super::sparse::is_sparse(&b) {
+        expect(&a, DType::F32, "MatMul is f32 only")?;
+        expect(y, DType::F32, "MatMul is f32 only")?;
+        return super::sparse::check_matmul(&a, &b, inputs.get(2).copied().flatten().as_ref(), y);
+    }
     for t in [&a, &b, y] {
         expect(t, DType::F32, "MatMul is f32 only")?;
     }
@@ -101,6 +108,11 @@ pub(crate) fn exec(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [
     let a = req(inputs, 0, "MatMul needs A")?;
     let b = req(inputs, 1, "MatMul needs B")?;
     let bias = inputs.get(2).copied().flatten();
+    if super::sparse::is_sparse(&b.info) {
+        let y = outputs.first_mut().ok_or(OpError::BadShape("MatMul needs one output"))?;
+        let y_shape = y.info.shape;
+        return super::sparse::exec_matmul(&a, &b, bias.as_ref(), &y_shape, data_mut::<f32>(y)?, &act, scratch, isa);
+    }
     let g = geom(&a.info.shape, &b.info.shape)?;
     let (m, n, k) = (g.m, g.n, g.k);
     let ad = data::<f32>(&a)?;

@@ -21,6 +21,7 @@ mod matmul;
 mod norm;
 mod pool;
 mod shape;
+pub mod sparse;
 mod unary;
 mod util;
 

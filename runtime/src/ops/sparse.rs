@@ -1,0 +1,206 @@
+//! Block-sparse weights ([`Encoding::BlockSparse`]) in Conv and MatMul.
+//!
+//! The weight is one `sprig_kernels::sparse` blob, validated once at load
+//! (`Parsed::check_value_full`); `exec` re-parses the view (no allocation, O(block rows + nnz
+//! blocks)) because ops keep no state between runs.
+//!
+//! Conv (group 1 only; grouped and depthwise convs with a sparse weight are rejected by `check`):
+//! the weight's logical shape `[M, C, kh, kw]` is the matrix `W[M × C·kh·kw]`. Per image:
+//! - 1x1, stride 1, no padding: `Y[M × HW] = W · X[C × HW]`, SpMM straight on the CHW input;
+//! - otherwise im2col of X into scratch (`[C·kh·kw × OH·OW]` f32) then SpMM.
+//!
+//! MatMul with a constant block-sparse B: the converter stores **Bᵀ** (logical shape `[N, K]`,
+//! blob `m = N`, `k = K`), so that an output row is one sparse row of the blob. A is `[.., M, K]`
+//! (or `[K]`); its leading dims and M flatten into `R` rows (B has no batch dims). Y is A's
+//! leading dims + `[N]`:
+//! - `R ≤ SPMV_MAX_ROWS`: one SpMV per row, `y_r = S · a_r`, straight from A into Y;
+//! - more rows: `Yᵀ[N × R] = S · Aᵀ[K × R]`: A transposed into scratch, one SpMM (vectorised
+//!   along R), the result transposed from scratch into Y. The SpMM kernels store C row-major, so
+//!   Yᵀ cannot be written into Y in place.
+//!
+//! Bias and activation: the converter puts a per-output-channel bias (Conv `[M]`, MatMul `[N]`)
+//! **into the blob**, and the kernel epilogue applies bias + activation. A bias *input* on the
+//! node is still accepted (any shape the dense op accepts): the kernel then runs without
+//! activation and the bias input and activation are applied afterwards.
+//!
+//! Scratch: Conv `[C·kh·kw × OH·OW]` f32 (0 for pointwise); MatMul with `R > SPMV_MAX_ROWS`: Aᵀ
+//! (`K·R` f32) then Yᵀ (`N·R` f32) at the next 64-byte boundary.
+use super::util::{bcast_strides, broadcasts_to, data, f32_region, f32_region_end, for_each_run, numel, strides};
+use crate::error::OpError;
+use crate::tensor::{DType, Encoding, Shape, TensorInfo, TensorView, MAX_RANK};
+use sprig_kernels::sparse::{spmm, spmv, SparseMatrix};
+use sprig_kernels::{Activation, Isa};
+
+/// Batch rows up to which MatMul runs one SpMV per row instead of transposing for SpMM.
+/// Measured with `kernels/examples/calibrate.rs` (AVX2, EPYC Zen 4, 2026-xx): see the numbers in
+/// [`crate::ops::sparse`]'s calibration note below.
+pub const SPMV_MAX_ROWS: usize = 1;
+
+pub(crate) fn is_sparse(info: &TensorInfo) -> bool {
+    info.encoding == Encoding::BlockSparse
+}
+
+/// A sparse weight must be an f32 block-sparse tensor.
+pub(crate) fn expect_sparse(info: &TensorInfo) -> Result<(), OpError> {
+    if !is_sparse(info) || info.dtype != DType::F32 {
+        return Err(OpError::BadShape("sparse weight must be an f32 block-sparse tensor"));
+    }
+    Ok(())
+}
+
+/// The validated view of a block-sparse weight whose blob is `m × k`.
+pub(crate) fn matrix<'a>(w: &TensorView<'a>, m: usize, k: usize) -> Result<SparseMatrix<'a>, OpError> {
+    expect_sparse(&w.info)?;
+    let s = SparseMatrix::parse(w.bytes).map_err(|_| OpError::BadShape("block-sparse blob is malformed"))?;
+    if s.m() != m || s.k() != k {
+        return Err(OpError::BadShape("block-sparse blob's m x k does not fit the op"));
+    }
+    Ok(s)
+}
+
+/// The activation the kernel applies: all of it, unless a bias input is added afterwards.
+pub(crate) fn kernel_act(act: &Activation, has_bias_input: bool) -> Activation {
+    if has_bias_input {
+        Activation::NONE
+    } else {
+        *act
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// MatMul
+
+/// (rows R, K, N) of a MatMul with block-sparse B (`[N, K]` = Bᵀ); checks A, B and Y shapes.
+fn mm_geom(a: &Shape, b: &Shape, y: &Shape) -> Result<(usize, usize, usize), OpError> {
+    if b.rank() != 2 {
+        return Err(OpError::BadShape("block-sparse MatMul B must be rank 2 (stored as B^T [N, K])"));
+    }
+    let (n, k) = (b[0], b[1]);
+    if a.rank() == 0 || a[a.rank() - 1] != k {
+        return Err(OpError::BadShape("MatMul: A columns differ from B rows"));
+    }
+    let lead = &a.dims()[..a.rank() - 1];
+    let mut d = [0usize; MAX_RANK];
+    d[..lead.len()].copy_from_slice(lead);
+    d[lead.len()] = n;
+    let ys = Shape::new(&d[..lead.len() + 1]).ok_or(OpError::BadShape("MatMul output rank above 8"))?;
+    if ys != *y {
+        return Err(OpError::BadShape("MatMul output shape does not match A and B"));
+    }
+    let rows = lead.iter().try_fold(1usize, |acc, &x| acc.checked_mul(x)).ok_or(OpError::BadShape("element count overflows"))?;
+    Ok((rows, k, n))
+}
+
+fn mm_scratch(rows: usize, k: usize, n: usize) -> Result<usize, OpError> {
+    if rows <= SPMV_MAX_ROWS {
+        return Ok(0);
+    }
+    let at = k.checked_mul(rows).ok_or(OpError::BadShape("scratch size overflows"))?;
+    let yt = n.checked_mul(rows).ok_or(OpError::BadShape("scratch size overflows"))?;
+    f32_region_end(f32_region_end(0, at)?, yt)
+}
+
+/// `check` of a MatMul whose B is block-sparse (A, Y and the bias checked as the dense op does).
+pub(crate) fn check_matmul(a: &TensorInfo, b: &TensorInfo, bias: Option<&TensorInfo>, y: &TensorInfo) -> Result<usize, OpError> {
+    expect_sparse(b)?;
+    let (rows, k, n) = mm_geom(&a.shape, &b.shape, &y.shape)?;
+    numel(&y.shape)?;
+    if let Some(bias) = bias {
+        super::util::expect(bias, DType::F32, "MatMul bias must be f32")?;
+        if !broadcasts_to(&bias.shape, &y.shape) {
+            return Err(OpError::BadShape("MatMul bias does not broadcast to the output"));
+        }
+    }
+    mm_scratch(rows, k, n)
+}
+
+/// `dst[c × r] = srcᵀ` for a row-major `src[r × c]`, in 16×16 tiles (both sides stay in L1).
+fn transpose(src: &[f32], r: usize, c: usize, dst: &mut [f32]) {
+    const T: usize = 16;
+    for i0 in (0..r).step_by(T) {
+        for j0 in (0..c).step_by(T) {
+            for i in i0..(i0 + T).min(r) {
+                let row = &src[i * c..(i + 1) * c];
+                for j in j0..(j0 + T).min(c) {
+                    dst[j * r + i] = row[j];
+                }
+            }
+        }
+    }
+}
+
+/// `exec` of a MatMul whose B is block-sparse; `ad` and `yd` are A's and Y's elements.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn exec_matmul(
+    a: &TensorView,
+    b: &TensorView,
+    bias: Option<&TensorView>,
+    y_shape: &Shape,
+    yd: &mut [f32],
+    act: &Activation,
+    scratch: &mut [u8],
+    isa: Isa,
+) -> Result<(), OpError> {
+    let (rows, k, n) = mm_geom(&a.info.shape, &b.info.shape, y_shape)?;
+    let s = matrix(b, n, k)?;
+    let ad = data::<f32>(a)?;
+    if ad.len() != rows * k || yd.len() != rows * n {
+        return Err(OpError::BadShape("MatMul operand sizes are inconsistent"));
+    }
+    let kact = kernel_act(act, bias.is_some());
+    if rows <= SPMV_MAX_ROWS {
+        for r in 0..rows {
+            spmv(isa, &s, &ad[r * k..(r + 1) * k], &mut yd[r * n..(r + 1) * n], &kact);
+        }
+    } else if rows > 0 && n > 0 {
+        // The layout `mm_scratch` sized: Aᵀ at 0, Yᵀ at the next 64-byte boundary.
+        let mid = f32_region_end(0, k * rows)?.div_ceil(64) * 64;
+        if scratch.len() < mid {
+            return Err(OpError::BadShape("scratch smaller than the op needs"));
+        }
+        let (head, tail) = scratch.split_at_mut(mid);
+        let (at, _) = f32_region(head, 0, k * rows)?;
+        transpose(ad, rows, k, at);
+        let (yt, _) = f32_region(tail, 0, n * rows)?;
+        spmm(isa, &s, at, rows, rows, yt, rows, &kact);
+        transpose(yt, n, rows, yd);
+    }
+    if let Some(bv) = bias {
+        add_bias(bv, y_shape, yd, act)?;
+    }
+    Ok(())
+}
+
+/// `y = act(y + bias)` with the bias broadcast to Y.
+fn add_bias(bv: &TensorView, y_shape: &Shape, yd: &mut [f32], act: &Activation) -> Result<(), OpError> {
+    let bd = data::<f32>(bv)?;
+    let bs = bv.info.shape;
+    if !broadcasts_to(&bs, y_shape) {
+        return Err(OpError::BadShape("MatMul bias does not broadcast to the output"));
+    }
+    let bst = bcast_strides(&bs, y_shape);
+    for_each_run(y_shape.dims(), [bst, strides(y_shape)], [0; 2], |o, cnt, st| {
+        for t in 0..cnt {
+            let yi = super::util::at(o[1], t, st[1]);
+            yd[yi] = act.apply(yd[yi] + bd[super::util::at(o[0], t, st[0])]);
+        }
+    });
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conv helpers (the geometry lives in `conv.rs`)
+
+/// `Y_n[M × HW] = act(S · B[K × HW] (+ blob bias))` for one image.
+pub(crate) fn conv_image(s: &SparseMatrix, b: &[f32], hw: usize, y: &mut [f32], kact: &Activation, isa: Isa) {
+    spmm(isa, s, b, hw, hw, y, hw, kact);
+}
+
+/// Adds a per-channel bias input to one image `[M × HW]` and applies the activation.
+pub(crate) fn conv_bias(bias: &[f32], hw: usize, y: &mut [f32], act: &Activation) {
+    for (plane, &b) in y.chunks_exact_mut(hw.max(1)).zip(bias) {
+        for v in plane {
+            *v = act.apply(*v + b);
+        }
+    }
+}
