@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# Side-by-side latency of sprig and its peers (ONNX Runtime, tract's Python bindings, DeepSparse) on
+# synthesized models, one thread, as a markdown table for BENCHMARKS.md.
+#
+#   scripts/bench-peers.sh [MODEL ...]     (default: mnv1-dense mnv1-90x4 mlp-dense mlp-90x4)
+#
+# Models: mnv1-dense, mnv1-90x4, mnv1-95x4, mnv1-90x1 (MobileNetV1 224x224, width 1.0, pointwise
+# convs and classifier pruned), mlp-dense, mlp-90x4 (MLP 1024 -> 4096 -> 1024 with ReLU, batch 1,
+# both weights pruned). Each model is synthesized as ONNX, converted (`sprig convert` verifies it
+# against tract), then timed by ../shared/peers/time_peers.py in interleaved rounds, with
+# `sprig bench --json` as the external command in the same rounds.
+# Env: ROUNDS (default 5), RUNS (runs per round and runtime, default 50), OUT (work dir, default
+# target/bench-peers), PEERS (default ../shared/peers relative to the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=${ROUNDS:-5}
+RUNS=${RUNS:-50}
+OUT=${OUT:-target/bench-peers}
+PEERS=${PEERS:-../shared/peers}
+SPRIG=target/release/sprig
+models=("$@")
+[ ${#models[@]} -gt 0 ] || models=(mnv1-dense mnv1-90x4 mlp-dense mlp-90x4)
+
+cargo build --release -q -p sprig-tools
+"$PEERS/setup.sh"
+PY=${PEERS_HOME:-$HOME/.cache/sprig-peers}/ort/bin/python # has numpy and onnx
+mkdir -p "$OUT"
+
+# An MLP x[1, i] -> MatMul+Add(h) -> Relu -> MatMul+Add(o), weights magnitude-pruned to $2 in blocks
+# of $3 consecutive output columns x 1 input row (ranked by the block's L1 norm).
+make_mlp() {
+  "$PY" - "$1" "$2" "$3" <<'EOF'
+import sys, numpy as np, onnx
+from onnx import helper, numpy_helper, TensorProto
+out, sparsity, block = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+i, h, o = 1024, 4096, 1024
+rng = np.random.default_rng(0)
+def weight(k, n):
+    w = (rng.standard_normal((k, n)) * np.sqrt(2.0 / k)).astype(np.float32)
+    if sparsity > 0:
+        blocks = np.abs(w).reshape(k, n // block, block).sum(axis=2)
+        cut = np.quantile(blocks, sparsity)
+        keep = np.repeat(blocks > cut, block, axis=1)
+        w = np.where(keep, w / np.sqrt(1.0 - sparsity), 0.0).astype(np.float32)
+    return w
+inits = [numpy_helper.from_array(weight(i, h), "w1"), numpy_helper.from_array(np.zeros(h, np.float32) + 0.01, "b1"),
+         numpy_helper.from_array(weight(h, o), "w2"), numpy_helper.from_array(np.zeros(o, np.float32) - 0.01, "b2")]
+nodes = [helper.make_node("MatMul", ["x", "w1"], ["h0"], name="fc1"), helper.make_node("Add", ["h0", "b1"], ["h1"], name="fc1.bias"),
+         helper.make_node("Relu", ["h1"], ["h2"], name="relu"), helper.make_node("MatMul", ["h2", "w2"], ["y0"], name="fc2"),
+         helper.make_node("Add", ["y0", "b2"], ["y"], name="fc2.bias")]
+g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, i])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, o])], inits)
+m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+onnx.checker.check_model(m)
+onnx.save(m, out)
+EOF
+}
+
+rows=()
+for m in "${models[@]}"; do
+  onnx="$OUT/$m.onnx"; model="$OUT/$m.sprig"
+  case $m in
+    mnv1-dense) "$SPRIG" synth --arch mobilenet-v1 --sparsity 0 -o "$onnx" ;;
+    mnv1-*x*) s=${m#mnv1-}; "$SPRIG" synth --arch mobilenet-v1 --sparsity "0.${s%x*}" --block "${s#*x}" -o "$onnx" ;;
+    mlp-dense) make_mlp "$onnx" 0 1 ;;
+    mlp-*x*) s=${m#mlp-}; make_mlp "$onnx" "0.${s%x*}" "${s#*x}" ;;
+    *) echo "unknown model '$m'" >&2; exit 2 ;;
+  esac
+  "$SPRIG" convert "$onnx" -o "$model" >/dev/null
+  echo "== $m: timing ($ROUNDS rounds x $RUNS runs)" >&2
+  json=$(python3 "$PEERS/time_peers.py" "$onnx" --threads 1 --rounds "$ROUNDS" --runs "$RUNS" --json \
+         --ext "$SPRIG bench $model --runs $RUNS --json")
+  echo "$json" > "$OUT/$m.json"
+  rows+=("$(python3 - "$m" "$json" <<'EOF'
+import json, sys
+name, d = sys.argv[1], json.loads(sys.argv[2])
+med = d["median_ms"]
+cell = lambda r: f"{med[r]:.2f}" if r in med else "failed"
+s = med.get("ext")
+ratio = lambda r: f"{med[r] / s:.2f}x" if s and r in med else "-"
+print(f"| {name} | {cell('ort')} | {cell('tract')} | {cell('deepsparse')} | {cell('ext')} | "
+      f"{ratio('ort')} | {ratio('tract')} | {ratio('deepsparse')} |")
+for r, note in d.get("notes", {}).items():
+    print(f"note: {name} {r}: {note}", file=sys.stderr)
+EOF
+)")
+done
+
+echo
+echo "Medians of $ROUNDS interleaved rounds ($RUNS runs each), 1 thread, ms; ratio = peer / sprig (above 1: sprig is faster)."
+echo
+echo "| model | ONNX Runtime | tract | DeepSparse | sprig | ORT / sprig | tract / sprig | DeepSparse / sprig |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+printf '%s\n' "${rows[@]}"
