@@ -12,6 +12,8 @@
 // for the error value.
 #![allow(clippy::result_large_err)]
 
+#[cfg(feature = "capi")]
+pub mod capi;
 pub mod error;
 pub mod format;
 pub mod model;
