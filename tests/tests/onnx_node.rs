@@ -66,7 +66,7 @@ fn run_one(dir: &Path) -> anyhow::Result<()> {
     let inits: BTreeSet<&str> = graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let names: Vec<&str> = graph.input.iter().map(|i| i.name.as_str()).filter(|n| !inits.contains(n)).collect();
     anyhow::ensure!(names.len() == inputs.len(), "{} graph inputs but {} input files", names.len(), inputs.len());
-    let opts = ConvertOptions { input_shapes: names.iter().zip(&inputs).map(|(n, t)| (n.to_string(), t.shape.clone())).collect() };
+    let opts = ConvertOptions { input_shapes: names.iter().zip(&inputs).map(|(n, t)| (n.to_string(), t.shape.clone())).collect(), ..Default::default() };
     let conv = convert_bytes(&onnx, &opts)?;
     let model = Model::from_vec(&conv.bytes).map_err(|e| anyhow::anyhow!("load: {e}"))?;
     let got = run_model(&model, &inputs)?;

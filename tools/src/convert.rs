@@ -5,17 +5,26 @@
 //! arena (`plan`) → write (`writer`) → load the result with the runtime as a self-check.
 use crate::ir::{Graph, Node, TensorId};
 use crate::writer::{self, FileDef, NodeDef, ValueDef, ValueStorage};
-use crate::{onnx, passes, plan};
+use crate::{onnx, passes, plan, reduce_channels};
 use anyhow::{anyhow, bail, Context};
 use sprig_runtime::ops::OpKind;
 use sprig_runtime::tensor::Encoding;
 use std::path::Path;
 
 /// Options of `sprig convert`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ConvertOptions {
     /// Fixed shapes for graph inputs (required for symbolic dimensions), by input name.
     pub input_shapes: Vec<(String, Vec<usize>)>,
+    /// Physically remove dead (all-zero) channels, units and the inputs that only feed them
+    /// ([`crate::reduce_channels`]); on by default.
+    pub reduce_channels: bool,
+}
+
+impl Default for ConvertOptions {
+    fn default() -> Self {
+        ConvertOptions { input_shapes: Vec::new(), reduce_channels: true }
+    }
 }
 
 /// What the converter did to one layer (one node of the written model).
@@ -36,6 +45,9 @@ pub struct LayerReport {
     pub param_bytes: usize,
     /// Multiply-adds counted as 2 FLOPs.
     pub flops: u64,
+    /// Channels removed by channel reduction, with params and FLOPs before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reduced: Option<crate::reduce_channels::LayerChange>,
 }
 
 /// The conversion report.
@@ -73,6 +85,8 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
     let imported = onnx::import(&model, &onnx::ImportOptions { input_shapes: &opts.input_shapes, dir })?;
     let mut g = imported.graph;
     let stats = passes::run(&mut g);
+    let unreduced: Vec<LayerReport> = if opts.reduce_channels { g.nodes.iter().map(|n| layer_report(&g, n)).collect() } else { Vec::new() };
+    let reduced = if opts.reduce_channels { reduce_channels::run(&mut g) } else { Default::default() };
 
     // Scratch sizes come from the runtime's own checks, which also validate every node.
     let mut scratch = Vec::with_capacity(g.nodes.len());
@@ -124,8 +138,9 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         bail!("converter bug: the written model does not load: {e}");
     }
 
-    let layers = g.nodes.iter().map(|n| layer_report(&g, n)).collect();
+    let mut layers: Vec<LayerReport> = g.nodes.iter().map(|n| layer_report(&g, n)).collect();
     let mut notes = vec![format!("opset {}", imported.opset)];
+    reduce_channels::annotate(&reduced, &unreduced, &mut layers, &mut notes);
     let counts = [
         (imported.folded, "folded {} constant nodes"),
         (stats.bn_folded, "fused {} BatchNormalization into Conv/MatMul"),
@@ -173,5 +188,6 @@ fn layer_report(g: &Graph, n: &Node) -> LayerReport {
         params,
         param_bytes,
         flops,
+        reduced: None,
     }
 }

@@ -6,6 +6,7 @@ pub mod npy;
 pub mod onnx;
 pub mod passes;
 pub mod plan;
+pub mod reduce_channels;
 pub mod synth;
 pub mod tensor;
 pub mod verify;

@@ -257,7 +257,7 @@ fn fold_batch_norm(g: &mut Graph) -> (usize, usize) {
 }
 
 /// The fused form of an activation node, if it has one.
-fn activation_of(n: &Node) -> Option<Activation> {
+pub(crate) fn activation_of(n: &Node) -> Option<Activation> {
     let u: UnaryParams = if n.params.len() == std::mem::size_of::<UnaryParams>() { bytemuck::pod_read_unaligned(&n.params) } else { UnaryParams::default() };
     let (kind, alpha, beta) = match n.op {
         OpKind::Relu => (Act::Relu, 0.0, 0.0),

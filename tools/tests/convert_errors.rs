@@ -149,13 +149,13 @@ fn out_of_order_nodes_and_cycles() {
 #[test]
 fn bad_input_shape_options() {
     let m = relu_model(13);
-    let o = ConvertOptions { input_shapes: vec![("nope".into(), vec![2, 3])] };
+    let o = ConvertOptions { input_shapes: vec![("nope".into(), vec![2, 3])], ..Default::default() };
     let e = err_of(&m, &o);
     assert!(e.contains("'nope'") && e.contains("not a graph input"), "{e}");
-    let o = ConvertOptions { input_shapes: vec![("x".into(), vec![2, 3, 1])] };
+    let o = ConvertOptions { input_shapes: vec![("x".into(), vec![2, 3, 1])], ..Default::default() };
     let e = err_of(&m, &o);
     assert!(e.contains("'x'") && e.contains("rank 3") && e.contains("rank 2"), "{e}");
-    let o = ConvertOptions { input_shapes: vec![("x".into(), vec![2, 4])] };
+    let o = ConvertOptions { input_shapes: vec![("x".into(), vec![2, 4])], ..Default::default() };
     let e = err_of(&m, &o);
     assert!(e.contains("fixes it to 3"), "{e}");
 }

@@ -164,7 +164,7 @@ fn symbolic_batch_without_input_shape_is_an_error() {
 
 #[test]
 fn symbolic_batch_with_input_shape() {
-    let o = ConvertOptions { input_shapes: vec![("x".into(), vec![2, 3, 7, 6])] };
+    let o = ConvertOptions { input_shapes: vec![("x".into(), vec![2, 3, 7, 6])], ..Default::default() };
     let x = (rand_vec(2 * 3 * 42, 52), vec![2, 3, 7, 6]);
     let Some(c) = check_against_tract(&symbolic_batch_model(), &o, &[x], "symbolic_batch") else { return };
     assert_eq!(c.report.layers[0].output_shapes, vec![vec![2, 2, 4, 3]]);

@@ -24,6 +24,9 @@ pub struct Args {
     /// Skip the comparison with tract.
     #[arg(long)]
     no_verify: bool,
+    /// Keep dead (all-zero) channels instead of removing them.
+    #[arg(long)]
+    no_reduce_channels: bool,
     /// Largest accepted relative error (max_rel, see below) of any output.
     #[arg(long, default_value_t = 1e-4)]
     tolerance: f64,
@@ -176,7 +179,7 @@ fn convert(args: &Args) -> Result<()> {
     }
     // The converter's options may grow; new fields keep their defaults here.
     #[allow(clippy::needless_update)]
-    let opts = ConvertOptions { input_shapes: args.input_shapes.clone(), ..Default::default() };
+    let opts = ConvertOptions { input_shapes: args.input_shapes.clone(), reduce_channels: !args.no_reduce_channels, ..Default::default() };
     let pb = spinner(format!("converting {}", args.input.display()));
     let conv = convert_file(&args.input, &opts);
     pb.finish_and_clear();

@@ -1,6 +1,7 @@
 //! A BERT-like encoder as the Hugging Face exporters write it (opset 17). Inputs `input_ids` and
 //! `attention_mask` (int64 `[1, seq]`), output `last_hidden_state` (f32 `[1, seq, hidden]`).
 use super::graph::{attr_f, attr_i, attr_ints, value_info, Graph};
+use super::channel;
 use super::prune::prune;
 use super::SynthOptions;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -18,6 +19,12 @@ impl Bert<'_> {
     fn linear(&mut self, name: &str, x: &str, k: usize, n: usize) -> String {
         let mut w = self.g.normals(k * n, (1.0 / k as f32).sqrt());
         prune(&mut w, n, k, self.o.block_rows, self.o.sparsity, |o, i| i * n + o);
+        if name.ends_with(".ffn.up") {
+            channel::prune_outputs(&mut w, n, k, self.o.channel_sparsity, |o, i| i * n + o);
+        } else if [".attn.q", ".attn.k", ".attn.v"].iter().any(|s| name.ends_with(s)) {
+            let dead = channel::dead_head_columns(self.o.heads, n, self.o.channel_sparsity);
+            channel::zero_outputs(&mut w, &dead, k, |o, i| i * n + o);
+        }
         let b = self.g.uniforms(n, -0.1, 0.1);
         let wn = self.g.f32_const(&format!("{name}.weight"), &[k, n], &w);
         let bn = self.g.f32_const(&format!("{name}.bias"), &[n], &b);

@@ -1,6 +1,7 @@
 //! MobileNetV1, MobileNetV2 and a ResNet-18-like net, NCHW, input `input` `[1, 3, R, R]`, output
 //! `logits` `[1, classes]`, opset 13.
 use super::graph::{attr_f, attr_i, attr_ints, value_info, Graph};
+use super::channel;
 use super::prune::prune;
 use super::SynthOptions;
 use tract_onnx::pb::tensor_proto::DataType;
@@ -10,6 +11,8 @@ const OPSET: i64 = 13;
 struct Net<'o> {
     g: Graph,
     o: &'o SynthOptions,
+    /// Dead output channels of the last conv (channel pruning), for its BatchNormalization.
+    dead: Vec<bool>,
 }
 
 /// Conv geometry.
@@ -29,7 +32,7 @@ impl<'o> Net<'o> {
     fn new(o: &'o SynthOptions) -> Self {
         let mut g = Graph::new(o.seed, o.paddle_constants);
         g.inputs.push(value_info("input", DataType::Float, &[1, 3, o.resolution, o.resolution]));
-        Net { g, o }
+        Net { g, o, dead: Vec::new() }
     }
 
     /// Channel count scaled by the width multiplier, a multiple of 8 and at least 8.
@@ -44,6 +47,7 @@ impl<'o> Net<'o> {
         let mut w = self.g.normals(s.cout * fan_in, (2.0 / fan_in as f32).sqrt());
         if s.prune {
             prune(&mut w, s.cout, fan_in, self.o.block_rows, self.o.sparsity, |o, i| o * fan_in + i);
+            self.dead = channel::prune_outputs(&mut w, s.cout, fan_in, self.o.channel_sparsity, |o, i| o * fan_in + i);
         }
         let wn = self.g.f32_const(&format!("{name}.weight"), &[s.cout, cin_g, s.k, s.k], &w);
         let mut ins = vec![x.to_string(), wn];
@@ -71,8 +75,10 @@ impl<'o> Net<'o> {
     fn bn(&mut self, name: &str, x: &str, c: usize) -> String {
         let gamma = self.g.uniforms(c, 0.5, 1.5);
         let beta = self.g.uniforms(c, -0.25, 0.25);
-        let mean = self.g.uniforms(c, -0.2, 0.2);
+        let mut mean = self.g.uniforms(c, -0.2, 0.2);
         let var = self.g.uniforms(c, 0.5, 2.0);
+        let mut beta = beta;
+        channel::zero_shift(&std::mem::take(&mut self.dead), self.o.channel_keep_bias, &mut beta, &mut mean);
         let s = self.g.f32_const(&format!("{name}.scale"), &[c], &gamma);
         let b = self.g.f32_const(&format!("{name}.bias"), &[c], &beta);
         let m = self.g.f32_const(&format!("{name}.mean"), &[c], &mean);

@@ -10,6 +10,7 @@
 //! `block_rows` consecutive output channels × 1 input, ranked by the block's L1 norm.
 //! Every conv is followed by a BatchNormalization with non-trivial statistics.
 mod bert;
+pub mod channel;
 mod convnets;
 mod graph;
 pub mod prune;
@@ -64,6 +65,11 @@ pub struct SynthOptions {
     /// BERT: LayerNorm as ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add instead of
     /// LayerNormalization.
     pub decomposed_layernorm: bool,
+    /// Structured pruning (see [`channel`]): fraction of whole output channels of the pruned
+    /// convs, FFN units and attention heads that are zeroed (0.0 = none).
+    pub channel_sparsity: f32,
+    /// Dead conv channels keep their BatchNormalization shift (constant non-zero outputs).
+    pub channel_keep_bias: bool,
 }
 
 impl Default for SynthOptions {
@@ -83,6 +89,8 @@ impl Default for SynthOptions {
             paddle_constants: false,
             pytorch_shapes: false,
             decomposed_layernorm: false,
+            channel_sparsity: 0.0,
+            channel_keep_bias: false,
         }
     }
 }

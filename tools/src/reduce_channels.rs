@@ -1,0 +1,784 @@
+//! Channel reduction: physically removes the output channels, units and features that structured
+//! pruning left dead, together with everything that only feeds them or only reads them.
+//!
+//! Runs on the IR after `passes` (BatchNormalization is folded, activations fused) and before
+//! the choice of sparse formats. Three steps:
+//! 1. **Lattice** (forward, in node order): each activation tensor the pass understands gets a
+//!    channel axis and a per-channel state, `Live` or `Const(c)` (the channel equals `c` at every
+//!    position). Producers: a Conv / MatMul-with-constant-weight output channel is `Const` when its
+//!    weights on every live input channel are zero; constant input channels contribute
+//!    `c × Σ weights` (through a padded conv only when `c == 0`: padding makes it position
+//!    dependent otherwise). Elementwise ops, pools, Concat, Split, Slice, Transpose and Reshape
+//!    carry the states (Reshape / Flatten merging a channel with inner dims maps it to a block of
+//!    features).
+//! 2. **Decision**: every (tensor, channel) is a node of a union-find; ops that carry a channel
+//!    one-to-one (elementwise, depthwise conv, pools, shape ops) link input and output channels.
+//!    Graph outputs, grouped (non-depthwise) convs, padded consumers of non-zero constant channels
+//!    and every op the pass cannot reason about *pin* the channels they touch. A class is removed
+//!    when no member is pinned and every member is `Const`. A tensor never loses all its channels.
+//! 3. **Rewrite**: producers drop output channels (weights, bias, depthwise group); consumers drop
+//!    input channels and fold the constant into their bias (Conv: `c × Σ kernel`, MatMul:
+//!    `c × weight row`; a MatMul without bias gets one); constant operands of elementwise ops are
+//!    sliced; Slice starts are re-indexed; tensor shapes shrink.
+//!
+//! A rewrite never changes what a graph output computes (up to float rounding of folded biases).
+//! Constant tensors are never mutated in place: changed weights are new tensors.
+use crate::convert::LayerReport;
+use crate::ir::{Graph, Node, TensorId};
+use crate::tensor::OwnedData;
+use sprig_runtime::ops::params::{ActParams, AxisParams, ConvParams, PoolParams, SliceParams, TransposeParams};
+use sprig_runtime::ops::OpKind;
+use sprig_runtime::tensor::DType;
+use sprig_runtime::Activation;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum St {
+    Live,
+    Const(f32),
+}
+
+/// Channel axis and per-channel states of one activation tensor.
+#[derive(Clone, Debug)]
+struct Chan {
+    axis: usize,
+    st: Vec<St>,
+    /// Index of channel 0 in the union-find.
+    base: usize,
+}
+
+/// What the pass did to one weight layer (Conv or MatMul with a constant weight).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LayerChange {
+    pub node: String,
+    /// Output channels (units) before and after.
+    pub out_before: usize,
+    pub out_after: usize,
+    /// Input channels (rows) before and after.
+    pub in_before: usize,
+    pub in_after: usize,
+    /// Parameters and FLOPs of the layer before the reduction (after: the layer's own report).
+    pub params_before: usize,
+    pub flops_before: u64,
+}
+
+/// The pass's result, for the report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReduceStats {
+    /// Channels removed over all activation tensors the pass analysed, and their total.
+    pub channels_removed: usize,
+    pub channels_total: usize,
+    pub layers: Vec<LayerChange>,
+    /// Where constant channels were kept because an op stopped the analysis (node, op, reason).
+    pub stops: Vec<String>,
+}
+
+struct Ctx<'g> {
+    g: &'g Graph,
+    chan: Vec<Option<Chan>>,
+    parent: Vec<usize>,
+    pinned: Vec<bool>,
+    stops: Vec<String>,
+}
+
+fn f32_data(g: &Graph, t: TensorId) -> Option<&[f32]> {
+    match &g.tensors[t].data {
+        Some(OwnedData::F32(v)) => Some(v),
+        _ => None,
+    }
+}
+
+fn act_at(params: &[u8], off: usize) -> Option<Activation> {
+    let a: ActParams = bytemuck::pod_read_unaligned(params.get(off..off + std::mem::size_of::<ActParams>())?);
+    a.activation()
+}
+
+fn read<P: bytemuck::Pod>(params: &[u8]) -> Option<P> {
+    (params.len() == std::mem::size_of::<P>()).then(|| bytemuck::pod_read_unaligned(params))
+}
+
+fn is_unary(op: OpKind) -> bool {
+    use OpKind::*;
+    matches!(
+        op,
+        Relu | LeakyRelu | Clip | Sigmoid | HardSigmoid | HardSwish | Tanh | Erf | Gelu | Exp | Sqrt | Reciprocal | Neg
+            | Abs | Log | Floor | Ceil | Softplus | Sin | Cos | Round | Sign | Elu
+    )
+}
+
+fn binary_eval(op: OpKind, a: f32, b: f32) -> Option<f32> {
+    Some(match op {
+        OpKind::Add => a + b,
+        OpKind::Sub => a - b,
+        OpKind::Mul => a * b,
+        OpKind::Div => a / b,
+        OpKind::Max => a.max(b),
+        OpKind::Min => a.min(b),
+        _ => return None,
+    })
+}
+
+impl<'g> Ctx<'g> {
+    fn find(&mut self, mut i: usize) -> usize {
+        while self.parent[i] != i {
+            self.parent[i] = self.parent[self.parent[i]];
+            i = self.parent[i];
+        }
+        i
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            self.parent[ra] = rb;
+        }
+    }
+
+    fn set(&mut self, t: TensorId, axis: usize, st: Vec<St>) {
+        if self.chan[t].is_some() || self.g.tensors[t].dtype != DType::F32 {
+            return;
+        }
+        let base = self.parent.len();
+        self.parent.extend(base..base + st.len());
+        self.pinned.resize(base + st.len(), false);
+        self.chan[t] = Some(Chan { axis, st, base });
+    }
+
+    fn state(&self, t: TensorId, axis: usize, c: usize) -> St {
+        match &self.chan[t] {
+            Some(ch) if ch.axis == axis => ch.st.get(c).copied().unwrap_or(St::Live),
+            _ => St::Live,
+        }
+    }
+
+    fn id(&self, t: TensorId, c: usize) -> Option<usize> {
+        self.chan[t].as_ref().map(|ch| ch.base + c)
+    }
+
+    fn link(&mut self, a: TensorId, ca: usize, b: TensorId, cb: usize) {
+        if let (Some(x), Some(y)) = (self.id(a, ca), self.id(b, cb)) {
+            self.union(x, y);
+        }
+    }
+
+    fn pin(&mut self, t: TensorId, c: usize) {
+        if let Some(i) = self.id(t, c) {
+            self.pinned[i] = true;
+        }
+    }
+
+    /// Pins every channel of `t`; notes the stop when it keeps a constant channel.
+    fn pin_all(&mut self, t: TensorId, n: &Node, why: &str) {
+        let Some(ch) = &self.chan[t] else { return };
+        let (base, len) = (ch.base, ch.st.len());
+        if ch.st.iter().any(|s| matches!(s, St::Const(_))) {
+            let line = format!("'{}' ({}): {why}; constant channels of '{}' kept", n.name, n.op.name(), self.g.tensors[t].name);
+            self.stops.push(line);
+        }
+        for i in base..base + len {
+            self.pinned[i] = true;
+        }
+    }
+
+    fn unknown(&mut self, n: &Node, why: &str) {
+        for &t in n.inputs.iter().flatten().chain(&n.outputs) {
+            self.pin_all(t, n, why);
+        }
+    }
+
+    fn node(&mut self, n: &Node) {
+        use OpKind::*;
+        match n.op {
+            Conv => self.conv(n),
+            MatMul => self.matmul(n),
+            op if is_unary(op) => self.unary(n),
+            Add | Sub | Mul | Div | Max | Min => self.binary(n),
+            MaxPool | AveragePool | GlobalAveragePool | GlobalMaxPool => self.pool(n),
+            Concat => self.concat(n),
+            Split => self.split(n),
+            Slice => self.slice(n),
+            Transpose => self.transpose(n),
+            Reshape => self.reshape(n),
+            _ => self.unknown(n, "op not analysed"),
+        }
+    }
+
+    fn conv(&mut self, n: &Node) {
+        let g = self.g;
+        let (Some(&Some(x)), Some(&Some(w)), Some(&y)) = (n.inputs.first(), n.inputs.get(1), n.outputs.first()) else {
+            return self.unknown(n, "unexpected inputs");
+        };
+        let bias = n.inputs.get(2).copied().flatten();
+        let (Some(p), Some(wv)) = (read::<ConvParams>(&n.params), f32_data(g, w)) else {
+            return self.unknown(n, "weight not constant");
+        };
+        let bv = match bias.map(|b| f32_data(g, b)) {
+            None => None,
+            Some(Some(b)) => Some(b),
+            Some(None) => return self.unknown(n, "bias not constant"),
+        };
+        let Some(act) = p.act.activation() else { return self.unknown(n, "unknown activation") };
+        let (ws, xs) = (&g.tensors[w].shape, &g.tensors[x].shape);
+        if ws.len() < 3 || xs.len() < 3 {
+            return self.unknown(n, "unexpected rank");
+        }
+        if self.chan[x].as_ref().is_some_and(|c| c.axis != 1) {
+            self.pin_all(x, n, "input channel axis is not 1");
+        }
+        let (m, cg, c) = (ws[0], ws[1], xs[1]);
+        let group = p.group.max(1) as usize;
+        let per: usize = ws[2..].iter().product();
+        let mg = m / group;
+        let padded = p.pads != [0; 4];
+        let depthwise = group > 1 && group == c && m == c && cg == 1;
+        let mut st = Vec::with_capacity(m);
+        for o in 0..m {
+            let gi = o / mg;
+            let (mut acc, mut live) = (0.0f32, false);
+            for j in 0..cg {
+                let k = &wv[(o * cg + j) * per..(o * cg + j + 1) * per];
+                if k.iter().all(|&v| v == 0.0) {
+                    continue;
+                }
+                match self.state(x, 1, gi * cg + j) {
+                    St::Const(cv) if cv == 0.0 || !padded => acc += cv * k.iter().sum::<f32>(),
+                    _ => live = true,
+                }
+            }
+            let b = bv.map_or(0.0, |b| b[o]);
+            st.push(if live { St::Live } else { St::Const(act.apply(b + acc)) });
+        }
+        self.set(y, 1, st);
+        if depthwise {
+            for ch in 0..c {
+                self.link(x, ch, y, ch);
+            }
+        } else if group > 1 {
+            self.pin_all(x, n, "grouped conv");
+            self.pin_all(y, n, "grouped conv");
+        } else if padded {
+            // A non-zero constant channel read through zero padding is position dependent.
+            for ci in 0..c {
+                if let St::Const(cv) = self.state(x, 1, ci) {
+                    let used = (0..m).any(|o| wv[(o * cg + ci) * per..(o * cg + ci + 1) * per].iter().any(|&v| v != 0.0));
+                    if cv != 0.0 && used {
+                        self.pin(x, ci);
+                    }
+                }
+            }
+        }
+    }
+
+    /// `(k, n, bias values)` of a MatMul the pass can rewrite: constant 2-D weight, A of rank >= 2,
+    /// bias absent or constant with one value per output column.
+    fn dense_matmul(&self, n: &Node) -> Option<(usize, usize, Option<&'g [f32]>)> {
+        let g = self.g;
+        let a = n.inputs.first().copied().flatten()?;
+        let b = n.inputs.get(1).copied().flatten()?;
+        let bs = &g.tensors[b].shape;
+        f32_data(g, b)?;
+        if bs.len() != 2 || g.tensors[a].shape.len() < 2 {
+            return None;
+        }
+        let bias = match n.inputs.get(2).copied().flatten() {
+            None => None,
+            Some(t) => {
+                let v = f32_data(g, t)?;
+                if v.len() != bs[1] || g.tensors[t].shape.last() != Some(&bs[1]) {
+                    return None;
+                }
+                Some(v)
+            }
+        };
+        Some((bs[0], bs[1], bias))
+    }
+
+    fn matmul(&mut self, n: &Node) {
+        let g = self.g;
+        let Some((k, nn, bias)) = self.dense_matmul(n) else { return self.unknown(n, "weight not a constant matrix") };
+        let Some(act) = act_at(&n.params, 0) else { return self.unknown(n, "unknown activation") };
+        let (a, wv, y) = (n.inputs[0].unwrap(), f32_data(g, n.inputs[1].unwrap()).unwrap(), n.outputs[0]);
+        let last = g.tensors[a].shape.len() - 1;
+        if self.chan[a].as_ref().is_some_and(|c| c.axis != last) {
+            self.pin_all(a, n, "channel axis is not the reduced axis");
+        }
+        let st = (0..nn)
+            .map(|j| {
+                let (mut acc, mut live) = (0.0f32, false);
+                for i in 0..k {
+                    let wij = wv[i * nn + j];
+                    if wij == 0.0 {
+                        continue;
+                    }
+                    match self.state(a, last, i) {
+                        St::Const(cv) => acc += cv * wij,
+                        St::Live => live = true,
+                    }
+                }
+                if live {
+                    St::Live
+                } else {
+                    St::Const(act.apply(bias.map_or(0.0, |b| b[j]) + acc))
+                }
+            })
+            .collect();
+        self.set(y, g.tensors[y].shape.len() - 1, st);
+    }
+
+    fn unary(&mut self, n: &Node) {
+        let (Some(&Some(x)), Some(&y)) = (n.inputs.first(), n.outputs.first()) else { return self.unknown(n, "unexpected inputs") };
+        let Some(ch) = self.chan[x].clone() else { return };
+        if self.g.tensors[y].shape != self.g.tensors[x].shape {
+            return self.unknown(n, "shape changes");
+        }
+        let f = crate::passes::activation_of(n);
+        let st = ch.st.iter().map(|s| match (s, f) {
+            (St::Const(c), Some(f)) => St::Const(f.apply(*c)),
+            _ => St::Live,
+        });
+        self.set(y, ch.axis, st.collect());
+        for c in 0..ch.st.len() {
+            self.link(x, c, y, c);
+        }
+    }
+
+    /// Per-channel values of a constant operand `t` broadcast to an output of rank `r` with
+    /// channel axis `axis` of `c` channels: `None` when it varies along another axis.
+    fn const_per_channel(&self, t: TensorId, r: usize, axis: usize, c: usize) -> Option<Vec<f32>> {
+        let v = f32_data(self.g, t)?;
+        let s = &self.g.tensors[t].shape;
+        let lead = r.checked_sub(s.len())?;
+        let (d, inner) = if axis >= lead { (s[axis - lead], s[axis - lead + 1..].iter().product::<usize>()) } else { (1, 1) };
+        let vals: Vec<f32> = (0..c).map(|ch| v[if d == 1 { 0 } else { ch * inner }]).collect();
+        let uniform = v.iter().enumerate().all(|(i, &x)| x == vals[if d == 1 { 0 } else { (i / inner) % d }]);
+        uniform.then_some(vals)
+    }
+
+    fn binary(&mut self, n: &Node) {
+        let g = self.g;
+        let (Some(&Some(a)), Some(&Some(b)), Some(&y)) = (n.inputs.first(), n.inputs.get(1), n.outputs.first()) else {
+            return self.unknown(n, "unexpected inputs");
+        };
+        let r = g.tensors[y].shape.len();
+        let lead = |t: TensorId| r - g.tensors[t].shape.len();
+        let Some(axis) = [a, b].iter().find_map(|&t| self.chan[t].as_ref().map(|c| c.axis + lead(t))) else {
+            return;
+        };
+        let Some(act) = act_at(&n.params, 0) else { return self.unknown(n, "unknown activation") };
+        let c = g.tensors[y].shape[axis];
+        let mut vals: Vec<Vec<St>> = Vec::new();
+        let mut ok = true;
+        for &t in &[a, b] {
+            if g.tensors[t].is_const() {
+                let v = self.const_per_channel(t, r, axis, c);
+                vals.push(match v {
+                    Some(v) => v.into_iter().map(St::Const).collect(),
+                    None => vec![St::Live; c],
+                });
+            } else {
+                let fits = self.chan[t].as_ref().is_some_and(|ch| ch.axis + lead(t) == axis && ch.st.len() == c);
+                if fits {
+                    vals.push(self.chan[t].as_ref().unwrap().st.clone());
+                } else {
+                    self.pin_all(t, n, "operand broadcast along its channel axis");
+                    vals.push(vec![St::Live; c]);
+                    ok = false;
+                }
+            }
+        }
+        let st = (0..c)
+            .map(|ch| match (vals[0][ch], vals[1][ch]) {
+                (St::Const(x), St::Const(z)) => binary_eval(n.op, x, z).map_or(St::Live, |v| St::Const(act.apply(v))),
+                _ => St::Live,
+            })
+            .collect();
+        self.set(y, axis, st);
+        if !ok {
+            return self.pin_all(y, n, "an operand cannot lose channels");
+        }
+        for &t in &[a, b] {
+            if !g.tensors[t].is_const() {
+                for ch in 0..c {
+                    self.link(t, ch, y, ch);
+                }
+            }
+        }
+    }
+
+    fn pool(&mut self, n: &Node) {
+        let (Some(&Some(x)), Some(&y)) = (n.inputs.first(), n.outputs.first()) else { return self.unknown(n, "unexpected inputs") };
+        let Some(ch) = self.chan[x].clone() else { return };
+        if ch.axis != 1 {
+            return self.unknown(n, "channel axis is not 1");
+        }
+        // Average pooling that counts zero padding scales a constant by a position-dependent factor.
+        let scales = n.op == OpKind::AveragePool
+            && read::<PoolParams>(&n.params).is_none_or(|p| p.count_include_pad != 0 && p.pads != [0; 4]);
+        let st = ch.st.iter().map(|&s| match s {
+            St::Const(c) if scales && c != 0.0 => St::Live,
+            s => s,
+        });
+        self.set(y, 1, st.collect());
+        for c in 0..ch.st.len() {
+            self.link(x, c, y, c);
+        }
+    }
+
+    fn concat(&mut self, n: &Node) {
+        let Some(p) = read::<AxisParams>(&n.params) else { return self.unknown(n, "bad params") };
+        let ins: Vec<TensorId> = n.inputs.iter().flatten().copied().collect();
+        let chans: Option<Vec<Chan>> = ins.iter().map(|&t| self.chan[t].clone()).collect();
+        let Some(chans) = chans.filter(|c| !c.is_empty()) else { return self.unknown(n, "input without channel axis") };
+        let axis = chans[0].axis;
+        if chans.iter().any(|c| c.axis != axis) {
+            return self.unknown(n, "inputs with different channel axes");
+        }
+        let y = n.outputs[0];
+        if p.axis as usize == axis {
+            self.set(y, axis, chans.iter().flat_map(|c| c.st.iter().copied()).collect());
+            let mut off = 0;
+            for (&t, c) in ins.iter().zip(&chans) {
+                for k in 0..c.st.len() {
+                    self.link(t, k, y, off + k);
+                }
+                off += c.st.len();
+            }
+        } else {
+            self.merge_same(n, &ins, &chans, y);
+        }
+    }
+
+    /// Output whose channel `c` is made of channel `c` of every input (concat along another axis).
+    fn merge_same(&mut self, n: &Node, ins: &[TensorId], chans: &[Chan], y: TensorId) {
+        let c = chans[0].st.len();
+        if chans.iter().any(|ch| ch.st.len() != c) {
+            return self.unknown(n, "inputs with different channel counts");
+        }
+        let st = (0..c)
+            .map(|k| match chans[0].st[k] {
+                St::Const(v) if chans.iter().all(|ch| ch.st[k] == St::Const(v)) => St::Const(v),
+                _ => St::Live,
+            })
+            .collect();
+        self.set(y, chans[0].axis, st);
+        for &t in ins {
+            for k in 0..c {
+                self.link(t, k, y, k);
+            }
+        }
+    }
+
+    fn split(&mut self, n: &Node) {
+        let (Some(p), Some(&Some(x))) = (read::<AxisParams>(&n.params), n.inputs.first()) else { return self.unknown(n, "bad params") };
+        let Some(ch) = self.chan[x].clone() else { return };
+        let mut off = 0;
+        for &y in &n.outputs {
+            let len = self.g.tensors[y].shape[ch.axis];
+            let start = if p.axis as usize == ch.axis { off } else { 0 };
+            off += len;
+            self.set(y, ch.axis, ch.st[start..start + len].to_vec());
+            for k in 0..len {
+                self.link(x, start + k, y, k);
+            }
+        }
+    }
+
+    fn slice(&mut self, n: &Node) {
+        let (Some(p), Some(&Some(x)), Some(&y)) = (read::<SliceParams>(&n.params), n.inputs.first(), n.outputs.first()) else {
+            return self.unknown(n, "bad params");
+        };
+        let Some(ch) = self.chan[x].clone() else { return };
+        let (a, len) = (ch.axis, self.g.tensors[y].shape[ch.axis]);
+        if p.steps[a] != 1 && len > 1 {
+            return self.unknown(n, "strided slice along the channel axis");
+        }
+        let start = p.starts[a] as usize;
+        self.set(y, a, ch.st[start..start + len].to_vec());
+        for k in 0..len {
+            self.link(x, start + k, y, k);
+        }
+    }
+
+    fn transpose(&mut self, n: &Node) {
+        let (Some(p), Some(&Some(x)), Some(&y)) = (read::<TransposeParams>(&n.params), n.inputs.first(), n.outputs.first()) else {
+            return self.unknown(n, "bad params");
+        };
+        let Some(ch) = self.chan[x].clone() else { return };
+        let r = self.g.tensors[y].shape.len();
+        let Some(axis) = (0..r).find(|&j| p.perm[j] as usize == ch.axis) else { return self.unknown(n, "bad perm") };
+        self.set(y, axis, ch.st.clone());
+        for k in 0..ch.st.len() {
+            self.link(x, k, y, k);
+        }
+    }
+
+    fn reshape(&mut self, n: &Node) {
+        let (Some(&Some(x)), Some(&y)) = (n.inputs.first(), n.outputs.first()) else { return self.unknown(n, "unexpected inputs") };
+        let Some(ch) = self.chan[x].clone() else { return };
+        let (s, o) = (&self.g.tensors[x].shape, &self.g.tensors[y].shape);
+        let (prefix, c, inner) = (s[..ch.axis].iter().product::<usize>(), s[ch.axis], s[ch.axis + 1..].iter().product::<usize>());
+        // The output axis that starts where the channel axis starts and holds whole channels,
+        // each as a block of `k` consecutive features.
+        let found = (0..o.len()).find(|&j| {
+            o[..j].iter().product::<usize>() == prefix && o[j] >= c && o[j] % c == 0 && inner % (o[j] / c) == 0
+        });
+        let Some(j) = found else { return self.unknown(n, "reshape splits the channel axis") };
+        let k = o[j] / c;
+        self.set(y, j, (0..o[j]).map(|f| ch.st[f / k]).collect());
+        for f in 0..o[j] {
+            self.link(x, f / k, y, f);
+        }
+    }
+}
+
+/// Attaches the per-layer changes to the conversion report (`unreduced`: the layer reports of
+/// the graph before the pass) and adds a summary note with the totals before and after.
+pub fn annotate(stats: &ReduceStats, unreduced: &[LayerReport], layers: &mut [LayerReport], notes: &mut Vec<String>) {
+    if stats.channels_removed == 0 {
+        return;
+    }
+    for l in layers.iter_mut() {
+        let (Some(c), Some(u)) = (stats.layers.iter().find(|c| c.node == l.name), unreduced.iter().find(|u| u.name == l.name)) else {
+            continue;
+        };
+        l.reduced = Some(LayerChange { params_before: u.params, flops_before: u.flops, ..c.clone() });
+    }
+    let sum = |ls: &[LayerReport]| (ls.iter().map(|l| l.params).sum::<usize>(), ls.iter().map(|l| l.flops).sum::<u64>());
+    let ((p0, f0), (p1, f1)) = (sum(unreduced), sum(layers));
+    notes.push(format!(
+        "channel reduction: removed {} of {} activation channels in {} layers; params {p0} -> {p1}, FLOPs {f0} -> {f1}",
+        stats.channels_removed,
+        stats.channels_total,
+        stats.layers.len()
+    ));
+    notes.extend(stats.stops.iter().map(|s| format!("channel reduction stopped at {s}")));
+}
+
+/// Indices of `keep` that are true.
+fn kept(keep: &[bool]) -> Vec<usize> {
+    (0..keep.len()).filter(|&i| keep[i]).collect()
+}
+
+/// `data` of `shape` with only the indices `idx` along `axis`.
+fn select(data: &[f32], shape: &[usize], axis: usize, idx: &[usize]) -> Vec<f32> {
+    let outer: usize = shape[..axis].iter().product();
+    let (d, inner) = (shape[axis], shape[axis + 1..].iter().product::<usize>());
+    let mut out = Vec::with_capacity(outer * idx.len() * inner);
+    for o in 0..outer {
+        for &i in idx {
+            let s = (o * d + i) * inner;
+            out.extend_from_slice(&data[s..s + inner]);
+        }
+    }
+    out
+}
+
+/// Runs the pass; returns what it removed. Graphs it cannot improve are left unchanged.
+pub fn run(g: &mut Graph) -> ReduceStats {
+    let mut cx = Ctx { g, chan: vec![None; g.tensors.len()], parent: Vec::new(), pinned: Vec::new(), stops: Vec::new() };
+    for n in &g.nodes {
+        cx.node(n);
+    }
+    for &t in &g.outputs {
+        if let Some(ch) = &cx.chan[t] {
+            let (b, l) = (ch.base, ch.st.len());
+            cx.pinned[b..b + l].iter_mut().for_each(|p| *p = true);
+        }
+    }
+    // A class is removable when all its members are constant and none is pinned.
+    let total = cx.parent.len();
+    let mut removable = vec![true; total];
+    for t in 0..g.tensors.len() {
+        let Some(ch) = cx.chan[t].clone() else { continue };
+        for (k, s) in ch.st.iter().enumerate() {
+            let i = ch.base + k;
+            let r = cx.find(i);
+            if cx.pinned[i] || *s == St::Live {
+                removable[r] = false;
+            }
+        }
+    }
+    // No tensor may lose every channel: keep the class of its first channel.
+    loop {
+        let mut changed = false;
+        for t in 0..g.tensors.len() {
+            let Some(ch) = cx.chan[t].clone() else { continue };
+            if (0..ch.st.len()).all(|k| {
+                let r = cx.find(ch.base + k);
+                removable[r]
+            }) {
+                let r = cx.find(ch.base);
+                removable[r] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut keep: Vec<Option<Vec<bool>>> = vec![None; g.tensors.len()];
+    let mut stats = ReduceStats { stops: std::mem::take(&mut cx.stops), ..Default::default() };
+    for (t, k) in keep.iter_mut().enumerate() {
+        let Some(ch) = cx.chan[t].clone() else { continue };
+        let v: Vec<bool> = (0..ch.st.len())
+            .map(|c| {
+                let r = cx.find(ch.base + c);
+                !removable[r]
+            })
+            .collect();
+        stats.channels_total += v.len();
+        stats.channels_removed += v.iter().filter(|&&x| !x).count();
+        *k = Some(v);
+    }
+    let chan: Vec<Option<(usize, Vec<St>)>> = cx.chan.into_iter().map(|c| c.map(|c| (c.axis, c.st))).collect();
+    if stats.channels_removed > 0 {
+        rewrite(g, &chan, &keep, &mut stats);
+    }
+    stats
+}
+
+type Chans = [Option<(usize, Vec<St>)>];
+
+fn rewrite(g: &mut Graph, chan: &Chans, keep: &[Option<Vec<bool>>], stats: &mut ReduceStats) {
+    let full = |t: TensorId, n: usize| keep[t].clone().unwrap_or_else(|| vec![true; n]);
+    let value = |t: TensorId, c: usize| match &chan[t] {
+        Some((_, st)) => match st[c] {
+            St::Const(v) => v,
+            St::Live => 0.0,
+        },
+        None => 0.0,
+    };
+    for ni in 0..g.nodes.len() {
+        let n = g.nodes[ni].clone();
+        let changed = |t: TensorId| keep[t].as_ref().is_some_and(|k| k.iter().any(|&x| !x));
+        let touched = n.inputs.iter().flatten().chain(&n.outputs).any(|&t| changed(t));
+        if !touched {
+            continue;
+        }
+        match n.op {
+            OpKind::Conv => {
+                let (x, w, y) = (n.inputs[0].unwrap(), n.inputs[1].unwrap(), n.outputs[0]);
+                let ws = g.tensors[w].shape.clone();
+                let wv = f32_data(g, w).unwrap().to_vec();
+                let mut p: ConvParams = bytemuck::pod_read_unaligned(&n.params);
+                let (m, cg, per) = (ws[0], ws[1], ws[2..].iter().product::<usize>());
+                let kin = match &chan[x] {
+                    Some((1, _)) => full(x, g.tensors[x].shape[1]),
+                    _ => vec![true; g.tensors[x].shape[1]],
+                };
+                let kout = full(y, m);
+                let bias: Vec<f32> = match n.inputs.get(2).copied().flatten() {
+                    Some(b) => f32_data(g, b).unwrap().to_vec(),
+                    None => vec![0.0; m],
+                };
+                let (outs, depthwise) = (kept(&kout), p.group > 1);
+                let mut nb: Vec<f32> = outs.iter().map(|&o| bias[o]).collect();
+                let (nw, nws) = if depthwise {
+                    p.group = outs.len() as u32;
+                    (select(&wv, &ws, 0, &outs), [vec![outs.len()], ws[1..].to_vec()].concat())
+                } else {
+                    let ins = kept(&kin);
+                    for (j, &o) in outs.iter().enumerate() {
+                        for ci in (0..cg).filter(|&ci| !kin[ci]) {
+                            nb[j] += value(x, ci) * wv[(o * cg + ci) * per..(o * cg + ci + 1) * per].iter().sum::<f32>();
+                        }
+                    }
+                    let w1 = select(&wv, &ws, 0, &outs);
+                    let s1 = [vec![outs.len()], ws[1..].to_vec()].concat();
+                    (select(&w1, &s1, 1, &ins), [vec![outs.len(), ins.len()], ws[2..].to_vec()].concat())
+                };
+                stats.layers.push(LayerChange { node: n.name.clone(), out_before: m, out_after: outs.len(), in_before: kin.len(), in_after: kept(&kin).len(), params_before: 0, flops_before: 0 });
+                let wn = g.fresh_name(&format!("{}_reduced", g.tensors[w].name));
+                let nwt = g.add_const(wn, nws, OwnedData::F32(nw));
+                let bn = g.fresh_name(&format!("{}_bias_reduced", n.name));
+                let nbt = g.add_const(bn, vec![outs.len()], OwnedData::F32(nb));
+                let node = &mut g.nodes[ni];
+                node.params = bytemuck::bytes_of(&p).to_vec();
+                node.inputs.resize(3, None);
+                node.inputs[1] = Some(nwt);
+                node.inputs[2] = Some(nbt);
+            }
+            OpKind::MatMul => {
+                let (a, w, y) = (n.inputs[0].unwrap(), n.inputs[1].unwrap(), n.outputs[0]);
+                let ws = g.tensors[w].shape.clone();
+                let (k, nn) = (ws[0], ws[1]);
+                let wv = f32_data(g, w).unwrap().to_vec();
+                let last = g.tensors[a].shape.len() - 1;
+                let kin = match &chan[a] {
+                    Some((ax, _)) if *ax == last => full(a, k),
+                    _ => vec![true; k],
+                };
+                let kout = full(y, nn);
+                let bias_t = n.inputs.get(2).copied().flatten();
+                let bias: Vec<f32> = bias_t.map_or(vec![0.0; nn], |b| f32_data(g, b).unwrap().to_vec());
+                let (ins, outs) = (kept(&kin), kept(&kout));
+                let mut nb: Vec<f32> = outs.iter().map(|&j| bias[j]).collect();
+                let mut folded = false;
+                for i in (0..k).filter(|&i| !kin[i]) {
+                    let c = value(a, i);
+                    if c != 0.0 {
+                        folded = true;
+                        for (jj, &j) in outs.iter().enumerate() {
+                            nb[jj] += c * wv[i * nn + j];
+                        }
+                    }
+                }
+                stats.layers.push(LayerChange { node: n.name.clone(), out_before: nn, out_after: outs.len(), in_before: k, in_after: ins.len(), params_before: 0, flops_before: 0 });
+                let nw = select(&select(&wv, &ws, 0, &ins), &[ins.len(), nn], 1, &outs);
+                let wn = g.fresh_name(&format!("{}_reduced", g.tensors[w].name));
+                let nwt = g.add_const(wn, vec![ins.len(), outs.len()], OwnedData::F32(nw));
+                let new_bias = if bias_t.is_some() || folded {
+                    let mut shape = bias_t.map_or(vec![nn], |b| g.tensors[b].shape.clone());
+                    *shape.last_mut().unwrap() = outs.len();
+                    let bn = g.fresh_name(&format!("{}_bias_reduced", n.name));
+                    Some(g.add_const(bn, shape, OwnedData::F32(nb)))
+                } else {
+                    None
+                };
+                let node = &mut g.nodes[ni];
+                node.inputs[1] = Some(nwt);
+                node.inputs.truncate(2);
+                if new_bias.is_some() {
+                    node.inputs.push(new_bias);
+                }
+            }
+            OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Max | OpKind::Min => {
+                let y = n.outputs[0];
+                let Some((axis, _)) = &chan[y] else { continue };
+                let ky = full(y, g.tensors[y].shape[*axis]);
+                let idx = kept(&ky);
+                let r = g.tensors[y].shape.len();
+                for i in 0..n.inputs.len() {
+                    let Some(t) = n.inputs[i] else { continue };
+                    let Some(v) = f32_data(g, t) else { continue };
+                    let s = g.tensors[t].shape.clone();
+                    let Some(d) = (axis + s.len()).checked_sub(r) else { continue };
+                    if s[d] != ky.len() || ky.len() == 1 {
+                        continue;
+                    }
+                    let nv = select(v, &s, d, &idx);
+                    let mut ns = s.clone();
+                    ns[d] = idx.len();
+                    let name = g.fresh_name(&format!("{}_reduced", g.tensors[t].name));
+                    let nt = g.add_const(name, ns, OwnedData::F32(nv));
+                    g.nodes[ni].inputs[i] = Some(nt);
+                }
+            }
+            OpKind::Slice => {
+                let x = n.inputs[0].unwrap();
+                let Some((axis, _)) = &chan[x] else { continue };
+                let kx = full(x, g.tensors[x].shape[*axis]);
+                let mut p: SliceParams = bytemuck::pod_read_unaligned(&n.params);
+                let start = p.starts[*axis] as usize;
+                p.starts[*axis] = kx[..start].iter().filter(|&&k| k).count() as i64;
+                g.nodes[ni].params = bytemuck::bytes_of(&p).to_vec();
+            }
+            _ => {}
+        }
+    }
+    for (t, k) in keep.iter().enumerate() {
+        if let (Some(k), Some((axis, _))) = (k, &chan[t]) {
+            g.tensors[t].shape[*axis] = k.iter().filter(|&&x| x).count();
+        }
+    }
+    g.eliminate_dead_nodes();
+}
