@@ -22,7 +22,7 @@ models=("$@")
 [ ${#models[@]} -gt 0 ] || models=(mnv1-dense mnv1-90x4 mlp-dense mlp-90x4)
 
 cargo build --release -q -p sprig-tools
-"$PEERS/setup.sh"
+"$PEERS/setup.sh" >&2
 PY=${PEERS_HOME:-$HOME/.cache/sprig-peers}/ort/bin/python # has numpy and onnx
 mkdir -p "$OUT"
 
@@ -60,8 +60,8 @@ rows=()
 for m in "${models[@]}"; do
   onnx="$OUT/$m.onnx"; model="$OUT/$m.sprig"
   case $m in
-    mnv1-dense) "$SPRIG" synth --arch mobilenet-v1 --sparsity 0 -o "$onnx" ;;
-    mnv1-*x*) s=${m#mnv1-}; "$SPRIG" synth --arch mobilenet-v1 --sparsity "0.${s%x*}" --block "${s#*x}" -o "$onnx" ;;
+    mnv1-dense) "$SPRIG" synth --arch mobilenet-v1 --sparsity 0 -o "$onnx" >&2 ;;
+    mnv1-*x*) s=${m#mnv1-}; "$SPRIG" synth --arch mobilenet-v1 --sparsity "0.${s%x*}" --block "${s#*x}" -o "$onnx" >&2 ;;
     mlp-dense) make_mlp "$onnx" 0 1 ;;
     mlp-*x*) s=${m#mlp-}; make_mlp "$onnx" "0.${s%x*}" "${s#*x}" ;;
     *) echo "unknown model '$m'" >&2; exit 2 ;;
