@@ -16,9 +16,9 @@ pub struct Tiny {
     pub rust: Vec<f32>,
 }
 
-/// MobileNetV1-like at 32x32, width 0.25, 10 classes, half the pointwise weights pruned.
+/// MobileNetV1-like at 32x32, width 0.125, 10 classes, half the pointwise weights pruned.
 pub fn tiny(dir: &Path) -> Tiny {
-    let opts = SynthOptions { resolution: 32, width: 0.25, classes: 10, sparsity: 0.5, seed: 7, ..Default::default() };
+    let opts = SynthOptions { resolution: 32, width: 0.125, classes: 10, sparsity: 0.5, seed: 7, ..Default::default() };
     let onnx = synth::build(Arch::MobileNetV1, &opts).expect("synth");
     let sprig = sprig_tools::convert::convert_bytes(&onnx, &Default::default()).expect("convert").bytes;
     let model = sprig_runtime::Model::from_vec(&sprig).expect("load");
