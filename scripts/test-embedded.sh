@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Embedding checks (README "Embedding"): bare-metal and aarch64 builds of the runtime, the runtime's
+# tests for aarch64 under qemu, the C API tests (header current, C example built with cc and run),
+# the no_std example, and the size guard of the C example (<= 300 KB stripped, x86_64 and aarch64).
+# Installs what is missing: Rust targets, cbindgen, and (through scripts/test-aarch64.sh's logic)
+# the aarch64 cross gcc/libc and qemu-user.
+# SPRIG_SKIP_AARCH64=1 skips the aarch64 parts (it says so).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BARE=thumbv7em-none-eabihf
+ARM=aarch64-unknown-linux-gnu
+MAX_BYTES=$((300 * 1024))
+
+for t in "$BARE" "$ARM"; do
+    if ! rustup target list --installed | grep -qx "$t"; then rustup target add "$t"; fi
+done
+if ! command -v cbindgen >/dev/null; then cargo install cbindgen --locked; fi
+
+echo "== no_std builds for $BARE"
+cargo build -p sprig-runtime -p sprig-kernels --no-default-features --target "$BARE"
+cargo build -p sprig-example-nostd --no-default-features --target "$BARE"
+cargo build -p sprig-capi --no-default-features --target "$BARE" --lib
+
+echo "== C API and no_std example tests (host)"
+cargo test -p sprig-capi
+cargo test -p sprig-example-nostd
+
+# The size of the C example, stripped, sprig linked statically (libc dynamically).
+# $1: label, $2: cc, $3: rust target dir (target/<triple>/min-size or target/min-size), $4: strip
+size_check() {
+    local label=$1 cc=$2 libdir=$3 strip=$4 out
+    out="$(mktemp -d)"
+    cat > "$out/model_data.h" <<'H'
+#include <stdalign.h>
+#define SPRIG_EXAMPLE_ARENA_SIZE 64
+#define SPRIG_EXAMPLE_TOLERANCE 0.0f
+#define sprig_example_expected_len 1
+static alignas(64) const unsigned char sprig_example_model[64] = {0};
+static const float sprig_example_input[1] = {0};
+static const float sprig_example_expected[1] = {0};
+H
+    "$cc" -std=c11 -Os -DSPRIG_STD -I include -I "$out" examples/c/main.c "$libdir/libsprig_capi.a" \
+        -Wl,--gc-sections -lpthread -ldl -lm -o "$out/sprig-example"
+    "$strip" "$out/sprig-example"
+    local bytes
+    bytes=$(stat -c %s "$out/sprig-example")
+    echo "size of the stripped C example ($label): $bytes bytes (limit $MAX_BYTES)"
+    rm -rf "$out"
+    if [ "$bytes" -gt "$MAX_BYTES" ]; then
+        echo "FAILED: the $label C example is above $MAX_BYTES bytes (README Embedding: what dominates)"
+        return 1
+    fi
+}
+
+echo "== size, x86_64 (profile min-size)"
+cargo build -p sprig-capi --profile min-size
+size_check x86_64 cc target/min-size strip
+
+if [ "${SPRIG_SKIP_AARCH64:-0}" = "1" ]; then
+    echo "SKIPPED: aarch64 runtime tests and size (SPRIG_SKIP_AARCH64=1)"
+    exit 0
+fi
+
+# Cross gcc, libc and qemu: the same install logic as scripts/test-aarch64.sh.
+if ! command -v aarch64-linux-gnu-gcc >/dev/null || ! command -v qemu-aarch64 >/dev/null \
+    || [ ! -d /usr/aarch64-linux-gnu/lib ]; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update
+    $SUDO apt-get install -y gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+fi
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+
+echo "== aarch64 builds and runtime tests under qemu"
+cargo build -p sprig-runtime -p sprig-kernels --no-default-features --target "$ARM"
+cargo test -p sprig-runtime --target "$ARM"
+
+echo "== size, aarch64 (profile min-size)"
+cargo build -p sprig-capi --profile min-size --target "$ARM"
+size_check aarch64 aarch64-linux-gnu-gcc "target/$ARM/min-size" aarch64-linux-gnu-strip
+
+echo "embedded checks passed"
