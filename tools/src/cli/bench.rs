@@ -520,13 +520,14 @@ pub fn main(args: Args) -> Result<()> {
     let model = load_model(&args.model)?;
     let label = args.model.display().to_string();
     let r = bench(&args, &model, &label)?;
-    if args.json {
+    let text = if args.json {
         // One line: scripts (time_peers.py --ext) read the last line that starts with '{'.
-        println!("{}", serde_json::to_string(&r)?);
+        serde_json::to_string(&r)? + "\n"
     } else {
-        print!("{}", render(&r));
-    }
-    Ok(())
+        render(&r)
+    };
+    // An error (e.g. a closed pipe), not a panic as `print!` would.
+    std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()).context("cannot write to stdout")
 }
 
 #[cfg(test)]
