@@ -19,11 +19,15 @@ pub struct ConvertOptions {
     /// Physically remove dead (all-zero) channels, units and the inputs that only feed them
     /// ([`crate::reduce_channels`]); on by default.
     pub reduce_channels: bool,
+    /// Weight format per layer (`--format`) and the only block shape to consider (`--block`);
+    /// see [`crate::sparsify`].
+    pub format: crate::sparsify::FormatChoice,
+    pub block: Option<sprig_kernels::sparse::Layout>,
 }
 
 impl Default for ConvertOptions {
     fn default() -> Self {
-        ConvertOptions { input_shapes: Vec::new(), reduce_channels: true }
+        ConvertOptions { input_shapes: Vec::new(), reduce_channels: true, format: Default::default(), block: None }
     }
 }
 
@@ -45,6 +49,12 @@ pub struct LayerReport {
     pub param_bytes: usize,
     /// Multiply-adds counted as 2 FLOPs.
     pub flops: u64,
+    /// Weight layers only (set by `sparsify`): fraction of zero weights, block shape ("-" when
+    /// dense), non-zero weights, and FLOPs the sparse kernel skips.
+    pub sparsity: Option<f64>,
+    pub block: String,
+    pub nnz: Option<usize>,
+    pub flops_saved: u64,
     /// Channels removed by channel reduction, with params and FLOPs before it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reduced: Option<crate::reduce_channels::LayerChange>,
@@ -87,6 +97,7 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
     let stats = passes::run(&mut g);
     let unreduced: Vec<LayerReport> = if opts.reduce_channels { g.nodes.iter().map(|n| layer_report(&g, n)).collect() } else { Vec::new() };
     let reduced = if opts.reduce_channels { reduce_channels::run(&mut g) } else { Default::default() };
+    let sparse = crate::sparsify::run(&mut g, &crate::sparsify::SparsifyOptions { format: opts.format, block: opts.block })?;
 
     // Scratch sizes come from the runtime's own checks, which also validate every node.
     let mut scratch = Vec::with_capacity(g.nodes.len());
@@ -109,6 +120,9 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         }
         let tensor = &g.tensors[t];
         let storage = match (&tensor.data, plan.tensor_offsets[t]) {
+            (Some(_), _) if tensor.sparse.is_some() => {
+                ValueStorage::Const { bytes: tensor.sparse.clone().unwrap_or_default(), encoding: Encoding::BlockSparse }
+            }
             (Some(d), _) => ValueStorage::Const { bytes: d.to_bytes(), encoding: Encoding::Dense },
             (None, Some(offset)) => ValueStorage::Arena { offset },
             (None, None) => bail!("converter bug: tensor '{}' has no arena offset", tensor.name),
@@ -141,6 +155,7 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
     let mut layers: Vec<LayerReport> = g.nodes.iter().map(|n| layer_report(&g, n)).collect();
     let mut notes = vec![format!("opset {}", imported.opset)];
     reduce_channels::annotate(&reduced, &unreduced, &mut layers, &mut notes);
+    crate::sparsify::annotate(&mut layers, &sparse);
     let counts = [
         (imported.folded, "folded {} constant nodes"),
         (stats.bn_folded, "fused {} BatchNormalization into Conv/MatMul"),
@@ -148,6 +163,7 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         (stats.gelu_patterns, "recognised {} decomposed GELU patterns"),
         (stats.acts_fused, "fused {} activations"),
         (stats.dead_nodes, "removed {} dead nodes"),
+        (sparse.iter().filter(|s| s.encoding != "dense").count(), "stored {} weight layers block-sparse"),
     ];
     for (k, text) in counts {
         if k > 0 {
@@ -189,5 +205,9 @@ fn layer_report(g: &Graph, n: &Node) -> LayerReport {
         param_bytes,
         flops,
         reduced: None,
+        sparsity: None,
+        block: "-".into(),
+        nnz: None,
+        flops_saved: 0,
     }
 }

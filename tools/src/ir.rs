@@ -19,6 +19,9 @@ pub struct Tensor {
     pub shape: Vec<usize>,
     /// Constant data (row-major, `numel` elements of `dtype`), `None` for activations.
     pub data: Option<OwnedData>,
+    /// A block-sparse blob (`sprig_kernels::sparse`) that the file stores instead of `data`, set
+    /// by `sparsify` (`data` keeps the dense values of the same logical shape).
+    pub sparse: Option<Vec<u8>>,
 }
 
 impl Tensor {
@@ -36,7 +39,8 @@ impl Tensor {
 
     /// The runtime's view of this tensor; `None` when the rank exceeds the format's maximum.
     pub fn info(&self) -> Option<TensorInfo> {
-        Some(TensorInfo { dtype: self.dtype, shape: Shape::new(&self.shape)?, encoding: Encoding::Dense })
+        let encoding = if self.sparse.is_some() { Encoding::BlockSparse } else { Encoding::Dense };
+        Some(TensorInfo { dtype: self.dtype, shape: Shape::new(&self.shape)?, encoding })
     }
 }
 
@@ -66,7 +70,7 @@ pub struct Graph {
 
 impl Graph {
     pub fn add_tensor(&mut self, name: String, dtype: DType, shape: Vec<usize>, data: Option<OwnedData>) -> TensorId {
-        self.tensors.push(Tensor { name, dtype, shape, data });
+        self.tensors.push(Tensor { name, dtype, shape, data, sparse: None });
         self.tensors.len() - 1
     }
 

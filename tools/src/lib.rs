@@ -7,6 +7,7 @@ pub mod onnx;
 pub mod passes;
 pub mod plan;
 pub mod reduce_channels;
+pub mod sparsify;
 pub mod synth;
 pub mod tensor;
 pub mod verify;

@@ -505,6 +505,18 @@ fn cast_section<T: Plain>(bytes: &[u8], off: usize, n: usize) -> &[T] {
     unsafe { core::slice::from_raw_parts(sub.as_ptr() as *const T, n) }
 }
 
+/// Whether every index of one block row is `< k`, has no bits of `mask` set (a multiple of C) and
+/// is strictly greater than its predecessor. Written as two folds without early exit so that
+/// they vectorise.
+fn row_indices_ok<T: Copy + Into<u32>>(v: &[T], k: u32, mask: u32) -> bool {
+    let bad_range = v.iter().fold(false, |b, &x| {
+        let x: u32 = x.into();
+        b | (x >= k) | (x & mask != 0)
+    });
+    let bad_order = v.windows(2).fold(false, |b, w| b | (w[1].into() <= w[0].into()));
+    !(bad_range | bad_order)
+}
+
 #[cfg(target_endian = "big")]
 compile_error!("the sparse blob is read zero-copy as little-endian; big-endian targets are unsupported");
 
@@ -590,6 +602,17 @@ impl<'a> SparseMatrix<'a> {
             let (p0, p1) = (ptr[br] as usize, ptr[br + 1] as usize);
             if p1 < p0 || p1 > nnz {
                 return Err(EncodeError::BadPointer { block_row: br + 1 });
+            }
+            // Fast branch-free scan first (c is 1, 4 or 8, so a mask replaces the division; this
+            // runs on every op execution in the runtime, ~6.5 ns/block with the division loop
+            // alone vs ~1.4 ns/block for an SpMV); the exact failing block is located below only
+            // when the scan finds a problem.
+            let ok = match idx {
+                Indices::U16(v) => row_indices_ok(&v[p0..p1], k as u32, c as u32 - 1),
+                Indices::U32(v) => row_indices_ok(&v[p0..p1], k as u32, c as u32 - 1),
+            };
+            if ok {
+                continue;
             }
             let mut prev: Option<usize> = None;
             for j in p0..p1 {

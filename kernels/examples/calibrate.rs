@@ -1,0 +1,216 @@
+//! Calibration of the converter's dense-vs-sparse cost model (not a test): measures, with the best
+//! ISA of this CPU (or `SPRIG_ISA`), single-threaded
+//! - dense `sgemm`: ns per multiply-add (n > 1) and the GEMV path (n = 1);
+//! - SpMM: ns per stored block per N tile (`ceil(n / nr)` tiles of the kernel's `nr` columns);
+//! - SpMV: ns per stored block;
+//! - `SparseMatrix::parse`: ns per stored block (paid once per run by the runtime ops);
+//! - SpMV per row vs transpose + SpMM for small batches (the runtime's `SPMV_MAX_ROWS`),
+//!
+//! on MobileNet pointwise and BERT FC shapes at 50/70/90/95 % sparsity, and prints the medians
+//! per layout that `tools/src/sparsify.rs` stores.
+//! `cargo run --release -p sprig-kernels --example calibrate`
+use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
+use sprig_kernels::sparse::spmm::spmm_kernel;
+use sprig_kernels::sparse::spmv::spmv_kernel;
+use sprig_kernels::sparse::{analyze, pack, spmm, spmv, Layout, SparseMatrix};
+use sprig_kernels::{Activation, Isa};
+use std::hint::black_box;
+use std::time::Instant;
+
+struct Rng(u64);
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Weights whose R×C blocks are zero with probability `sparsity`.
+fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> Vec<f32> {
+    let mut rng = Rng(seed | 1);
+    let (r, c) = layout.block();
+    let mut w = vec![0.0f32; m * k];
+    for br in 0..m.div_ceil(r) {
+        for bc in 0..k.div_ceil(c) {
+            if rng.unit() >= sparsity {
+                for i in br * r..(br * r + r).min(m) {
+                    for j in bc * c..(bc * c + c).min(k) {
+                        w[i * k + j] = (rng.unit() - 0.5) as f32 + 0.01;
+                    }
+                }
+            }
+        }
+    }
+    w
+}
+
+/// Best-of-5 seconds per call of `f`, each sample running `f` for at least ~20 ms.
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    let t0 = Instant::now();
+    f();
+    let one = t0.elapsed().as_secs_f64().max(1e-7);
+    let reps = ((0.02 / one) as usize).clamp(1, 100_000);
+    (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            t.elapsed().as_secs_f64() / reps as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn blob(w: &[f32], m: usize, k: usize, l: Layout) -> Vec<u32> {
+    let st = analyze(w, m, k, l).unwrap();
+    // u32 storage keeps the blob 4-aligned, as `parse` requires.
+    let mut buf = vec![0u32; st.bytes.div_ceil(4)];
+    pack(w, m, k, None, l, bytemuck_bytes(&mut buf)).unwrap();
+    buf
+}
+
+fn bytemuck_bytes(v: &mut [u32]) -> &mut [u8] {
+    // SAFETY: u32 → u8 reinterpretation of an initialised, exclusively borrowed buffer; u8 has no
+    // alignment or validity requirements and the length is scaled by 4.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, v.len() * 4) }
+}
+
+fn as_bytes(v: &[u32]) -> &[u8] {
+    // SAFETY: as above, shared.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 4) }
+}
+
+fn main() {
+    let isa = Isa::detect();
+    println!("ISA: {}", isa.name());
+    let act = Activation::RELU;
+    let spmm_shapes: &[(usize, usize, usize)] =
+        &[(64, 32, 3136), (256, 128, 784), (512, 512, 196), (1024, 512, 49), (768, 768, 128), (3072, 768, 128), (768, 3072, 128), (128, 64, 16)];
+    let spmv_shapes: &[(usize, usize)] = &[(768, 768), (3072, 768), (768, 3072), (1000, 1024), (100, 256)];
+    let sparsities = [0.5, 0.7, 0.9, 0.95];
+
+    // Dense.
+    let mut gemm_ns = Vec::new();
+    for &(m, k, n) in spmm_shapes {
+        let a = weights(m, k, Layout::RowBlock(1), 0.0, 1);
+        let b = weights(k, n, Layout::RowBlock(1), 0.0, 2);
+        let mut c = vec![0.0f32; m * n];
+        let mut sc = vec![0.0f32; sgemm_scratch_len(m, n, k)];
+        let t = time(|| {
+            sgemm(isa, MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), MatMut::row_major(&mut c, m, n), Bias::None, &act, &mut sc);
+            black_box(&c);
+        });
+        let ns = t * 1e9 / (m * k * n) as f64;
+        println!("dense sgemm {m}x{k}x{n}: {:.1} us, {ns:.4} ns/MAC", t * 1e6);
+        gemm_ns.push(ns);
+    }
+    let mut gemv_ns = Vec::new();
+    for &(m, k) in spmv_shapes {
+        let a = weights(m, k, Layout::RowBlock(1), 0.0, 1);
+        let x = weights(k, 1, Layout::RowBlock(1), 0.0, 2);
+        let mut y = vec![0.0f32; m];
+        let t = time(|| {
+            sgemm(isa, MatRef::row_major(&a, m, k), MatRef::row_major(&x, k, 1), MatMut::row_major(&mut y, m, 1), Bias::None, &act, &mut []);
+            black_box(&y);
+        });
+        let ns = t * 1e9 / (m * k) as f64;
+        println!("dense gemv {m}x{k}: {:.1} us, {ns:.4} ns/MAC", t * 1e6);
+        gemv_ns.push(ns);
+    }
+
+    // Sparse, per layout.
+    let mut rows_out = Vec::new();
+    for l in Layout::ALL {
+        let (mut mm, mut mv, mut parse) = (Vec::new(), Vec::new(), Vec::new());
+        let kmm = spmm_kernel(isa, l);
+        let kmv = spmv_kernel(isa, l);
+        for &s in &sparsities {
+            for &(m, k, n) in spmm_shapes {
+                let w = weights(m, k, l, s, 3);
+                let bl = blob(&w, m, k, l);
+                let sm = SparseMatrix::parse(as_bytes(&bl)).unwrap();
+                let b = weights(k, n, Layout::RowBlock(1), 0.0, 4);
+                let mut c = vec![0.0f32; m * n];
+                let t = time(|| {
+                    spmm(isa, &sm, &b, n, n, &mut c, n, &act);
+                    black_box(&c);
+                });
+                let units = (sm.nnz_blocks() * n.div_ceil(kmm.nr)).max(1) as f64;
+                let ns = t * 1e9 / units;
+                let tp = time(|| {
+                    black_box(SparseMatrix::parse(black_box(as_bytes(&bl))).unwrap());
+                });
+                parse.push(tp * 1e9 / sm.nnz_blocks().max(1) as f64);
+                let dense = gemm_ns[spmm_shapes.iter().position(|x| *x == (m, k, n)).unwrap()] * (m * k * n) as f64 * 1e-9;
+                println!("{} {m}x{k}x{n}@{:.0}%: {:.1} us ({:.2}x dense), {ns:.3} ns/block/tile", kmm.name, s * 100.0, t * 1e6, dense / t);
+                mm.push(ns);
+            }
+            for &(m, k) in spmv_shapes {
+                let w = weights(m, k, l, s, 5);
+                let bl = blob(&w, m, k, l);
+                let sm = SparseMatrix::parse(as_bytes(&bl)).unwrap();
+                let x = weights(k, 1, Layout::RowBlock(1), 0.0, 6);
+                let mut y = vec![0.0f32; m];
+                let t = time(|| {
+                    spmv(isa, &sm, &x, &mut y, &act);
+                    black_box(&y);
+                });
+                let ns = t * 1e9 / sm.nnz_blocks().max(1) as f64;
+                let dense = gemv_ns[spmv_shapes.iter().position(|x| *x == (m, k)).unwrap()] * (m * k) as f64 * 1e-9;
+                println!("{} {m}x{k}@{:.0}%: {:.1} us ({:.2}x dense), {ns:.3} ns/block", kmv.name, s * 100.0, t * 1e6, dense / t);
+                mv.push(ns);
+            }
+        }
+        rows_out.push((l, kmm.nr, median(mm), median(mv), median(parse)));
+    }
+
+    // Small batches: R SpMV calls vs transpose + SpMM + transpose (BERT FC 768x768, 90 % 4x1).
+    let (m, k) = (768, 768);
+    let w = weights(m, k, Layout::RowBlock(4), 0.9, 7);
+    let bl = blob(&w, m, k, Layout::RowBlock(4));
+    let sm = SparseMatrix::parse(as_bytes(&bl)).unwrap();
+    for rows in [1usize, 2, 3, 4, 8, 16] {
+        let a = weights(rows, k, Layout::RowBlock(1), 0.0, 8);
+        let mut y = vec![0.0f32; rows * m];
+        let t_mv = time(|| {
+            for r in 0..rows {
+                spmv(isa, &sm, &a[r * k..(r + 1) * k], &mut y[r * m..(r + 1) * m], &act);
+            }
+            black_box(&y);
+        });
+        let (mut at, mut yt) = (vec![0.0f32; k * rows], vec![0.0f32; m * rows]);
+        let t_mm = time(|| {
+            for i in 0..rows {
+                for j in 0..k {
+                    at[j * rows + i] = a[i * k + j];
+                }
+            }
+            spmm(isa, &sm, &at, rows, rows, &mut yt, rows, &act);
+            for i in 0..m {
+                for j in 0..rows {
+                    y[j * m + i] = yt[i * rows + j];
+                }
+            }
+            black_box(&y);
+        });
+        println!("rows {rows}: {rows} x spmv {:.1} us, transpose+spmm {:.1} us", t_mv * 1e6, t_mm * 1e6);
+    }
+
+    println!("\nmedians (paste into tools/src/sparsify.rs):");
+    println!("dense: {:.4} ns/MAC (sgemm), {:.4} ns/MAC (gemv)", median(gemm_ns), median(gemv_ns));
+    for (l, nr, mm, mv, p) in rows_out {
+        println!("{l}: spmm nr {nr} {mm:.3} ns/block/tile, spmv {mv:.3} ns/block, parse {p:.3} ns/block");
+    }
+}

@@ -1,0 +1,312 @@
+//! Per-layer choice of the weight format: dense or block-sparse, and the block shape.
+//!
+//! Runs after folding and fusion, over Conv (group 1) and MatMul nodes whose weight is a constant
+//! f32 tensor. For each candidate layout (R×1, R ∈ {1,2,4,8}; 1×C, C ∈ {4,8}) it counts the stored
+//! blocks with `sprig_kernels::sparse::analyze` and estimates the run time of the kernel the
+//! runtime would call (see `sprig_runtime::ops::sparse`) with the cost table below; the layer
+//! goes sparse with the cheapest layout when that estimate beats dense by [`MARGIN`].
+//!
+//! Encoding written for a sparse layer (the runtime's contract):
+//! - Conv `W[M, C, kh, kw]`: blob of `W` as `M × C·kh·kw`, same logical shape;
+//! - MatMul `B[K, N]`: blob of **Bᵀ** (`N × K`), logical shape `[N, K]` (a new tensor
+//!   `<B>_sparse`, B itself stays for any other reader);
+//! - a constant bias that is one value per output channel (Conv `[M]`, MatMul row vector `[N]`)
+//!   moves **into the blob** and the node loses its bias input, so that bias and activation run in
+//!   the kernel epilogue; any other bias stays an input.
+//!
+//! `--format dense|sparse` forces the choice for every candidate, `--block RxC` restricts the
+//! layouts considered.
+use crate::ir::{Graph, TensorId};
+use crate::tensor::OwnedData;
+use anyhow::{anyhow, bail, Result};
+use sprig_kernels::sparse::{analyze, pack, Layout, SPMM_KERNELS};
+use sprig_kernels::Isa;
+use sprig_runtime::ops::params::ConvParams;
+use sprig_runtime::ops::sparse::SPMV_MAX_ROWS;
+use sprig_runtime::ops::{read_params, OpKind};
+
+/// Dense or sparse for every candidate layer, or decided by the cost model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FormatChoice {
+    #[default]
+    Auto,
+    Dense,
+    Sparse,
+}
+
+impl std::str::FromStr for FormatChoice {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "auto" => FormatChoice::Auto,
+            "dense" => FormatChoice::Dense,
+            "sparse" => FormatChoice::Sparse,
+            _ => bail!("unknown weight format '{s}' (expected auto, dense or sparse)"),
+        })
+    }
+}
+
+/// Parses a block shape `RxC` (`4x1`, `1x8`, ...) into a layout the encoder supports.
+pub fn parse_block(s: &str) -> Result<Layout> {
+    let (r, c) = s.split_once(['x', 'X']).ok_or_else(|| anyhow!("block '{s}' is not RxC (e.g. 4x1)"))?;
+    let (r, c): (u8, u8) = (r.trim().parse()?, c.trim().parse()?);
+    let l = if c == 1 { Layout::RowBlock(r) } else if r == 1 { Layout::RedBlock(c) } else { bail!("block '{s}': one side must be 1") };
+    if !l.is_valid() {
+        bail!("block '{s}' is not supported (R x 1 with R in 1, 2, 4, 8, or 1 x C with C in 4, 8)");
+    }
+    Ok(l)
+}
+
+// Cost table, measured with `cargo run --release -p sprig-kernels --example calibrate` on the
+// dev VM (AMD EPYC Zen 4, AVX2+FMA kernels, 1 thread, 2026-05, medians over MobileNet pointwise
+// and BERT FC shapes at 50/70/90/95 % sparsity; the spread across shapes is about 2x, hence
+// MARGIN):
+//   dense: 0.0864 ns/MAC sgemm (n > 1), 0.1805 ns/MAC GEMV (n = 1)
+//   1x1: spmm 8.656 ns/block/tile (nr 64), spmv 1.427 ns/block
+//   2x1: spmm 6.366 (nr 32), spmv 1.238      4x1: spmm 7.677 (nr 16), spmv 1.363
+//   8x1: spmm 8.545 (nr 8),  spmv 1.601      1x4: spmm 35.42 (nr 64), spmv 1.553
+//   1x8: spmm 75.81 (nr 64), spmv 1.915
+//   parse (paid on every run by the op): ~0.4 ns/block after the scan fix (6.5 before)
+// Sample ratios from the same run (dense time / sparse time): 256x128x784 pointwise at 90 %:
+// 1x1 6.7x, 4x1 2.4x; BERT 3072x768 GEMV at 90 %: 4x1 13.5x, 1x1 1.7x; at 50 % unstructured
+// SpMM 1x1 is 0.55x-1.44x dense and SpMV 1x1 0.13x-0.44x: dense.
+const DENSE_GEMM_NS_PER_MAC: f64 = 0.0864;
+const DENSE_GEMV_NS_PER_MAC: f64 = 0.1805;
+const PARSE_NS_PER_BLOCK: f64 = 0.4;
+
+/// (layout, SpMM ns per stored block per N tile, SpMV ns per stored block).
+const SPARSE_COST: [(Layout, f64, f64); 6] = [
+    (Layout::RowBlock(1), 8.656, 1.427),
+    (Layout::RowBlock(2), 6.366, 1.238),
+    (Layout::RowBlock(4), 7.677, 1.363),
+    (Layout::RowBlock(8), 8.545, 1.601),
+    (Layout::RedBlock(4), 35.419, 1.553),
+    (Layout::RedBlock(8), 75.805, 1.915),
+];
+
+/// Sparse must be estimated at least this much faster than dense to be chosen: the per-block
+/// costs vary about 2x across shapes, and a wrong sparse choice is worse than a missed one.
+pub const MARGIN: f64 = 1.5;
+
+/// N-tile width of the AVX2 SpMM kernel for `l` (the calibration's ISA), from the kernel table.
+fn spmm_nr(l: Layout) -> usize {
+    SPMM_KERNELS.iter().find(|k| k.isa == Isa::Avx2 && k.block.accepts(l)).map_or(1, |k| k.nr)
+}
+
+/// Options of the pass.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SparsifyOptions {
+    pub format: FormatChoice,
+    /// Only this layout (else every supported one).
+    pub block: Option<Layout>,
+}
+
+/// What the pass decided for one candidate layer.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SparseLayer {
+    pub node: String,
+    /// Fraction of zero weights.
+    pub sparsity: f64,
+    /// "dense" or "block-sparse".
+    pub encoding: String,
+    /// "4x1" ... for sparse layers, "-" for dense ones.
+    pub block: String,
+    /// Non-zero weights.
+    pub nnz: usize,
+    /// Stored weight bytes (blob incl. bias for sparse; weight + bias for dense).
+    pub bytes: usize,
+    /// FLOPs the sparse kernel skips (2 per multiply-add of a weight not stored).
+    pub flops_saved: u64,
+    /// Cost-model estimates, ns per run.
+    pub est_dense_ns: f64,
+    pub est_sparse_ns: f64,
+}
+
+/// A candidate: the weight as a row-major `m × k` matrix and `cols` right-hand columns per call,
+/// `calls` times per run.
+struct Candidate {
+    weight: TensorId,
+    /// Weight values as the blob will hold them (`Bᵀ` for MatMul).
+    w: Vec<f32>,
+    m: usize,
+    k: usize,
+    /// N of one SpMM (Conv: OH·OW; MatMul: rows), or rows of SpMV calls.
+    cols: usize,
+    calls: usize,
+    spmv: bool,
+    /// Constant per-output bias to move into the blob.
+    bias: Option<(TensorId, Vec<f32>)>,
+    matmul: bool,
+}
+
+fn const_f32(g: &Graph, t: TensorId) -> Option<&[f32]> {
+    match &g.tensors[t].data {
+        Some(OwnedData::F32(v)) if g.tensors[t].sparse.is_none() => Some(v),
+        _ => None,
+    }
+}
+
+fn candidate(g: &Graph, ni: usize) -> Option<Candidate> {
+    let n = &g.nodes[ni];
+    let w = n.inputs.get(1).copied().flatten()?;
+    let wv = const_f32(g, w)?;
+    let bias_t = n.inputs.get(2).copied().flatten();
+    match n.op {
+        OpKind::Conv => {
+            let p: ConvParams = read_params(&n.params).ok()?;
+            let ws = &g.tensors[w].shape;
+            let y = &g.tensors[*n.outputs.first()?].shape;
+            if p.group != 1 || ws.len() < 3 || y.len() != ws.len() {
+                return None;
+            }
+            let (m, k) = (ws[0], ws[1..].iter().product());
+            let bias = bias_t.and_then(|b| Some((b, const_f32(g, b)?.to_vec()))).filter(|(_, v)| v.len() == m);
+            if bias_t.is_some() && bias.is_none() {
+                return None;
+            }
+            Some(Candidate { weight: w, w: wv.to_vec(), m, k, cols: y[2..].iter().product(), calls: y[0], spmv: false, bias, matmul: false })
+        }
+        OpKind::MatMul => {
+            let a = n.inputs.first().copied().flatten()?;
+            let (sa, sb) = (&g.tensors[a].shape, &g.tensors[w].shape);
+            if sb.len() != 2 || sa.is_empty() || g.tensors[a].is_const() {
+                return None;
+            }
+            let (k, nn) = (sb[0], sb[1]);
+            let rows: usize = sa[..sa.len() - 1].iter().product();
+            let bt: Vec<f32> = (0..nn * k).map(|i| wv[(i % k) * nn + i / k]).collect();
+            // A row-vector bias over N goes into the blob; any other stays an input.
+            let bias = bias_t.and_then(|b| {
+                let s = &g.tensors[b].shape;
+                let row = s.last() == Some(&nn) && s[..s.len() - 1].iter().all(|&d| d == 1);
+                row.then(|| Some((b, const_f32(g, b)?.to_vec()))).flatten()
+            });
+            let spmv = rows <= SPMV_MAX_ROWS;
+            Some(Candidate {
+
+                weight: w,
+                w: bt,
+                m: nn,
+                k,
+                cols: if spmv { 1 } else { rows },
+                calls: if spmv { rows } else { 1 },
+                spmv,
+                bias,
+                matmul: true,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn est_dense(c: &Candidate) -> f64 {
+    let macs = (c.m * c.k * c.cols * c.calls) as f64;
+    macs * if c.spmv || c.cols == 1 { DENSE_GEMV_NS_PER_MAC } else { DENSE_GEMM_NS_PER_MAC }
+}
+
+fn est_sparse(c: &Candidate, l: Layout, nnz_blocks: usize) -> f64 {
+    let (_, mm, mv) = SPARSE_COST.iter().copied().find(|e| e.0 == l).expect("every layout has a cost row");
+    let b = nnz_blocks as f64;
+    let run = if c.spmv { b * mv * c.calls as f64 } else { b * mm * c.cols.div_ceil(spmm_nr(l)) as f64 * c.calls as f64 };
+    // Parsed once per run; the MatMul SpMM path also transposes A and Y through scratch.
+    let transpose = if c.matmul && !c.spmv { 0.5 * ((c.k + c.m) * c.cols) as f64 } else { 0.0 };
+    run + b * PARSE_NS_PER_BLOCK + transpose
+}
+
+/// Runs the pass; returns one entry per candidate layer (dense or sparse).
+pub fn run(g: &mut Graph, opts: &SparsifyOptions) -> Result<Vec<SparseLayer>> {
+    let mut out = Vec::new();
+    for ni in 0..g.nodes.len() {
+        let Some(c) = candidate(g, ni) else { continue };
+        let layouts: Vec<Layout> = match opts.block {
+            Some(l) => vec![l],
+            None => Layout::ALL.to_vec(),
+        };
+        let dense_ns = est_dense(&c);
+        let mut best: Option<(Layout, f64, usize)> = None;
+        let mut nnz = 0;
+        for &l in &layouts {
+            let st = analyze(&c.w, c.m, c.k, l).map_err(|e| anyhow!("node '{}': weight '{}': {e}", g.nodes[ni].name, g.tensors[c.weight].name))?;
+            nnz = st.nnz;
+            let ns = est_sparse(&c, l, st.nnz_blocks);
+            if best.is_none_or(|b| ns < b.1) {
+                best = Some((l, ns, st.nnz_blocks));
+            }
+        }
+        let (layout, sparse_ns, _) = best.expect("at least one layout");
+        let numel = c.m * c.k;
+        let sparsity = if numel == 0 { 0.0 } else { 1.0 - nnz as f64 / numel as f64 };
+        let go = match opts.format {
+            FormatChoice::Dense => false,
+            FormatChoice::Sparse => true,
+            FormatChoice::Auto => sparse_ns * MARGIN < dense_ns,
+        };
+        let name = g.nodes[ni].name.clone();
+        let dense_bytes = numel * 4 + c.bias.as_ref().map_or(0, |b| b.1.len() * 4);
+        let macs_per_weight = (c.cols * c.calls) as u64;
+        if !go {
+            out.push(SparseLayer {
+                node: name,
+                sparsity,
+                encoding: "dense".into(),
+                block: "-".into(),
+                nnz,
+                bytes: dense_bytes,
+                flops_saved: 0,
+                est_dense_ns: dense_ns,
+                est_sparse_ns: sparse_ns,
+            });
+            continue;
+        }
+        let st = analyze(&c.w, c.m, c.k, layout).map_err(|e| anyhow!("node '{name}': {e}"))?;
+        let mut blob = vec![0u8; if c.bias.is_some() { st.bytes_with_bias } else { st.bytes }];
+        pack(&c.w, c.m, c.k, c.bias.as_ref().map(|b| &b.1[..]), layout, &mut blob).map_err(|e| anyhow!("node '{name}': {e}"))?;
+        let bytes = blob.len();
+        let wt = &g.tensors[c.weight];
+        let new_t = if c.matmul {
+            let tname = g.fresh_name(&format!("{}_sparse", wt.name));
+            let id = g.add_const(tname, vec![c.m, c.k], OwnedData::F32(c.w.clone()));
+            g.tensors[id].sparse = Some(blob);
+            id
+        } else if g.consumers()[c.weight].len() == 1 {
+            g.tensors[c.weight].sparse = Some(blob);
+            c.weight
+        } else {
+            let (tname, shape) = (g.fresh_name(&format!("{}_sparse", wt.name)), wt.shape.clone());
+            let id = g.add_const(tname, shape, OwnedData::F32(c.w.clone()));
+            g.tensors[id].sparse = Some(blob);
+            id
+        };
+        let node = &mut g.nodes[ni];
+        node.inputs[1] = Some(new_t);
+        if c.bias.is_some() {
+            node.inputs.truncate(2);
+        }
+        out.push(SparseLayer {
+            node: name,
+            sparsity,
+            encoding: "block-sparse".into(),
+            block: layout.to_string(),
+            nnz,
+            bytes,
+            flops_saved: 2 * (numel - nnz) as u64 * macs_per_weight,
+            est_dense_ns: dense_ns,
+            est_sparse_ns: sparse_ns,
+        });
+    }
+    Ok(out)
+}
+
+/// Copies the pass's per-layer facts into the conversion report (by node name).
+pub fn annotate(layers: &mut [crate::convert::LayerReport], sparse: &[SparseLayer]) {
+    for l in layers {
+        if let Some(s) = sparse.iter().find(|s| s.node == l.name) {
+            l.sparsity = Some(s.sparsity);
+            l.encoding = s.encoding.clone();
+            l.block = s.block.clone();
+            l.nnz = Some(s.nnz);
+            l.param_bytes = s.bytes;
+            l.flops_saved = s.flops_saved;
+        }
+    }
+}
