@@ -68,6 +68,8 @@ pub struct ReduceStats {
     pub channels_removed: usize,
     pub channels_total: usize,
     pub layers: Vec<LayerChange>,
+    /// Attention heads removed (dead V columns).
+    pub heads_removed: usize,
     /// Where constant channels were kept because an op stopped the analysis (node, op, reason).
     pub stops: Vec<String>,
 }
@@ -134,7 +136,7 @@ impl<'g> Ctx<'g> {
     }
 
     fn set(&mut self, t: TensorId, axis: usize, st: Vec<St>) {
-        if self.chan[t].is_some() || self.g.tensors[t].dtype != DType::F32 {
+        if self.chan[t].is_some() || self.g.tensors[t].dtype != DType::F32 || st.is_empty() {
             return;
         }
         let base = self.parent.len();
@@ -151,7 +153,7 @@ impl<'g> Ctx<'g> {
     }
 
     fn id(&self, t: TensorId, c: usize) -> Option<usize> {
-        self.chan[t].as_ref().map(|ch| ch.base + c)
+        self.chan[t].as_ref().filter(|ch| c < ch.st.len()).map(|ch| ch.base + c)
     }
 
     fn link(&mut self, a: TensorId, ca: usize, b: TensorId, cb: usize) {
@@ -475,7 +477,8 @@ impl<'g> Ctx<'g> {
             let len = self.g.tensors[y].shape[ch.axis];
             let start = if p.axis as usize == ch.axis { off } else { 0 };
             off += len;
-            self.set(y, ch.axis, ch.st[start..start + len].to_vec());
+            let Some(st) = ch.st.get(start..start + len) else { return self.unknown(n, "bad split") };
+            self.set(y, ch.axis, st.to_vec());
             for k in 0..len {
                 self.link(x, start + k, y, k);
             }
@@ -491,8 +494,9 @@ impl<'g> Ctx<'g> {
         if p.steps[a] != 1 && len > 1 {
             return self.unknown(n, "strided slice along the channel axis");
         }
-        let start = p.starts[a] as usize;
-        self.set(y, a, ch.st[start..start + len].to_vec());
+        let start = usize::try_from(p.starts[a]).unwrap_or(usize::MAX);
+        let Some(st) = ch.st.get(start..start.saturating_add(len)) else { return self.unknown(n, "bad slice") };
+        self.set(y, a, st.to_vec());
         for k in 0..len {
             self.link(x, start + k, y, k);
         }
@@ -545,9 +549,10 @@ pub fn annotate(stats: &ReduceStats, unreduced: &[LayerReport], layers: &mut [La
     let sum = |ls: &[LayerReport]| (ls.iter().map(|l| l.params).sum::<usize>(), ls.iter().map(|l| l.flops).sum::<u64>());
     let ((p0, f0), (p1, f1)) = (sum(unreduced), sum(layers));
     notes.push(format!(
-        "channel reduction: removed {} of {} activation channels in {} layers; params {p0} -> {p1}, FLOPs {f0} -> {f1}",
+        "channel reduction: removed {} of {} activation channels ({} attention heads) in {} layers; params {p0} -> {p1}, FLOPs {f0} -> {f1}",
         stats.channels_removed,
         stats.channels_total,
+        stats.heads_removed,
         stats.layers.len()
     ));
     notes.extend(stats.stops.iter().map(|s| format!("channel reduction stopped at {s}")));
@@ -574,6 +579,8 @@ fn select(data: &[f32], shape: &[usize], axis: usize, idx: &[usize]) -> Vec<f32>
 
 /// Runs the pass; returns what it removed. Graphs it cannot improve are left unchanged.
 pub fn run(g: &mut Graph) -> ReduceStats {
+    let mut heads_stats = ReduceStats::default();
+    let heads = reduce_heads(g, &mut heads_stats);
     let mut cx = Ctx { g, chan: vec![None; g.tensors.len()], parent: Vec::new(), pinned: Vec::new(), stops: Vec::new() };
     for n in &g.nodes {
         cx.node(n);
@@ -629,6 +636,9 @@ pub fn run(g: &mut Graph) -> ReduceStats {
         stats.channels_removed += v.iter().filter(|&&x| !x).count();
         *k = Some(v);
     }
+    stats.channels_removed += heads_stats.channels_removed;
+    stats.layers.extend(heads_stats.layers);
+    stats.heads_removed = heads;
     let chan: Vec<Option<(usize, Vec<St>)>> = cx.chan.into_iter().map(|c| c.map(|c| (c.axis, c.st))).collect();
     if stats.channels_removed > 0 {
         rewrite(g, &chan, &keep, &mut stats);
@@ -781,4 +791,254 @@ fn rewrite(g: &mut Graph, chan: &Chans, keep: &[Option<Vec<bool>>], stats: &mut 
         }
     }
     g.eliminate_dead_nodes();
+}
+
+/// Attention heads (the layout the Hugging Face exporters write, after `passes`):
+/// `X·Wq (+bq) → Reshape [.., s, H, d] → Transpose(0,2,1,3)` (K: `Transpose(0,2,3,1)`),
+/// `MatMul(q, k) → (Div|Mul by a scalar) → (Add mask)* → Softmax(last) → MatMul(·, v)
+/// → Transpose(0,2,1,3) → Reshape [.., s, H·d] → ·Wo (+bo)`.
+///
+/// A head whose V weight columns are all zero has a constant context `bv` (softmax rows sum to
+/// 1), whatever Q and K compute: the head is removed from Q, K, V, the scores and the context,
+/// and `bv · Wo[head rows]` is folded into the output projection's bias.
+struct Head {
+    /// Per projection (Q, K, V): the MatMul node, and the bias Add node (when separate).
+    proj: [(usize, Option<usize>); 3],
+    /// Activation tensors along the head axis that shrink, with that axis: reshapes, transposes,
+    /// scores chain, context.
+    shrink: Vec<(TensorId, usize)>,
+    /// The output projection MatMul and its bias Add (when separate).
+    out: (usize, Option<usize>),
+    heads: usize,
+    d: usize,
+}
+
+struct Links {
+    cons: Vec<Vec<usize>>,
+    prod: Vec<Option<usize>>,
+}
+
+impl Links {
+    /// The producer of `t` when it is `op` and `t` has exactly one reader (and is no graph output).
+    fn sole(&self, g: &Graph, t: TensorId, op: OpKind) -> Option<usize> {
+        let p = self.prod[t]?;
+        (g.nodes[p].op == op && self.cons[t].len() == 1 && !g.is_output(t)).then_some(p)
+    }
+
+    /// The only reader of `t` when it is `op`.
+    fn next(&self, g: &Graph, t: TensorId, op: OpKind) -> Option<usize> {
+        match self.cons[t].as_slice() {
+            [c] if g.nodes[*c].op == op && !g.is_output(t) => Some(*c),
+            _ => None,
+        }
+    }
+}
+
+fn perm_is(n: &Node, p: &[u32]) -> bool {
+    read::<TransposeParams>(&n.params).is_some_and(|t| t.perm[..p.len()] == *p)
+}
+
+/// Walks back from a per-head tensor (`[1, H, s, d]` after the transpose) to its projection:
+/// returns (matmul node, bias add node, tensors on the way with their head axes).
+fn head_proj(g: &Graph, l: &Links, t: TensorId, perm: &[u32]) -> Option<(usize, Option<usize>, Vec<(TensorId, usize)>)> {
+    let tr = l.sole(g, t, OpKind::Transpose)?;
+    if !perm_is(&g.nodes[tr], perm) {
+        return None;
+    }
+    let r = g.nodes[tr].inputs[0]?;
+    let rs = l.sole(g, r, OpKind::Reshape)?;
+    let y = g.nodes[rs].inputs[0]?;
+    let (mm, add) = match l.sole(g, y, OpKind::Add) {
+        Some(a) => {
+            let n = &g.nodes[a];
+            let (x, b) = (n.inputs[0]?, n.inputs[1]?);
+            if !g.tensors[b].is_const() || g.tensors[b].shape != [*g.tensors[y].shape.last()?] {
+                return None;
+            }
+            (l.sole(g, x, OpKind::MatMul)?, Some(a))
+        }
+        None => (l.sole(g, y, OpKind::MatMul)?, None),
+    };
+    let m = &g.nodes[mm];
+    if m.inputs.len() > 2 || f32_data(g, m.inputs[1]?).is_none() || g.tensors[m.inputs[1]?].shape.len() != 2 {
+        return None;
+    }
+    if act_at(&m.params, 0).is_none_or(|a| a != Activation::NONE) {
+        return None;
+    }
+    let head_axis = perm.iter().position(|&p| p == 2)?;
+    let mut ts = vec![(r, 2), (t, head_axis), (y, g.tensors[y].shape.len() - 1), (m.outputs[0], g.tensors[y].shape.len() - 1)];
+    ts.dedup();
+    Some((mm, add, ts))
+}
+
+fn find_heads(g: &Graph) -> Vec<Head> {
+    let l = Links { cons: g.consumers(), prod: g.producers() };
+    let mut found = Vec::new();
+    for n in &g.nodes {
+        let go = || -> Option<Head> {
+            if n.op != OpKind::MatMul || n.inputs.len() != 2 {
+                return None;
+            }
+            let (p, vh, ctx) = (n.inputs[0]?, n.inputs[1]?, n.outputs[0]);
+            let sm = l.sole(g, p, OpKind::Softmax)?;
+            let rank = g.tensors[p].shape.len();
+            if rank != 4 || read::<AxisParams>(&g.nodes[sm].params)?.axis as usize != rank - 1 {
+                return None;
+            }
+            let mut shrink = vec![(p, 1), (ctx, 1)];
+            let mut t = g.nodes[sm].inputs[0]?;
+            // Scale and masks between the scores and the softmax.
+            let scores = loop {
+                shrink.push((t, 1));
+                let pi = l.prod[t]?;
+                let m = &g.nodes[pi];
+                if l.cons[t].len() != 1 || g.is_output(t) {
+                    return None;
+                }
+                match m.op {
+                    OpKind::MatMul => break pi,
+                    OpKind::Add | OpKind::Div | OpKind::Mul | OpKind::Sub => {
+                        let (a, b) = (m.inputs[0]?, m.inputs[1]?);
+                        if g.tensors[a].is_const() {
+                            return None;
+                        }
+                        // The other operand must not vary along the head axis.
+                        let other = &g.tensors[b].shape;
+                        if other.len() == 4 && other[1] != 1 {
+                            return None;
+                        }
+                        if act_at(&m.params, 0).is_none_or(|a| a != Activation::NONE) {
+                            return None;
+                        }
+                        t = a;
+                    }
+                    _ => return None,
+                }
+            };
+            let sc = &g.nodes[scores];
+            if sc.inputs.len() != 2 {
+                return None;
+            }
+            let (qm, qa, qt) = head_proj(g, &l, sc.inputs[0]?, &[0, 2, 1, 3])?;
+            let (km, ka, kt) = head_proj(g, &l, sc.inputs[1]?, &[0, 2, 3, 1])?;
+            let (vm, va, vt) = head_proj(g, &l, vh, &[0, 2, 1, 3])?;
+            // Context back to [.., s, h] and the output projection.
+            let ct = l.next(g, ctx, OpKind::Transpose)?;
+            if !perm_is(&g.nodes[ct], &[0, 2, 1, 3]) {
+                return None;
+            }
+            let ctt = g.nodes[ct].outputs[0];
+            let mr = l.next(g, ctt, OpKind::Reshape)?;
+            let merged = g.nodes[mr].outputs[0];
+            let om = l.next(g, merged, OpKind::MatMul)?;
+            let o = &g.nodes[om];
+            if o.inputs[0]? != merged || f32_data(g, o.inputs[1]?).is_none() || g.tensors[o.inputs[1]?].shape.len() != 2 {
+                return None;
+            }
+            let out_bias = match (o.inputs.get(2).copied().flatten(), l.next(g, o.outputs[0], OpKind::Add)) {
+                (Some(_), _) => None,
+                (None, Some(a)) if g.nodes[a].inputs[1].is_some_and(|b| f32_data(g, b).is_some() && g.tensors[b].shape.len() == 1) => Some(a),
+                _ => None,
+            };
+            let vs = &g.tensors[vh].shape;
+            let (heads, d) = (vs[1], vs[3]);
+            if g.tensors[merged].shape.last() != Some(&(heads * d)) || g.tensors[ctt].shape.get(2) != Some(&heads) {
+                return None;
+            }
+            shrink.extend([(ctt, 2), (merged, g.tensors[merged].shape.len() - 1)]);
+            shrink.extend(qt.into_iter().chain(kt).chain(vt));
+            shrink.push((scores_out(g, scores), 1));
+            Some(Head { proj: [(qm, qa), (km, ka), (vm, va)], shrink, out: (om, out_bias), heads, d })
+        };
+        if let Some(h) = go() {
+            found.push(h);
+        }
+    }
+    found
+}
+
+fn scores_out(g: &Graph, n: usize) -> TensorId {
+    g.nodes[n].outputs[0]
+}
+
+/// Removes dead attention heads (see [`Head`]); returns the number removed.
+fn reduce_heads(g: &mut Graph, stats: &mut ReduceStats) -> usize {
+    let mut removed = 0;
+    for h in find_heads(g) {
+        let (vm, va) = h.proj[2];
+        let wv = f32_data(g, g.nodes[vm].inputs[1].unwrap()).unwrap();
+        let hid = h.heads * h.d;
+        let dead: Vec<bool> = (0..h.heads).map(|k| (0..wv.len() / hid).all(|i| (k * h.d..(k + 1) * h.d).all(|c| wv[i * hid + c] == 0.0))).collect();
+        let nd = dead.iter().filter(|&&x| x).count();
+        if nd == 0 || nd == h.heads {
+            continue;
+        }
+        let cols: Vec<usize> = (0..hid).filter(|c| !dead[c / h.d]).collect();
+        let bv: Vec<f32> = match va.and_then(|a| g.nodes[a].inputs[1]) {
+            Some(b) => f32_data(g, b).unwrap().to_vec(),
+            None => vec![0.0; hid],
+        };
+        for (mm, add) in h.proj {
+            let w = g.nodes[mm].inputs[1].unwrap();
+            let ws = g.tensors[w].shape.clone();
+            let nw = select(f32_data(g, w).unwrap(), &ws, 1, &cols);
+            let name = g.fresh_name(&format!("{}_heads", g.tensors[w].name));
+            let nt = g.add_const(name, vec![ws[0], cols.len()], OwnedData::F32(nw));
+            g.nodes[mm].inputs[1] = Some(nt);
+            stats.layers.push(LayerChange { node: g.nodes[mm].name.clone(), out_before: hid, out_after: cols.len(), in_before: ws[0], in_after: ws[0], params_before: 0, flops_before: 0 });
+            if let Some(a) = add {
+                let b = g.nodes[a].inputs[1].unwrap();
+                let nb: Vec<f32> = cols.iter().map(|&c| f32_data(g, b).unwrap()[c]).collect();
+                let name = g.fresh_name(&format!("{}_heads", g.tensors[b].name));
+                let nt = g.add_const(name, vec![cols.len()], OwnedData::F32(nb));
+                g.nodes[a].inputs[1] = Some(nt);
+            }
+        }
+        // Output projection: drop the rows, fold the constant context bv into the bias.
+        let (om, oa) = h.out;
+        let w = g.nodes[om].inputs[1].unwrap();
+        let ws = g.tensors[w].shape.clone();
+        let wo = f32_data(g, w).unwrap().to_vec();
+        let n = ws[1];
+        let mut fold = vec![0.0f32; n];
+        for c in (0..hid).filter(|c| dead[c / h.d]) {
+            for (j, f) in fold.iter_mut().enumerate() {
+                *f += bv[c] * wo[c * n + j];
+            }
+        }
+        let nw = select(&wo, &ws, 0, &cols);
+        let name = g.fresh_name(&format!("{}_heads", g.tensors[w].name));
+        let nt = g.add_const(name, vec![cols.len(), n], OwnedData::F32(nw));
+        g.nodes[om].inputs[1] = Some(nt);
+        stats.layers.push(LayerChange { node: g.nodes[om].name.clone(), out_before: n, out_after: n, in_before: hid, in_after: cols.len(), params_before: 0, flops_before: 0 });
+        let (bias_node, slot) = match oa {
+            Some(a) => (a, 1),
+            None => (om, 2),
+        };
+        let old: Vec<f32> = match g.nodes[bias_node].inputs.get(slot).copied().flatten() {
+            Some(b) => f32_data(g, b).unwrap().to_vec(),
+            None => vec![0.0; n],
+        };
+        let shape = g.nodes[bias_node].inputs.get(slot).copied().flatten().map_or(vec![n], |b| g.tensors[b].shape.clone());
+        let nb: Vec<f32> = old.iter().zip(&fold).map(|(a, b)| a + b).collect();
+        let name = g.fresh_name(&format!("{}_bias_heads", g.nodes[om].name));
+        let nt = g.add_const(name, shape, OwnedData::F32(nb));
+        let node = &mut g.nodes[bias_node];
+        node.inputs.resize(slot + 1, None);
+        node.inputs[slot] = Some(nt);
+        // Per-head tensors: the head axis (or the merged hidden axis) shrinks.
+        let mut seen = Vec::new();
+        for (t, axis) in h.shrink {
+            if seen.contains(&t) {
+                continue;
+            }
+            seen.push(t);
+            let s = &mut g.tensors[t].shape;
+            s[axis] = if s[axis] == h.heads { h.heads - nd } else { s[axis] / hid * cols.len() };
+        }
+        stats.channels_removed += nd * h.d * 3;
+        removed += nd;
+    }
+    removed
 }

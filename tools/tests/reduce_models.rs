@@ -123,6 +123,17 @@ fn bert_pruned_ffn_units_are_removed() {
         assert_eq!(weight(&r, &up), vec![32, 64], "{up}");
         assert_eq!(weight(&r, &down), vec![64, 32], "{down}");
     }
+    // Heads 0 and 1 of 4 (d = 8) have zero Q, K, V columns: removed from the projections,
+    // and their constant context (the V bias) folds into the output projection's bias.
+    for l in 0..2 {
+        for p in ["q", "k", "v"] {
+            assert_eq!(weight(&r, &format!("layer{l}.attn.{p}.matmul")), vec![32, 16], "layer{l} {p}");
+        }
+        assert_eq!(weight(&r, &format!("layer{l}.attn.out.matmul")), vec![16, 32]);
+        let scores = layer(&r, &format!("layer{l}.attn.scores"));
+        assert_eq!(scores.output_shapes[0], vec![1, 2, 8, 8]);
+    }
+    assert!(r.report.notes.iter().any(|n| n.contains("(4 attention heads)")), "{:?}", r.report.notes);
     assert!(flops(&r) < flops(&plain));
 }
 
