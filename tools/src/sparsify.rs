@@ -58,35 +58,40 @@ pub fn parse_block(s: &str) -> Result<Layout> {
 }
 
 // Cost table, measured with `cargo run --release -p sprig-kernels --example calibrate` on the
-// dev VM (AMD EPYC Zen 4, AVX2+FMA kernels, 1 thread, 2026-05, medians over MobileNet pointwise
-// and BERT FC shapes at 50/70/90/95 % sparsity; the spread across shapes is about 2x, hence
-// MARGIN):
-//   dense: 0.0864 ns/MAC sgemm (n > 1), 0.1805 ns/MAC GEMV (n = 1)
-//   1x1: spmm 8.656 ns/block/tile (nr 64), spmv 1.427 ns/block
-//   2x1: spmm 6.366 (nr 32), spmv 1.238      4x1: spmm 7.677 (nr 16), spmv 1.363
-//   8x1: spmm 8.545 (nr 8),  spmv 1.601      1x4: spmm 35.42 (nr 64), spmv 1.553
-//   1x8: spmm 75.81 (nr 64), spmv 1.915
-//   parse (paid on every run by the op): ~0.4 ns/block after the scan fix (6.5 before)
-// Sample ratios from the same run (dense time / sparse time): 256x128x784 pointwise at 90 %:
-// 1x1 6.7x, 4x1 2.4x; BERT 3072x768 GEMV at 90 %: 4x1 13.5x, 1x1 1.7x; at 50 % unstructured
-// SpMM 1x1 is 0.55x-1.44x dense and SpMV 1x1 0.13x-0.44x: dense.
-const DENSE_GEMM_NS_PER_MAC: f64 = 0.0864;
-const DENSE_GEMV_NS_PER_MAC: f64 = 0.1805;
-const PARSE_NS_PER_BLOCK: f64 = 0.4;
+// dev VM (AMD EPYC Zen 4, AVX2+FMA kernels, 1 thread, other builds running on the second core),
+// 2026-05; medians over MobileNet pointwise and BERT FC shapes at 50/70/90/95 % sparsity:
+//   dense: 0.0869 ns/MAC sgemm (n > 1), 0.1841 ns/MAC GEMV (n = 1)
+//   layout  spmm ns/block/tile (nr)  spmv ns/block  parse ns/block
+//   1x1     6.908 (64)               1.033          0.956
+//   2x1     6.087 (32)               1.276          1.289
+//   4x1     5.731 (16)               1.189          1.025
+//   8x1     6.980 (8)                1.432          1.160
+//   1x4     33.918 (64)              1.559          2.130
+//   1x8     52.323 (64)              1.907          2.827
+// Measured ratios, dense time / sparse time, same run: SpMM 1x1 at 50 % 0.67x-2.47x (slower
+// on 1024x512x49 and 512x512x196), at 70 % 1.38x-5.1x; SpMM 4x1 at 90 % on 256x128x784 2.4x;
+// SpMV at 90 % on 3072x768: 1x1 3.7x, 4x1 9.2x, 8x1 17.7x; SpMV 1x1 at 50 % 0.13x-0.44x.
+const DENSE_GEMM_NS_PER_MAC: f64 = 0.0869;
+const DENSE_GEMV_NS_PER_MAC: f64 = 0.1841;
+/// The MatMul SpMM path transposes A in and Y out through scratch: an estimate per element from
+/// the calibration's batch sweep (16 rows of 768x768: 184 us with transposes vs ~150 us SpMM).
+const TRANSPOSE_NS_PER_ELEM: f64 = 0.5;
 
-/// (layout, SpMM ns per stored block per N tile, SpMV ns per stored block).
-const SPARSE_COST: [(Layout, f64, f64); 6] = [
-    (Layout::RowBlock(1), 8.656, 1.427),
-    (Layout::RowBlock(2), 6.366, 1.238),
-    (Layout::RowBlock(4), 7.677, 1.363),
-    (Layout::RowBlock(8), 8.545, 1.601),
-    (Layout::RedBlock(4), 35.419, 1.553),
-    (Layout::RedBlock(8), 75.805, 1.915),
+/// (layout, SpMM ns per stored block per N tile, SpMV ns per stored block, parse ns per block).
+const SPARSE_COST: [(Layout, f64, f64, f64); 6] = [
+    (Layout::RowBlock(1), 6.908, 1.033, 0.956),
+    (Layout::RowBlock(2), 6.087, 1.276, 1.289),
+    (Layout::RowBlock(4), 5.731, 1.189, 1.025),
+    (Layout::RowBlock(8), 6.980, 1.432, 1.160),
+    (Layout::RedBlock(4), 33.918, 1.559, 2.130),
+    (Layout::RedBlock(8), 52.323, 1.907, 2.827),
 ];
 
-/// Sparse must be estimated at least this much faster than dense to be chosen: the per-block
-/// costs vary about 2x across shapes, and a wrong sparse choice is worse than a missed one.
-pub const MARGIN: f64 = 1.5;
+/// Sparse must be estimated at least this much faster than dense to be chosen. Per-block costs
+/// vary about 2x across shapes (above: 1x1 at 50 % predicts 1.6x but measures 0.67x-2.47x), and
+/// a wrong sparse choice costs more than a missed one; 2.0 keeps 50 % unstructured dense and
+/// 70 % unstructured (measured >= 1.38x everywhere) sparse.
+pub const MARGIN: f64 = 2.0;
 
 /// N-tile width of the AVX2 SpMM kernel for `l` (the calibration's ISA), from the kernel table.
 fn spmm_nr(l: Layout) -> usize {
@@ -205,12 +210,12 @@ fn est_dense(c: &Candidate) -> f64 {
 }
 
 fn est_sparse(c: &Candidate, l: Layout, nnz_blocks: usize) -> f64 {
-    let (_, mm, mv) = SPARSE_COST.iter().copied().find(|e| e.0 == l).expect("every layout has a cost row");
+    let (_, mm, mv, parse) = SPARSE_COST.iter().copied().find(|e| e.0 == l).expect("every layout has a cost row");
     let b = nnz_blocks as f64;
     let run = if c.spmv { b * mv * c.calls as f64 } else { b * mm * c.cols.div_ceil(spmm_nr(l)) as f64 * c.calls as f64 };
     // Parsed once per run; the MatMul SpMM path also transposes A and Y through scratch.
-    let transpose = if c.matmul && !c.spmv { 0.5 * ((c.k + c.m) * c.cols) as f64 } else { 0.0 };
-    run + b * PARSE_NS_PER_BLOCK + transpose
+    let transpose = if c.matmul && !c.spmv { TRANSPOSE_NS_PER_ELEM * ((c.k + c.m) * c.cols) as f64 } else { 0.0 };
+    run + b * parse + transpose
 }
 
 /// Runs the pass; returns one entry per candidate layer (dense or sparse).
