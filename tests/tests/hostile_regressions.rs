@@ -199,3 +199,27 @@ fn write_fuzz_seed_corpus() {
     println!("total {total} B");
     assert!(total < 100_000, "the seed corpus should stay below 100 KB, is {total} B");
 }
+
+fn convert_err(onnx: &[u8]) -> String {
+    match sprig_tools::convert::convert_bytes(onnx, &Default::default()) {
+        Ok(_) => panic!("conversion unexpectedly succeeded"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+/// Bug 1: an empty file decoded as an empty ModelProto and failed with "the model imports no
+/// default-domain opset", which sends the user looking for the wrong problem.
+#[test]
+fn bug_1_empty_onnx_file_says_empty() {
+    let e = convert_err(&[]);
+    assert!(e.contains("the file is empty"), "{e}");
+}
+
+/// Bug 2: a graph with no outputs converted "successfully" to a model that computes nothing.
+#[test]
+fn bug_2_graph_without_outputs_is_rejected() {
+    use convert_common::*;
+    let onnx = model(vec![node("Relu", "r", &["x"], &["y"], vec![])], vec![], vec![fixed("x", &[2, 3])], vec![], 13);
+    let e = convert_err(&onnx);
+    assert!(e.contains("the graph has no outputs"), "{e}");
+}

@@ -22,6 +22,11 @@ pub const MAX_OPSET: i64 = 23;
 
 /// Decodes ONNX protobuf bytes.
 pub fn decode(bytes: &[u8]) -> Result<ModelProto> {
+    // Zero bytes decode as a default (empty) ModelProto, which would fail later for a misleading
+    // reason (no opset).
+    if bytes.is_empty() {
+        bail!("the file is empty (0 bytes), not an ONNX model");
+    }
     <ModelProto as prost::Message>::decode(bytes).map_err(|e| anyhow!("not a valid ONNX model (protobuf decoding failed: {e})"))
 }
 
@@ -467,6 +472,10 @@ fn value_type(v: &pb::ValueInfoProto) -> Result<(i32, Vec<Result<usize, String>>
 pub fn import(model: &ModelProto, opts: &ImportOptions) -> Result<Imported> {
     let opset = opset(model)?;
     let graph = model.graph.as_ref().ok_or_else(|| anyhow!("the model has no graph"))?;
+    // Without outputs every node is dead and the result would be a model that computes nothing.
+    if graph.output.is_empty() {
+        bail!("the graph has no outputs");
+    }
     let mut used: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
     for n in &graph.node {
         used.extend(n.input.iter().cloned());
