@@ -840,7 +840,10 @@ fn perm_is(n: &Node, p: &[u32]) -> bool {
 
 /// Walks back from a per-head tensor (`[1, H, s, d]` after the transpose) to its projection:
 /// returns (matmul node, bias add node, tensors on the way with their head axes).
-fn head_proj(g: &Graph, l: &Links, t: TensorId, perm: &[u32]) -> Option<(usize, Option<usize>, Vec<(TensorId, usize)>)> {
+/// A projection found by [`head_proj`]: MatMul node, bias Add node, per-head tensors with axes.
+type Proj = (usize, Option<usize>, Vec<(TensorId, usize)>);
+
+fn head_proj(g: &Graph, l: &Links, t: TensorId, perm: &[u32]) -> Option<Proj> {
     let tr = l.sole(g, t, OpKind::Transpose)?;
     if !perm_is(&g.nodes[tr], perm) {
         return None;
