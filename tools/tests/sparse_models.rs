@@ -147,6 +147,7 @@ fn sparse_file_is_smaller() {
 /// that disagrees with the blob, or an unknown encoding tag fail to load with an error naming the
 /// tensor, never a panic.
 #[test]
+#[allow(clippy::result_large_err)] // sprig_runtime::Error carries names inline
 fn loader_rejects_corrupt_sparse_tensors() {
     let onnx = build(Arch::MobileNetV1, &small(Arch::MobileNetV1, 0.9, 4)).unwrap();
     let c = convert_bytes(&onnx, &base()).unwrap();
