@@ -160,3 +160,34 @@ fn model_bytes_and_path_errors() {
     Model::open(&good).expect("the mapped file loads");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Bool inputs and outputs (the runtime reinterprets `&[bool]` as bytes: exercised here, since
+/// miri is not available on this machine's stable toolchain).
+#[test]
+fn bool_input_and_output() {
+    let v = |name: &str, offset| ValueDef { name: name.into(), dtype: DType::Bool, shape: vec![5], storage: ValueStorage::Arena { offset } };
+    let def = FileDef {
+        values: vec![v("b", 0), v("nb", 64)],
+        nodes: vec![NodeDef {
+            name: "not".into(),
+            op: OpKind::Not,
+            params: bytemuck::bytes_of(&UnaryParams::default()).to_vec(),
+            inputs: vec![Some(0)],
+            outputs: vec![1],
+            scratch: (0, 0),
+        }],
+        inputs: vec![0],
+        outputs: vec![1],
+        arena_size: 128,
+    };
+    let m = Model::from_vec(&write(&def).unwrap()).unwrap();
+    let mut arena = AlignedBuf::new(m.arena_size());
+    let mut s = Session::new(&m, arena.as_mut_slice()).unwrap();
+    let b = [true, false, false, true, true];
+    let mut out = [7u8; 5];
+    s.run(&[Tensor { shape: &[5], data: TensorData::Bool(&b) }], &mut [TensorMut::Bool(&mut out)]).unwrap();
+    assert_eq!(out, [0, 1, 1, 0, 0]);
+    // Bool data for the f32 model, u8 data for the bool model: dtype errors.
+    let e = s.run(&[Tensor { shape: &[5], data: TensorData::U8(&[1; 5]) }], &mut [TensorMut::Bool(&mut out)]).unwrap_err();
+    assert_eq!(e, Error::DTypeMismatch { expected: DType::Bool, found: DType::U8 });
+}
