@@ -294,7 +294,8 @@ pub fn run(g: &mut Graph, opts: &SparsifyOptions) -> Result<Vec<SparseLayer>> {
             block: layout.to_string(),
             nnz,
             bytes,
-            flops_saved: 2 * (numel - nnz) as u64 * macs_per_weight,
+            // Zeros inside stored blocks are multiplied all the same.
+            flops_saved: 2 * numel.saturating_sub(st.nnz_blocks * layout.block().0 * layout.block().1) as u64 * macs_per_weight,
             est_dense_ns: dense_ns,
             est_sparse_ns: sparse_ns,
         });
@@ -314,4 +315,68 @@ pub fn annotate(layers: &mut [crate::convert::LayerReport], sparse: &[SparseLaye
             l.flops_saved = s.flops_saved;
         }
     }
+}
+
+/// Facts about the weight of a Conv or MatMul node of a written model, for `sprig inspect`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct WeightStats {
+    /// Fraction of zero weights.
+    pub sparsity: f64,
+    /// "4x1" ... for block-sparse weights, "-" for dense ones.
+    pub block: String,
+    /// Non-zero weights.
+    pub nnz: usize,
+    /// Fraction of the layer's multiply-adds the kernel skips (0 for dense; zeros inside stored
+    /// blocks are not skipped).
+    pub skipped: f64,
+    /// The kernel the runtime calls for this layer with `isa` (as `ops::conv`/`ops::matmul` and
+    /// `ops::sparse` choose it).
+    pub kernel: String,
+}
+
+/// [`WeightStats`] of node `k`; `None` for nodes without a constant Conv/MatMul weight.
+pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<WeightStats> {
+    use sprig_kernels::sparse::{spmm::spmm_kernel, spmv::spmv_kernel, SparseMatrix};
+    use sprig_runtime::tensor::Encoding;
+    let n = model.node(k)?;
+    if !matches!(n.op, OpKind::Conv | OpKind::MatMul) {
+        return None;
+    }
+    let wv = *n.inputs.get(1)?;
+    let w = model.value(wv)?;
+    let bytes = model.const_bytes(wv)?;
+    let numel = w.shape.numel();
+    let gemm = || sprig_kernels::gemm::kernel_for(isa).filter(|_| isa.available()).map_or("sgemm_ref_scalar", |k| k.name).to_string();
+    // Weights the kernel multiplies (stored blocks, zeros inside them included).
+    let mut stored = numel;
+    let (nnz, block, kernel) = match w.encoding {
+        Encoding::BlockSparse => {
+            let s = SparseMatrix::parse(bytes).ok()?;
+            let nnz = s.values().iter().filter(|&&v| v != 0.0).count();
+            let rows = match n.op {
+                OpKind::MatMul => {
+                    let a = model.value(*n.inputs.first()?)?;
+                    a.shape.dims()[..a.shape.rank().saturating_sub(1)].iter().product::<usize>()
+                }
+                _ => usize::MAX,
+            };
+            let kernel = if rows <= SPMV_MAX_ROWS { spmv_kernel(isa, s.layout()).name } else { spmm_kernel(isa, s.layout()).name };
+            let (r, c) = s.layout().block();
+            stored = s.nnz_blocks() * r * c;
+            (nnz, s.layout().to_string(), kernel.to_string())
+        }
+        Encoding::Dense => {
+            let v: &[f32] = bytemuck::try_cast_slice(bytes).ok()?;
+            let depthwise = n.op == OpKind::Conv && read_params::<ConvParams>(n.params).is_ok_and(|p| p.group > 1 && w.shape[1] == 1);
+            let kernel = if depthwise {
+                sprig_kernels::dwconv::kernel_for(isa).filter(|_| isa.available()).map_or("dwconv_ref_scalar", |k| k.name).to_string()
+            } else {
+                gemm()
+            };
+            (v.iter().filter(|&&x| x != 0.0).count(), "-".to_string(), kernel)
+        }
+    };
+    let sparsity = if numel == 0 { 0.0 } else { 1.0 - nnz as f64 / numel as f64 };
+    let skipped = if numel == 0 { 0.0 } else { 1.0 - stored.min(numel) as f64 / numel as f64 };
+    Some(WeightStats { sparsity, block, nnz, skipped, kernel })
 }

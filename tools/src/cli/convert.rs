@@ -27,6 +27,12 @@ pub struct Args {
     /// Keep dead (all-zero) channels instead of removing them.
     #[arg(long)]
     no_reduce_channels: bool,
+    /// Weight format of Conv/MatMul layers: auto (cost model per layer), dense or sparse.
+    #[arg(long, value_name = "auto|dense|sparse", default_value = "auto")]
+    format: sprig_tools::sparsify::FormatChoice,
+    /// Only consider this block shape for sparse weights (4x1, 1x8, ...).
+    #[arg(long, value_name = "RxC", value_parser = sprig_tools::sparsify::parse_block)]
+    block: Option<sprig_kernels::sparse::Layout>,
     /// Largest accepted relative error (max_rel, see below) of any output.
     #[arg(long, default_value_t = 1e-4)]
     tolerance: f64,
@@ -87,10 +93,14 @@ pub fn layer_table(r: &Report) -> String {
                 if l.params == 0 { "-".into() } else { fmt_count(l.params as u64) },
                 if l.param_bytes == 0 { "-".into() } else { fmt_bytes(l.param_bytes as u64) },
                 if l.flops == 0 { "-".into() } else { fmt_count(l.flops) },
+                l.sparsity.map_or("-".into(), |s| format!("{:.1}%", s * 100.0)),
+                l.block.clone(),
+                l.nnz.map_or("-".into(), |n| fmt_count(n as u64)),
+                if l.flops_saved == 0 { "-".into() } else { fmt_count(l.flops_saved) },
             ]
         })
         .collect();
-    table(&["layer", "op", "fused", "output", "encoding", "params", "bytes", "FLOPs"], &rows)
+    table(&["layer", "op", "fused", "output", "encoding", "params", "bytes", "FLOPs", "sparsity", "block", "nnz", "FLOPs saved"], &rows)
 }
 
 fn ratio(a: u64, b: u64) -> String {
@@ -179,7 +189,7 @@ fn convert(args: &Args) -> Result<()> {
     }
     // The converter's options may grow; new fields keep their defaults here.
     #[allow(clippy::needless_update)]
-    let opts = ConvertOptions { input_shapes: args.input_shapes.clone(), reduce_channels: !args.no_reduce_channels, ..Default::default() };
+    let opts = ConvertOptions { input_shapes: args.input_shapes.clone(), reduce_channels: !args.no_reduce_channels, format: args.format, block: args.block, ..Default::default() };
     let pb = spinner(format!("converting {}", args.input.display()));
     let conv = convert_file(&args.input, &opts);
     pb.finish_and_clear();

@@ -45,6 +45,8 @@ pub struct LayerDesc {
     pub bytes: u64,
     pub scratch_bytes: u64,
     pub flops: u64,
+    /// Conv/MatMul weights: sparsity, block, nnz and the kernel used on this CPU.
+    pub weight: Option<sprig_tools::sparsify::WeightStats>,
 }
 
 #[derive(serde::Serialize)]
@@ -197,6 +199,7 @@ pub fn describe(model: &Model, file: &str) -> ModelDesc {
             bytes: consts.iter().map(|t| t.bytes).sum(),
             scratch_bytes: n.scratch_size,
             flops: flops(n.op, n.params, &ins, &outs),
+            weight: sprig_tools::sparsify::weight_stats(model, k, sprig_runtime::Isa::detect()),
             inputs: ins.into_iter().flatten().collect(),
             outputs: outs,
         });
@@ -238,6 +241,11 @@ pub fn render(d: &ModelDesc) -> String {
                 l.encoding.clone(),
                 if l.bytes == 0 { "-".into() } else { fmt_bytes(l.bytes) },
                 if l.flops == 0 { "-".into() } else { fmt_count(l.flops) },
+                l.weight.as_ref().map_or("-".into(), |w| format!("{:.1}%", w.sparsity * 100.0)),
+                l.weight.as_ref().map_or("-".into(), |w| w.block.clone()),
+                l.weight.as_ref().map_or("-".into(), |w| fmt_count(w.nnz as u64)),
+                l.weight.as_ref().filter(|w| w.skipped > 0.0).map_or("-".into(), |w| fmt_count((l.flops as f64 * w.skipped) as u64)),
+                l.weight.as_ref().map_or("-".into(), |w| w.kernel.clone()),
             ]
         })
         .collect();
@@ -249,7 +257,10 @@ pub fn render(d: &ModelDesc) -> String {
         s += &format!("  output  {}\n", io_line(t));
     }
     s += "\n";
-    s += &table(&["#", "name", "op", "input", "output", "params", "encoding", "bytes", "FLOPs"], &rows);
+    s += &table(
+        &["#", "name", "op", "input", "output", "params", "encoding", "bytes", "FLOPs", "sparsity", "block", "nnz", "FLOPs saved", "kernel"],
+        &rows,
+    );
     s += &format!(
         "\n{} layers | file {} | arena {} | {} parameters ({}) | {} FLOPs per run\n",
         d.layers.len(),
