@@ -5,6 +5,8 @@
 //! overflow; consistent zero-sized tensors.
 //!
 //! Base models are written with `sprig_tools::writer`. Expected values are hand-computed.
+// The runtime's Error carries names inline (no allocation), hence its size.
+#![allow(clippy::result_large_err)]
 use sprig_kernels::sparse::{analyze, pack, Layout};
 use sprig_runtime::format::{Header, NodeRecord, SectionEntry, SectionKind, ValueRecord, VERSION_MAJOR};
 use sprig_runtime::ops::params::{BinaryParams, MatMulParams, UnaryParams};

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 #[path = "../../fuzz/src/harness.rs"]
 mod harness;
 
-#[allow(dead_code, unused_imports)]
 #[path = "../../tools/tests/convert_common/mod.rs"]
 mod convert_common;
 
