@@ -243,7 +243,7 @@ unsafe fn model_slot<'x>(model: *const sprig_model) -> Result<&'x ModelSlot, spr
     Ok(unsafe { &*(model as *const ModelSlot) })
 }
 
-fn loaded<'x>(slot: &'x ModelSlot) -> Result<&'x Model<'static>, sprig_status> {
+fn loaded(slot: &ModelSlot) -> Result<&Model<'static>, sprig_status> {
     slot.model.as_ref().ok_or(SPRIG_ERR_INVALID_HANDLE)
 }
 
@@ -802,7 +802,7 @@ fn run_inner(
         (
             ptr_array(inputs, num_inputs, "inputs array"),
             ptr_array(input_bytes, num_inputs, "input_bytes array"),
-            ptr_array(outputs as *const *mut c_void, num_outputs, "outputs array"),
+            ptr_array(outputs, num_outputs, "outputs array"),
             ptr_array(output_bytes, num_outputs, "output_bytes array"),
         )
     };
