@@ -204,6 +204,10 @@ impl<'a> Parsed<'a> {
         if header.file_size != bytes.len() as u64 {
             return Err(Error::Truncated { what: "file (size stated in header)", needed: header.file_size, available: bytes.len() as u64 });
         }
+        if header.flags != 0 {
+            // No flags are defined in 1.x; a file that sets one needs a reader that knows it.
+            return Err(Error::Section { kind: 0, problem: "unknown header flags set" });
+        }
         if header.section_count > MAX_SECTIONS {
             return Err(Error::Section { kind: 0, problem: "too many sections" });
         }

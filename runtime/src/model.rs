@@ -280,6 +280,21 @@ fn validate(bytes: &[u8]) -> Result<(), Error> {
             return Err(bad("scratch smaller than the op needs"));
         }
     }
+    // The stated arena size must be what the tensors and scratch need (rounded up to 64), so that
+    // a corrupted header cannot make a host allocate an absurd arena.
+    let mut max_end = 0u64;
+    for i in 0..nv {
+        let v = p.check_value(i)?;
+        if v.storage == Storage::Arena {
+            max_end = max_end.max(v.offset + v.nbytes);
+        }
+    }
+    for n in p.nodes {
+        max_end = max_end.max(n.scratch_offset + n.scratch_size);
+    }
+    if arena > max_end.next_multiple_of(format::ARENA_ALIGN as u64) {
+        return Err(Error::Section { kind: 0, problem: "arena size is larger than the model's tensors need" });
+    }
     // Every graph output is a graph input or written by some node.
     for (k, &v) in p.outputs.iter().enumerate() {
         let produced = p.inputs.contains(&v)
