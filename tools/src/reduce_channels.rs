@@ -156,9 +156,14 @@ impl<'g> Ctx<'g> {
         self.chan[t].as_ref().filter(|ch| c < ch.st.len()).map(|ch| ch.base + c)
     }
 
+    /// Ties channel `ca` of `a` to channel `cb` of `b`: removed from both or from neither. When
+    /// one side is not tracked (no channel axis, not f32), the other cannot be removed alone: it
+    /// is pinned.
     fn link(&mut self, a: TensorId, ca: usize, b: TensorId, cb: usize) {
-        if let (Some(x), Some(y)) = (self.id(a, ca), self.id(b, cb)) {
-            self.union(x, y);
+        match (self.id(a, ca), self.id(b, cb)) {
+            (Some(x), Some(y)) => self.union(x, y),
+            (Some(x), None) | (None, Some(x)) => self.pinned[x] = true,
+            (None, None) => {}
         }
     }
 
@@ -368,6 +373,9 @@ impl<'g> Ctx<'g> {
         let Some(act) = act_at(&n.params, 0) else { return self.unknown(n, "unknown activation") };
         let c = g.tensors[y].shape[axis];
         let mut vals: Vec<Vec<St>> = Vec::new();
+        // Operands that carry the output's channels one-to-one; the others (untracked, or
+        // broadcast along the channel axis) keep every output channel.
+        let mut carried = Vec::new();
         let mut ok = true;
         for &t in &[a, b] {
             if g.tensors[t].is_const() {
@@ -377,13 +385,16 @@ impl<'g> Ctx<'g> {
                     None => vec![St::Live; c],
                 });
             } else {
-                let fits = self.chan[t].as_ref().is_some_and(|ch| ch.axis + lead(t) == axis && ch.st.len() == c);
-                if fits {
-                    vals.push(self.chan[t].as_ref().unwrap().st.clone());
-                } else {
-                    self.pin_all(t, n, "operand broadcast along its channel axis");
-                    vals.push(vec![St::Live; c]);
-                    ok = false;
+                match self.chan[t].as_ref().filter(|ch| ch.axis + lead(t) == axis && ch.st.len() == c) {
+                    Some(ch) => {
+                        vals.push(ch.st.clone());
+                        carried.push(t);
+                    }
+                    None => {
+                        self.pin_all(t, n, "operand broadcast along its channel axis");
+                        vals.push(vec![St::Live; c]);
+                        ok = false;
+                    }
                 }
             }
         }
@@ -394,15 +405,16 @@ impl<'g> Ctx<'g> {
             })
             .collect();
         self.set(y, axis, st);
-        if !ok {
-            return self.pin_all(y, n, "an operand cannot lose channels");
-        }
-        for &t in &[a, b] {
-            if !g.tensors[t].is_const() {
-                for ch in 0..c {
-                    self.link(t, ch, y, ch);
-                }
+        // Every carried operand shares its channels' fate with the output, also when another
+        // operand pins the output: a residual Add whose shortcut is untracked keeps the channels
+        // of its other operand too (bug 1: BERT's attention residual lost them on one side only).
+        for t in carried {
+            for ch in 0..c {
+                self.link(t, ch, y, ch);
             }
+        }
+        if !ok {
+            self.pin_all(y, n, "an operand cannot lose channels");
         }
     }
 
