@@ -1,4 +1,6 @@
 //! Activation epilogues fused into kernels.
+use crate::vmath::{self, Func};
+use crate::Isa;
 
 /// Activation kinds, stored as `u32` in model files (see `Activation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,14 +73,11 @@ impl Activation {
                 }
             }
             Act::HardSwish => x * (x / 6.0 + 0.5).clamp(0.0, 1.0),
-            Act::Sigmoid => 1.0 / (1.0 + libm_exp(-x)),
-            Act::Tanh => libm_tanh(x),
-            Act::Gelu => 0.5 * x * (1.0 + erf(x * core::f32::consts::FRAC_1_SQRT_2)),
+            Act::Sigmoid => vmath::sigmoid(x),
+            Act::Tanh => vmath::tanh(x),
+            Act::Gelu => vmath::gelu(x),
             Act::HardSigmoid => (self.alpha * x + self.beta).clamp(0.0, 1.0),
-            Act::GeluTanh => {
-                let c = 0.797_884_6_f32; // sqrt(2/pi)
-                0.5 * x * (1.0 + libm_tanh(c * (x + 0.044715 * x * x * x)))
-            }
+            Act::GeluTanh => vmath::gelu_tanh(x),
         }
     }
 
@@ -95,11 +94,31 @@ impl Activation {
         }
     }
 
-    /// Applies the activation to every element in place.
+    /// The vectorised [`vmath`] function of kinds that have one.
+    pub fn vmath_func(&self) -> Option<Func> {
+        Some(match self.kind {
+            Act::Sigmoid => Func::Sigmoid,
+            Act::Tanh => Func::Tanh,
+            Act::Gelu => Func::Gelu,
+            Act::GeluTanh => Func::GeluTanh,
+            _ => return None,
+        })
+    }
+
+    /// Applies the activation to every element in place, with the [`vmath`] kernels of the
+    /// best ISA of this CPU ([`vmath::native`]) for the transcendental kinds.
     #[inline]
     pub fn apply_slice(&self, xs: &mut [f32]) {
+        self.apply_slice_isa(vmath::native(), xs)
+    }
+
+    /// [`Self::apply_slice`] with the kernels of `isa` (scalar where `isa` is unavailable).
+    pub fn apply_slice_isa(&self, isa: Isa, xs: &mut [f32]) {
         if self.kind == Act::None {
             return;
+        }
+        if let Some(f) = self.vmath_func() {
+            return vmath::map_inplace(isa, f, xs);
         }
         for x in xs {
             *x = self.apply(*x);
@@ -107,144 +126,25 @@ impl Activation {
     }
 }
 
-// no_std has no f32::exp; these are accurate to a few ulp, enough for inference.
+// no_std has no f32::exp; these are the scalar paths of `crate::vmath` (error bounds there).
 
-/// e^x for f32, with range reduction by ln 2 and a degree-7 polynomial.
+/// e^x for f32 (≤ 2 ulp; see [`crate::vmath`]).
 #[inline]
 pub fn libm_exp(x: f32) -> f32 {
-    if x.is_nan() {
-        return x;
-    }
-    if x > 88.72284 {
-        return f32::INFINITY;
-    }
-    if x < -103.97208 {
-        return 0.0;
-    }
-    let ln2_hi = 0.693_145_75_f32;
-    let ln2_lo = 1.428_606_8e-6_f32;
-    let k = round_f32(x * core::f32::consts::LOG2_E);
-    let r = (x - k * ln2_hi) - k * ln2_lo;
-    // exp(r) on |r| <= ln2/2
-    let p = 1.0
-        + r * (1.0
-            + r * (0.5
-                + r * (1.0 / 6.0
-                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
-    scale_pow2(p, k as i32)
+    vmath::exp(x)
 }
 
-#[inline]
-fn round_f32(x: f32) -> f32 {
-    let t = x as i32 as f32; // truncation
-    let d = x - t;
-    if d >= 0.5 {
-        t + 1.0
-    } else if d <= -0.5 {
-        t - 1.0
-    } else {
-        t
-    }
-}
-
-#[inline]
-fn scale_pow2(x: f32, k: i32) -> f32 {
-    // Split the scaling to stay in range for subnormal results.
-    let mut x = x;
-    let mut k = k;
-    while k > 127 {
-        x *= f32::from_bits(0x7f00_0000); // 2^127
-        k -= 127;
-    }
-    while k < -126 {
-        x *= f32::from_bits(0x0080_0000); // 2^-126
-        k += 126;
-    }
-    x * f32::from_bits(((k + 127) as u32) << 23)
-}
-
-/// tanh via exp; saturates for large |x|.
+/// tanh for f32 (absolute error ≤ 1e-6; see [`crate::vmath`]).
 #[inline]
 pub fn libm_tanh(x: f32) -> f32 {
-    if x > 9.0 {
-        return 1.0;
-    }
-    if x < -9.0 {
-        return -1.0;
-    }
-    if x.abs() < 0.0004 {
-        return x;
-    }
-    let e = libm_exp(2.0 * x);
-    (e - 1.0) / (e + 1.0)
+    vmath::tanh(x)
 }
 
-/// erf(x) for f32 (Abramowitz-Stegun 7.1.26 is too coarse; this uses the W. J. Cody style rational
-/// split computed in f64 for the small range and an exp tail).
+/// erf for f32 (absolute error ≤ 1e-6 over the real line; see [`crate::vmath`]). Replaced an f64
+/// Taylor series at ~140 ns/element (BENCHMARKS.md, "Dense kernel improvements").
 #[inline]
 pub fn erf(x: f32) -> f32 {
-    let xd = x as f64;
-    let ax = if xd < 0.0 { -xd } else { xd };
-    // The continued fraction converges slowly near 0.5 (erf(0.5) was off by 3e-5 with 60 terms),
-    // so the Taylor series, exact enough in f64 up to |x| = 3 (largest term ~ e^9), covers more.
-    let r = if ax < 3.0 {
-        // Taylor series of erf around 0
-        let x2 = ax * ax;
-        let mut term = ax;
-        let mut sum = ax;
-        let mut n = 0.0f64;
-        loop {
-            n += 1.0;
-            term *= -x2 / n;
-            let add = term / (2.0 * n + 1.0);
-            sum += add;
-            if add.abs() < 1e-17 || n > 120.0 {
-                break;
-            }
-        }
-        sum * core::f64::consts::FRAC_2_SQRT_PI
-    } else if ax > 6.0 {
-        1.0
-    } else {
-        // erfc by continued fraction, good for x >= 3 in f64.
-        1.0 - erfc_cf(ax)
-    };
-    (if xd < 0.0 { -r } else { r }) as f32
-}
-
-fn erfc_cf(x: f64) -> f64 {
-    // erfc(x) = exp(-x^2)/sqrt(pi) * 1/(x + 1/2/(x + 1/(x + 3/2/(x + ...))))
-    let mut f = 0.0f64;
-    let mut k = 60.0f64;
-    while k >= 1.0 {
-        f = (k / 2.0) / (x + f);
-        k -= 1.0;
-    }
-    let cf = 1.0 / (x + f);
-    exp_f64(-x * x) * cf / core::f64::consts::PI.sqrt_approx()
-}
-
-trait SqrtApprox {
-    fn sqrt_approx(self) -> f64;
-}
-impl SqrtApprox for f64 {
-    fn sqrt_approx(self) -> f64 {
-        // Only used for the constant sqrt(pi).
-        1.772_453_850_905_516
-    }
-}
-
-fn exp_f64(x: f64) -> f64 {
-    // x in [-36, -0.25]; reduce by ln2 and sum a Taylor series.
-    let k = (x * core::f64::consts::LOG2_E) as i64 - 1;
-    let r = x - k as f64 * core::f64::consts::LN_2;
-    let mut term = 1.0f64;
-    let mut sum = 1.0f64;
-    for n in 1..30 {
-        term *= r / n as f64;
-        sum += term;
-    }
-    sum * f64::from_bits(((k + 1023) as u64) << 52)
+    vmath::erf(x)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ pub mod dwconv;
 pub mod gemm;
 pub mod isa;
 pub mod sparse;
+pub mod vmath;
 
 pub use act::{Act, Activation};
 pub use isa::Isa;

@@ -170,7 +170,7 @@ fn run(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, ac
                 done = unsafe { (kr.row)(g, &r) };
                 debug_assert!(done >= ix0 && done <= ix1);
                 if post {
-                    act.apply_slice(&mut yrow[ix0..done]);
+                    act.apply_slice_isa(kr.isa, &mut yrow[ix0..done]);
                 }
             }
             for ox in (0..ix0.min(g.ow)).chain(done..g.ow) {

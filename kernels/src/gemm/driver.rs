@@ -104,13 +104,13 @@ pub(super) fn sgemm_with(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias:
                         unsafe { (kr.ukr)(kc, ap, bp, &tile) };
                         if last && post {
                             for i in 0..mr_eff {
-                                for j in 0..nr_eff {
-                                    // SAFETY: same tile bounds as above.
-                                    unsafe {
-                                        let p = tile.c.add(i * rs_c + j);
-                                        *p = act.apply(*p);
-                                    }
-                                }
+                                // SAFETY: same tile bounds as above: row i of the tile holds
+                                // nr_eff floats inside c.data, and no other reference to them
+                                // is alive here.
+                                let row = unsafe { core::slice::from_raw_parts_mut(tile.c.add(i * rs_c), nr_eff) };
+                                // Vectorised erf/exp (vmath): GELU was 44% of BERT time when
+                                // applied per element with an f64 erf.
+                                act.apply_slice_isa(kr.isa, row);
                             }
                         }
                     }
@@ -144,8 +144,15 @@ fn gemv(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Acti
     }
     for j in 0..len {
         let bv = if row_bias { bias.at(j, 0) } else { bias.at(0, j) };
-        let v = &mut c.data[j * ys];
-        *v = act.apply(*v + bv);
+        c.data[j * ys] += bv;
+    }
+    if ys == 1 {
+        act.apply_slice_isa(kr.isa, &mut c.data[..len]);
+    } else {
+        for j in 0..len {
+            let v = &mut c.data[j * ys];
+            *v = act.apply(*v);
+        }
     }
 }
 
