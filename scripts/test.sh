@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# The test command of the README and of CI: fetches the ONNX backend test data if missing, runs the
-# whole workspace's tests, then the aarch64 (NEON, under qemu) kernel tests.
-# Needs only the Rust toolchain, gcc and python3 with pip (the aarch64 script installs its cross
-# tools with apt). SPRIG_SKIP_AARCH64=1 skips the aarch64 part (it says so; it does not pass
+# The test command of the README and of CI: fetches the ONNX backend test data if missing, installs
+# cbindgen if missing (the C header test regenerates include/sprig.h), runs the whole workspace's
+# tests, then the aarch64 checks under qemu (NEON kernels, runtime test suite) and the embedded
+# builds (no_std for thumbv7em, C example size guard).
+# Needs only the Rust toolchain, gcc and python3 with pip (the aarch64 parts install their cross
+# tools with apt). SPRIG_SKIP_AARCH64=1 skips the aarch64 parts (it says so; it does not pass
 # silently). Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/fetch-onnx-tests.sh
+if ! command -v cbindgen >/dev/null; then cargo install cbindgen --locked; fi
 
 cargo test --workspace "$@"
 
 if [ "${SPRIG_SKIP_AARCH64:-0}" = "1" ]; then
     echo "SKIPPED: aarch64 kernel tests (SPRIG_SKIP_AARCH64=1)"
-elif [ -f scripts/test-aarch64.sh ]; then
-    bash scripts/test-aarch64.sh
 else
-    echo "SKIPPED: aarch64 kernel tests (scripts/test-aarch64.sh not present)"
+    bash scripts/test-aarch64.sh
 fi
+SPRIG_EMBEDDED_HOST_TESTS=0 bash scripts/test-embedded.sh
