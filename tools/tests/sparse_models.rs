@@ -12,11 +12,9 @@ use std::path::PathBuf;
 
 const TOL: f64 = 1e-4;
 
-/// Converter options of these tests: channel reduction off, because at the time of writing it
-/// breaks BERT at 90 % 4x1 with dense weights too ("layer0.attn.residual (sprig Add): input
-/// shapes do not broadcast"); the sparse choice is what is tested here.
+/// Converter options of these tests: the defaults (channel reduction on).
 fn base() -> ConvertOptions {
-    ConvertOptions { reduce_channels: false, ..Default::default() }
+    ConvertOptions::default()
 }
 
 fn small(arch: Arch, sparsity: f32, block_rows: usize) -> SynthOptions {
