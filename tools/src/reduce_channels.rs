@@ -575,10 +575,15 @@ fn kept(keep: &[bool]) -> Vec<usize> {
     (0..keep.len()).filter(|&i| keep[i]).collect()
 }
 
-/// `data` of `shape` with only the indices `idx` along `axis`.
-fn select(data: &[f32], shape: &[usize], axis: usize, idx: &[usize]) -> Vec<f32> {
+/// `data` of `shape` with only the indices `idx` along `axis`; `None` when the data does not
+/// have that shape or an index is out of range.
+fn select(data: &[f32], shape: &[usize], axis: usize, idx: &[usize]) -> Option<Vec<f32>> {
+    let d = *shape.get(axis)?;
+    if data.len() != shape.iter().product::<usize>() || idx.iter().any(|&i| i >= d) {
+        return None;
+    }
     let outer: usize = shape[..axis].iter().product();
-    let (d, inner) = (shape[axis], shape[axis + 1..].iter().product::<usize>());
+    let inner = shape[axis + 1..].iter().product::<usize>();
     let mut out = Vec::with_capacity(outer * idx.len() * inner);
     for o in 0..outer {
         for &i in idx {
@@ -586,7 +591,57 @@ fn select(data: &[f32], shape: &[usize], axis: usize, idx: &[usize]) -> Vec<f32>
             out.extend_from_slice(&data[s..s + inner]);
         }
     }
-    out
+    Some(out)
+}
+
+impl Ctx<'_> {
+    /// Pins every channel of `t` (a node the rewrite could not change reads or writes it).
+    fn pin_tensor(&mut self, t: TensorId) {
+        if let Some(ch) = &self.chan[t] {
+            let (b, l) = (ch.base, ch.st.len());
+            self.pinned[b..b + l].iter_mut().for_each(|p| *p = true);
+        }
+    }
+
+    /// Step 2: the channels kept per analysed tensor. A class is removable when all its members
+    /// are constant and none is pinned; no tensor loses every channel.
+    fn decide(&mut self) -> Vec<Option<Vec<bool>>> {
+        let mut removable = vec![true; self.parent.len()];
+        for t in 0..self.chan.len() {
+            let Some(ch) = self.chan[t].clone() else { continue };
+            for (k, s) in ch.st.iter().enumerate() {
+                let i = ch.base + k;
+                let r = self.find(i);
+                if self.pinned[i] || *s == St::Live {
+                    removable[r] = false;
+                }
+            }
+        }
+        // No tensor may lose every channel: keep the class of its first channel.
+        loop {
+            let mut changed = false;
+            for t in 0..self.chan.len() {
+                let Some(ch) = self.chan[t].clone() else { continue };
+                if (0..ch.st.len()).all(|k| {
+                    let r = self.find(ch.base + k);
+                    removable[r]
+                }) {
+                    let r = self.find(ch.base);
+                    removable[r] = false;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        (0..self.chan.len())
+            .map(|t| {
+                let ch = self.chan[t].clone()?;
+                Some((0..ch.st.len()).map(|c| !removable[self.find(ch.base + c)]).collect())
+            })
+            .collect()
+    }
 }
 
 /// Runs the pass; returns what it removed. Graphs it cannot improve are left unchanged.
@@ -598,211 +653,258 @@ pub fn run(g: &mut Graph) -> ReduceStats {
         cx.node(n);
     }
     for &t in &g.outputs {
-        if let Some(ch) = &cx.chan[t] {
-            let (b, l) = (ch.base, ch.st.len());
-            cx.pinned[b..b + l].iter_mut().for_each(|p| *p = true);
-        }
+        cx.pin_tensor(t);
     }
-    // A class is removable when all its members are constant and none is pinned.
-    let total = cx.parent.len();
-    let mut removable = vec![true; total];
-    for t in 0..g.tensors.len() {
-        let Some(ch) = cx.chan[t].clone() else { continue };
-        for (k, s) in ch.st.iter().enumerate() {
-            let i = ch.base + k;
-            let r = cx.find(i);
-            if cx.pinned[i] || *s == St::Live {
-                removable[r] = false;
+    let chan: Vec<Option<(usize, Vec<St>)>> = cx.chan.iter().map(|c| c.as_ref().map(|c| (c.axis, c.st.clone()))).collect();
+    // Decide, then plan the rewrite without touching the graph. A node the plan cannot rewrite
+    // (it disagrees with what the analysis accepted) keeps every channel of its tensors, and the
+    // decision is made again; each round pins a tensor that was losing channels, so it ends.
+    let (keep, plan) = loop {
+        let keep = cx.decide();
+        if !keep.iter().flatten().flatten().any(|&k| !k) {
+            break (keep, None);
+        }
+        match plan_rewrite(g, &chan, &keep) {
+            Ok(p) => break (keep, Some(p)),
+            Err(ni) => {
+                let n = &g.nodes[ni];
+                cx.stops.push(format!("'{}' ({}): cannot be rewritten; its channels kept", n.name, n.op.name()));
+                for &t in n.inputs.iter().flatten().chain(&n.outputs) {
+                    cx.pin_tensor(t);
+                }
             }
         }
-    }
-    // No tensor may lose every channel: keep the class of its first channel.
-    loop {
-        let mut changed = false;
-        for t in 0..g.tensors.len() {
-            let Some(ch) = cx.chan[t].clone() else { continue };
-            if (0..ch.st.len()).all(|k| {
-                let r = cx.find(ch.base + k);
-                removable[r]
-            }) {
-                let r = cx.find(ch.base);
-                removable[r] = false;
-                changed = true;
-            }
-        }
-        if !changed {
-            break;
-        }
-    }
-    let mut keep: Vec<Option<Vec<bool>>> = vec![None; g.tensors.len()];
+    };
     let mut stats = ReduceStats { stops: std::mem::take(&mut cx.stops), ..Default::default() };
-    for (t, k) in keep.iter_mut().enumerate() {
-        let Some(ch) = cx.chan[t].clone() else { continue };
-        let v: Vec<bool> = (0..ch.st.len())
-            .map(|c| {
-                let r = cx.find(ch.base + c);
-                !removable[r]
-            })
-            .collect();
+    for v in keep.iter().flatten() {
         stats.channels_total += v.len();
         stats.channels_removed += v.iter().filter(|&&x| !x).count();
-        *k = Some(v);
     }
     stats.channels_removed += heads_stats.channels_removed;
     stats.layers.extend(heads_stats.layers);
     stats.heads_removed = heads;
-    let chan: Vec<Option<(usize, Vec<St>)>> = cx.chan.into_iter().map(|c| c.map(|c| (c.axis, c.st))).collect();
-    if stats.channels_removed > 0 {
-        rewrite(g, &chan, &keep, &mut stats);
+    if let Some((edits, layers)) = plan {
+        stats.layers.extend(layers);
+        apply(g, edits);
+        for (t, k) in keep.iter().enumerate() {
+            if let (Some(k), Some((axis, _))) = (k, &chan[t]) {
+                g.tensors[t].shape[*axis] = k.iter().filter(|&&x| x).count();
+            }
+        }
+        g.eliminate_dead_nodes();
     }
     stats
 }
 
 type Chans = [Option<(usize, Vec<St>)>];
 
-fn rewrite(g: &mut Graph, chan: &Chans, keep: &[Option<Vec<bool>>], stats: &mut ReduceStats) {
-    let full = |t: TensorId, n: usize| keep[t].clone().unwrap_or_else(|| vec![true; n]);
-    let value = |t: TensorId, c: usize| match &chan[t] {
-        Some((_, st)) => match st[c] {
-            St::Const(v) => v,
-            St::Live => 0.0,
-        },
-        None => 0.0,
-    };
-    for ni in 0..g.nodes.len() {
-        let n = g.nodes[ni].clone();
+/// One node's rewrite, computed from the unchanged graph.
+struct Edit {
+    node: usize,
+    params: Option<Vec<u8>>,
+    /// The node's input count after the edit (before the new constants are placed).
+    inputs_len: Option<usize>,
+    /// New constant inputs: (input slot, name base, shape, data).
+    consts: Vec<(usize, String, Vec<usize>, Vec<f32>)>,
+}
+
+fn apply(g: &mut Graph, edits: Vec<Edit>) {
+    for e in edits {
+        if let Some(l) = e.inputs_len {
+            g.nodes[e.node].inputs.resize(l, None);
+        }
+        for (slot, base, shape, data) in e.consts {
+            let name = g.fresh_name(&base);
+            let t = g.add_const(name, shape, OwnedData::F32(data));
+            let inputs = &mut g.nodes[e.node].inputs;
+            if inputs.len() <= slot {
+                inputs.resize(slot + 1, None);
+            }
+            inputs[slot] = Some(t);
+        }
+        if let Some(p) = e.params {
+            g.nodes[e.node].params = p;
+        }
+    }
+}
+
+/// Step 3, planned: the edits of every node that reads or writes a tensor losing channels, and
+/// the per-layer changes. `Err(node)`: a node whose inputs, weights or parameters are not what
+/// the analysis accepted (it is then left alone and its channels kept).
+fn plan_rewrite(g: &Graph, chan: &Chans, keep: &[Option<Vec<bool>>]) -> Result<(Vec<Edit>, Vec<LayerChange>), usize> {
+    let mut edits = Vec::new();
+    let mut layers = Vec::new();
+    for (ni, n) in g.nodes.iter().enumerate() {
         let changed = |t: TensorId| keep[t].as_ref().is_some_and(|k| k.iter().any(|&x| !x));
-        let touched = n.inputs.iter().flatten().chain(&n.outputs).any(|&t| changed(t));
-        if !touched {
+        if !n.inputs.iter().flatten().chain(&n.outputs).any(|&t| changed(t)) {
             continue;
         }
-        match n.op {
-            OpKind::Conv => {
-                let (x, w, y) = (n.inputs[0].unwrap(), n.inputs[1].unwrap(), n.outputs[0]);
-                let ws = g.tensors[w].shape.clone();
-                let wv = f32_data(g, w).unwrap().to_vec();
-                let mut p: ConvParams = bytemuck::pod_read_unaligned(&n.params);
-                let (m, cg, per) = (ws[0], ws[1], ws[2..].iter().product::<usize>());
-                let kin = match &chan[x] {
-                    Some((1, _)) => full(x, g.tensors[x].shape[1]),
-                    _ => vec![true; g.tensors[x].shape[1]],
-                };
-                let kout = full(y, m);
-                let bias: Vec<f32> = match n.inputs.get(2).copied().flatten() {
-                    Some(b) => f32_data(g, b).unwrap().to_vec(),
-                    None => vec![0.0; m],
-                };
-                let (outs, depthwise) = (kept(&kout), p.group > 1);
-                let mut nb: Vec<f32> = outs.iter().map(|&o| bias[o]).collect();
-                let (nw, nws) = if depthwise {
-                    p.group = outs.len() as u32;
-                    (select(&wv, &ws, 0, &outs), [vec![outs.len()], ws[1..].to_vec()].concat())
-                } else {
-                    let ins = kept(&kin);
-                    for (j, &o) in outs.iter().enumerate() {
-                        for ci in (0..cg).filter(|&ci| !kin[ci]) {
-                            nb[j] += value(x, ci) * wv[(o * cg + ci) * per..(o * cg + ci + 1) * per].iter().sum::<f32>();
-                        }
-                    }
-                    let w1 = select(&wv, &ws, 0, &outs);
-                    let s1 = [vec![outs.len()], ws[1..].to_vec()].concat();
-                    (select(&w1, &s1, 1, &ins), [vec![outs.len(), ins.len()], ws[2..].to_vec()].concat())
-                };
-                stats.layers.push(LayerChange { node: n.name.clone(), out_before: m, out_after: outs.len(), in_before: kin.len(), in_after: kept(&kin).len(), params_before: 0, flops_before: 0 });
-                let wn = g.fresh_name(&format!("{}_reduced", g.tensors[w].name));
-                let nwt = g.add_const(wn, nws, OwnedData::F32(nw));
-                let bn = g.fresh_name(&format!("{}_bias_reduced", n.name));
-                let nbt = g.add_const(bn, vec![outs.len()], OwnedData::F32(nb));
-                let node = &mut g.nodes[ni];
-                node.params = bytemuck::bytes_of(&p).to_vec();
-                node.inputs.resize(3, None);
-                node.inputs[1] = Some(nwt);
-                node.inputs[2] = Some(nbt);
-            }
-            OpKind::MatMul => {
-                let (a, w, y) = (n.inputs[0].unwrap(), n.inputs[1].unwrap(), n.outputs[0]);
-                let ws = g.tensors[w].shape.clone();
-                let (k, nn) = (ws[0], ws[1]);
-                let wv = f32_data(g, w).unwrap().to_vec();
-                let last = g.tensors[a].shape.len() - 1;
-                let kin = match &chan[a] {
-                    Some((ax, _)) if *ax == last => full(a, k),
-                    _ => vec![true; k],
-                };
-                let kout = full(y, nn);
-                let bias_t = n.inputs.get(2).copied().flatten();
-                let bias: Vec<f32> = bias_t.map_or(vec![0.0; nn], |b| f32_data(g, b).unwrap().to_vec());
-                let (ins, outs) = (kept(&kin), kept(&kout));
-                let mut nb: Vec<f32> = outs.iter().map(|&j| bias[j]).collect();
-                let mut folded = false;
-                for i in (0..k).filter(|&i| !kin[i]) {
-                    let c = value(a, i);
-                    if c != 0.0 {
-                        folded = true;
-                        for (jj, &j) in outs.iter().enumerate() {
-                            nb[jj] += c * wv[i * nn + j];
-                        }
-                    }
-                }
-                stats.layers.push(LayerChange { node: n.name.clone(), out_before: nn, out_after: outs.len(), in_before: k, in_after: ins.len(), params_before: 0, flops_before: 0 });
-                let nw = select(&select(&wv, &ws, 0, &ins), &[ins.len(), nn], 1, &outs);
-                let wn = g.fresh_name(&format!("{}_reduced", g.tensors[w].name));
-                let nwt = g.add_const(wn, vec![ins.len(), outs.len()], OwnedData::F32(nw));
-                let new_bias = if bias_t.is_some() || folded {
-                    let mut shape = bias_t.map_or(vec![nn], |b| g.tensors[b].shape.clone());
-                    *shape.last_mut().unwrap() = outs.len();
-                    let bn = g.fresh_name(&format!("{}_bias_reduced", n.name));
-                    Some(g.add_const(bn, shape, OwnedData::F32(nb)))
-                } else {
-                    None
-                };
-                let node = &mut g.nodes[ni];
-                node.inputs[1] = Some(nwt);
-                node.inputs.truncate(2);
-                if new_bias.is_some() {
-                    node.inputs.push(new_bias);
-                }
-            }
-            OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Max | OpKind::Min => {
-                let y = n.outputs[0];
-                let Some((axis, _)) = &chan[y] else { continue };
-                let ky = full(y, g.tensors[y].shape[*axis]);
-                let idx = kept(&ky);
-                let r = g.tensors[y].shape.len();
-                for i in 0..n.inputs.len() {
-                    let Some(t) = n.inputs[i] else { continue };
-                    let Some(v) = f32_data(g, t) else { continue };
-                    let s = g.tensors[t].shape.clone();
-                    let Some(d) = (axis + s.len()).checked_sub(r) else { continue };
-                    if s[d] != ky.len() || ky.len() == 1 {
-                        continue;
-                    }
-                    let nv = select(v, &s, d, &idx);
-                    let mut ns = s.clone();
-                    ns[d] = idx.len();
-                    let name = g.fresh_name(&format!("{}_reduced", g.tensors[t].name));
-                    let nt = g.add_const(name, ns, OwnedData::F32(nv));
-                    g.nodes[ni].inputs[i] = Some(nt);
-                }
-            }
-            OpKind::Slice => {
-                let x = n.inputs[0].unwrap();
-                let Some((axis, _)) = &chan[x] else { continue };
-                let kx = full(x, g.tensors[x].shape[*axis]);
-                let mut p: SliceParams = bytemuck::pod_read_unaligned(&n.params);
-                let start = p.starts[*axis] as usize;
-                p.starts[*axis] = kx[..start].iter().filter(|&&k| k).count() as i64;
-                g.nodes[ni].params = bytemuck::bytes_of(&p).to_vec();
-            }
-            _ => {}
+        let e = match n.op {
+            OpKind::Conv => plan_conv(g, chan, keep, ni, &mut layers),
+            OpKind::MatMul => plan_matmul(g, chan, keep, ni, &mut layers),
+            OpKind::Add | OpKind::Sub | OpKind::Mul | OpKind::Div | OpKind::Max | OpKind::Min => plan_binary(g, chan, keep, ni),
+            OpKind::Slice => plan_slice(g, chan, keep, ni),
+            _ => Some(None),
+        };
+        match e {
+            Some(Some(e)) => edits.push(e),
+            Some(None) => {}
+            None => return Err(ni),
         }
     }
-    for (t, k) in keep.iter().enumerate() {
-        if let (Some(k), Some((axis, _))) = (k, &chan[t]) {
-            g.tensors[t].shape[*axis] = k.iter().filter(|&&x| x).count();
+    Ok((edits, layers))
+}
+
+/// Channels kept of `t` (all when the pass did not analyse it), checked against its length.
+fn kept_of(keep: &[Option<Vec<bool>>], t: TensorId, n: usize) -> Option<Vec<bool>> {
+    match &keep[t] {
+        Some(k) => (k.len() == n).then(|| k.clone()),
+        None => Some(vec![true; n]),
+    }
+}
+
+/// The constant value of channel `c` of `t` (0 for a live or unanalysed channel: never folded).
+fn value(chan: &Chans, t: TensorId, c: usize) -> f32 {
+    match chan[t].as_ref().and_then(|(_, st)| st.get(c)) {
+        Some(St::Const(v)) => *v,
+        _ => 0.0,
+    }
+}
+
+fn plan_conv(g: &Graph, chan: &Chans, keep: &[Option<Vec<bool>>], ni: usize, layers: &mut Vec<LayerChange>) -> Option<Option<Edit>> {
+    let n = &g.nodes[ni];
+    let (x, w, y) = (n.inputs.first().copied()??, n.inputs.get(1).copied()??, *n.outputs.first()?);
+    let ws = &g.tensors[w].shape;
+    let wv = f32_data(g, w)?;
+    let mut p = read::<ConvParams>(&n.params)?;
+    if ws.len() < 3 {
+        return None;
+    }
+    let (m, cg, per) = (ws[0], ws[1], ws[2..].iter().product::<usize>());
+    let c = *g.tensors[x].shape.get(1)?;
+    let kin = match &chan[x] {
+        Some((1, _)) => kept_of(keep, x, c)?,
+        _ => vec![true; c],
+    };
+    let kout = kept_of(keep, y, m)?;
+    let bias: Vec<f32> = match n.inputs.get(2).copied().flatten() {
+        Some(b) => f32_data(g, b).filter(|b| b.len() == m)?.to_vec(),
+        None => vec![0.0; m],
+    };
+    let (outs, depthwise) = (kept(&kout), p.group > 1);
+    let mut nb: Vec<f32> = outs.iter().map(|&o| bias[o]).collect();
+    let (nw, nws) = if depthwise {
+        // The analysis links a depthwise conv's input and output channels; any other grouped
+        // conv is pinned and never reaches here with changed channels.
+        if cg != 1 || m != c || p.group as usize != m || kin != kout {
+            return None;
+        }
+        p.group = outs.len() as u32;
+        (select(wv, ws, 0, &outs)?, [vec![outs.len()], ws[1..].to_vec()].concat())
+    } else {
+        if cg != c || wv.len() != m * cg * per {
+            return None;
+        }
+        let ins = kept(&kin);
+        for (j, &o) in outs.iter().enumerate() {
+            for ci in (0..cg).filter(|&ci| !kin[ci]) {
+                nb[j] += value(chan, x, ci) * wv[(o * cg + ci) * per..(o * cg + ci + 1) * per].iter().sum::<f32>();
+            }
+        }
+        let w1 = select(wv, ws, 0, &outs)?;
+        let s1 = [vec![outs.len()], ws[1..].to_vec()].concat();
+        (select(&w1, &s1, 1, &ins)?, [vec![outs.len(), ins.len()], ws[2..].to_vec()].concat())
+    };
+    layers.push(LayerChange { node: n.name.clone(), out_before: m, out_after: outs.len(), in_before: kin.len(), in_after: kept(&kin).len(), params_before: 0, flops_before: 0 });
+    Some(Some(Edit {
+        node: ni,
+        params: Some(bytemuck::bytes_of(&p).to_vec()),
+        inputs_len: Some(3),
+        consts: vec![
+            (1, format!("{}_reduced", g.tensors[w].name), nws, nw),
+            (2, format!("{}_bias_reduced", n.name), vec![outs.len()], nb),
+        ],
+    }))
+}
+
+fn plan_matmul(g: &Graph, chan: &Chans, keep: &[Option<Vec<bool>>], ni: usize, layers: &mut Vec<LayerChange>) -> Option<Option<Edit>> {
+    let n = &g.nodes[ni];
+    let (a, w, y) = (n.inputs.first().copied()??, n.inputs.get(1).copied()??, *n.outputs.first()?);
+    let ws = &g.tensors[w].shape;
+    let wv = f32_data(g, w)?;
+    let &[k, nn] = ws.as_slice() else { return None };
+    if wv.len() != k * nn {
+        return None;
+    }
+    let last = g.tensors[a].shape.len().checked_sub(1)?;
+    let kin = match &chan[a] {
+        Some((ax, _)) if *ax == last => kept_of(keep, a, k)?,
+        _ => vec![true; k],
+    };
+    let kout = kept_of(keep, y, nn)?;
+    let bias_t = n.inputs.get(2).copied().flatten();
+    let bias: Vec<f32> = match bias_t {
+        Some(b) => f32_data(g, b).filter(|b| b.len() == nn)?.to_vec(),
+        None => vec![0.0; nn],
+    };
+    let (ins, outs) = (kept(&kin), kept(&kout));
+    let mut nb: Vec<f32> = outs.iter().map(|&j| bias[j]).collect();
+    let mut folded = false;
+    for i in (0..k).filter(|&i| !kin[i]) {
+        let c = value(chan, a, i);
+        if c != 0.0 {
+            folded = true;
+            for (jj, &j) in outs.iter().enumerate() {
+                nb[jj] += c * wv[i * nn + j];
+            }
         }
     }
-    g.eliminate_dead_nodes();
+    layers.push(LayerChange { node: n.name.clone(), out_before: nn, out_after: outs.len(), in_before: k, in_after: ins.len(), params_before: 0, flops_before: 0 });
+    let nw = select(&select(wv, ws, 0, &ins)?, &[ins.len(), nn], 1, &outs)?;
+    let mut consts = vec![(1, format!("{}_reduced", g.tensors[w].name), vec![ins.len(), outs.len()], nw)];
+    if bias_t.is_some() || folded {
+        let mut shape = bias_t.map_or(vec![nn], |b| g.tensors[b].shape.clone());
+        *shape.last_mut()? = outs.len();
+        consts.push((2, format!("{}_bias_reduced", n.name), shape, nb));
+    }
+    Some(Some(Edit { node: ni, params: None, inputs_len: Some(2), consts }))
+}
+
+/// Constant operands of an elementwise op lose the output's removed channels.
+fn plan_binary(g: &Graph, chan: &Chans, keep: &[Option<Vec<bool>>], ni: usize) -> Option<Option<Edit>> {
+    let n = &g.nodes[ni];
+    let y = *n.outputs.first()?;
+    let Some((axis, _)) = &chan[y] else { return Some(None) };
+    let ys = &g.tensors[y].shape;
+    let ky = kept_of(keep, y, *ys.get(*axis)?)?;
+    let idx = kept(&ky);
+    let r = ys.len();
+    let mut consts = Vec::new();
+    for (i, t) in n.inputs.iter().enumerate() {
+        let Some(t) = *t else { continue };
+        let Some(v) = f32_data(g, t) else { continue };
+        let s = &g.tensors[t].shape;
+        let Some(d) = (axis + s.len()).checked_sub(r) else { continue };
+        if s[d] != ky.len() || ky.len() == 1 {
+            continue;
+        }
+        let mut ns = s.clone();
+        ns[d] = idx.len();
+        consts.push((i, format!("{}_reduced", g.tensors[t].name), ns, select(v, s, d, &idx)?));
+    }
+    Some(Some(Edit { node: ni, params: None, inputs_len: None, consts }))
+}
+
+/// A Slice along the channel axis starts at the kept channels before its old start.
+fn plan_slice(g: &Graph, chan: &Chans, keep: &[Option<Vec<bool>>], ni: usize) -> Option<Option<Edit>> {
+    let n = &g.nodes[ni];
+    let x = n.inputs.first().copied()??;
+    let Some((axis, _)) = &chan[x] else { return Some(None) };
+    let kx = kept_of(keep, x, *g.tensors[x].shape.get(*axis)?)?;
+    let mut p = read::<SliceParams>(&n.params)?;
+    let start = usize::try_from(*p.starts.get(*axis)?).ok()?;
+    p.starts[*axis] = kx.get(..start)?.iter().filter(|&&k| k).count() as i64;
+    Some(Some(Edit { node: ni, params: Some(bytemuck::bytes_of(&p).to_vec()), inputs_len: None, consts: Vec::new() }))
 }
 
 /// Attention heads (the layout the Hugging Face exporters write, after `passes`):
@@ -981,79 +1083,107 @@ fn scores_out(g: &Graph, n: usize) -> TensorId {
 fn reduce_heads(g: &mut Graph, stats: &mut ReduceStats) -> usize {
     let mut removed = 0;
     for h in find_heads(g) {
-        let (vm, va) = h.proj[2];
-        let wv = f32_data(g, g.nodes[vm].inputs[1].unwrap()).unwrap();
-        let hid = h.heads * h.d;
-        let dead: Vec<bool> = (0..h.heads).map(|k| (0..wv.len() / hid).all(|i| (k * h.d..(k + 1) * h.d).all(|c| wv[i * hid + c] == 0.0))).collect();
-        let nd = dead.iter().filter(|&&x| x).count();
-        if nd == 0 || nd == h.heads {
-            continue;
+        // Planned in full before the graph changes: a head whose tensors are not what
+        // `find_heads` matched is left alone.
+        let Some((edits, layers, shapes, nd)) = plan_heads(g, &h) else { continue };
+        apply(g, edits);
+        for (t, s) in shapes {
+            g.tensors[t].shape = s;
         }
-        let cols: Vec<usize> = (0..hid).filter(|c| !dead[c / h.d]).collect();
-        let bv: Vec<f32> = match va.and_then(|a| g.nodes[a].inputs[1]) {
-            Some(b) => f32_data(g, b).unwrap().to_vec(),
-            None => vec![0.0; hid],
-        };
-        for (mm, add) in h.proj {
-            let w = g.nodes[mm].inputs[1].unwrap();
-            let ws = g.tensors[w].shape.clone();
-            let nw = select(f32_data(g, w).unwrap(), &ws, 1, &cols);
-            let name = g.fresh_name(&format!("{}_heads", g.tensors[w].name));
-            let nt = g.add_const(name, vec![ws[0], cols.len()], OwnedData::F32(nw));
-            g.nodes[mm].inputs[1] = Some(nt);
-            stats.layers.push(LayerChange { node: g.nodes[mm].name.clone(), out_before: hid, out_after: cols.len(), in_before: ws[0], in_after: ws[0], params_before: 0, flops_before: 0 });
-            if let Some(a) = add {
-                let b = g.nodes[a].inputs[1].unwrap();
-                let nb: Vec<f32> = cols.iter().map(|&c| f32_data(g, b).unwrap()[c]).collect();
-                let name = g.fresh_name(&format!("{}_heads", g.tensors[b].name));
-                let nt = g.add_const(name, vec![cols.len()], OwnedData::F32(nb));
-                g.nodes[a].inputs[1] = Some(nt);
-            }
-        }
-        // Output projection: drop the rows, fold the constant context bv into the bias.
-        let (om, oa) = h.out;
-        let w = g.nodes[om].inputs[1].unwrap();
-        let ws = g.tensors[w].shape.clone();
-        let wo = f32_data(g, w).unwrap().to_vec();
-        let n = ws[1];
-        let mut fold = vec![0.0f32; n];
-        for c in (0..hid).filter(|c| dead[c / h.d]) {
-            for (j, f) in fold.iter_mut().enumerate() {
-                *f += bv[c] * wo[c * n + j];
-            }
-        }
-        let nw = select(&wo, &ws, 0, &cols);
-        let name = g.fresh_name(&format!("{}_heads", g.tensors[w].name));
-        let nt = g.add_const(name, vec![cols.len(), n], OwnedData::F32(nw));
-        g.nodes[om].inputs[1] = Some(nt);
-        stats.layers.push(LayerChange { node: g.nodes[om].name.clone(), out_before: n, out_after: n, in_before: hid, in_after: cols.len(), params_before: 0, flops_before: 0 });
-        let (bias_node, slot) = match oa {
-            Some(a) => (a, 1),
-            None => (om, 2),
-        };
-        let old: Vec<f32> = match g.nodes[bias_node].inputs.get(slot).copied().flatten() {
-            Some(b) => f32_data(g, b).unwrap().to_vec(),
-            None => vec![0.0; n],
-        };
-        let shape = g.nodes[bias_node].inputs.get(slot).copied().flatten().map_or(vec![n], |b| g.tensors[b].shape.clone());
-        let nb: Vec<f32> = old.iter().zip(&fold).map(|(a, b)| a + b).collect();
-        let name = g.fresh_name(&format!("{}_bias_heads", g.nodes[om].name));
-        let nt = g.add_const(name, shape, OwnedData::F32(nb));
-        let node = &mut g.nodes[bias_node];
-        node.inputs.resize(slot + 1, None);
-        node.inputs[slot] = Some(nt);
-        // Per-head tensors: the head axis (or the merged hidden axis) shrinks.
-        let mut seen = Vec::new();
-        for (t, axis) in h.shrink {
-            if seen.contains(&t) {
-                continue;
-            }
-            seen.push(t);
-            let s = &mut g.tensors[t].shape;
-            s[axis] = if s[axis] == h.heads { h.heads - nd } else { s[axis] / hid * cols.len() };
-        }
+        stats.layers.extend(layers);
         stats.channels_removed += nd * h.d * 3;
         removed += nd;
     }
     removed
+}
+
+/// The edits, layer changes and new per-head tensor shapes that remove the dead heads of `h`,
+/// and how many are dead; `None` when none (or all) are dead or a tensor does not fit.
+type HeadPlan = (Vec<Edit>, Vec<LayerChange>, Vec<(TensorId, Vec<usize>)>, usize);
+
+fn plan_heads(g: &Graph, h: &Head) -> Option<HeadPlan> {
+    let (vm, va) = h.proj[2];
+    let hid = h.heads * h.d;
+    // A constant matrix `[k, hid]` input of `mm` (slot 1).
+    let weight = |mm: usize| -> Option<(TensorId, &[usize], &[f32])> {
+        let w = g.nodes[mm].inputs.get(1).copied()??;
+        let (ws, wv) = (g.tensors[w].shape.as_slice(), f32_data(g, w)?);
+        (ws.len() == 2 && wv.len() == ws[0] * ws[1]).then_some((w, ws, wv))
+    };
+    // The constant second operand of a bias Add, of `len` values.
+    let bias = |a: usize, len: usize| -> Option<(TensorId, &[f32])> {
+        let b = g.nodes[a].inputs.get(1).copied()??;
+        f32_data(g, b).filter(|v| v.len() == len).map(|v| (b, v))
+    };
+    let (_, vs, wv) = weight(vm)?;
+    if hid == 0 || vs[1] != hid {
+        return None;
+    }
+    let dead: Vec<bool> = (0..h.heads).map(|k| (0..vs[0]).all(|i| (k * h.d..(k + 1) * h.d).all(|c| wv[i * hid + c] == 0.0))).collect();
+    let nd = dead.iter().filter(|&&x| x).count();
+    if nd == 0 || nd == h.heads {
+        return None;
+    }
+    let cols: Vec<usize> = (0..hid).filter(|c| !dead[c / h.d]).collect();
+    let bv: Vec<f32> = match va {
+        Some(a) => bias(a, hid)?.1.to_vec(),
+        None => vec![0.0; hid],
+    };
+    let (mut edits, mut layers) = (Vec::new(), Vec::new());
+    for (mm, add) in h.proj {
+        let (w, ws, wv) = weight(mm)?;
+        if ws[1] != hid {
+            return None;
+        }
+        let nw = select(wv, ws, 1, &cols)?;
+        edits.push(Edit { node: mm, params: None, inputs_len: None, consts: vec![(1, format!("{}_heads", g.tensors[w].name), vec![ws[0], cols.len()], nw)] });
+        layers.push(LayerChange { node: g.nodes[mm].name.clone(), out_before: hid, out_after: cols.len(), in_before: ws[0], in_after: ws[0], params_before: 0, flops_before: 0 });
+        if let Some(a) = add {
+            let (b, bv) = bias(a, hid)?;
+            let nb: Vec<f32> = cols.iter().map(|&c| bv[c]).collect();
+            edits.push(Edit { node: a, params: None, inputs_len: None, consts: vec![(1, format!("{}_heads", g.tensors[b].name), vec![cols.len()], nb)] });
+        }
+    }
+    // Output projection: drop the rows, fold the constant context bv into the bias.
+    let (om, oa) = h.out;
+    let (w, ws, wo) = weight(om)?;
+    if ws[0] != hid {
+        return None;
+    }
+    let n = ws[1];
+    let mut fold = vec![0.0f32; n];
+    for c in (0..hid).filter(|c| dead[c / h.d]) {
+        for (j, f) in fold.iter_mut().enumerate() {
+            *f += bv[c] * wo[c * n + j];
+        }
+    }
+    let nw = select(wo, ws, 0, &cols)?;
+    edits.push(Edit { node: om, params: None, inputs_len: None, consts: vec![(1, format!("{}_heads", g.tensors[w].name), vec![cols.len(), n], nw)] });
+    layers.push(LayerChange { node: g.nodes[om].name.clone(), out_before: n, out_after: n, in_before: hid, in_after: cols.len(), params_before: 0, flops_before: 0 });
+    let (bias_node, slot) = match oa {
+        Some(a) => (a, 1),
+        None => (om, 2),
+    };
+    let (old, shape) = match g.nodes[bias_node].inputs.get(slot).copied().flatten() {
+        Some(b) => (f32_data(g, b).filter(|v| v.len() == n)?.to_vec(), g.tensors[b].shape.clone()),
+        None => (vec![0.0; n], vec![n]),
+    };
+    let nb: Vec<f32> = old.iter().zip(&fold).map(|(a, b)| a + b).collect();
+    edits.push(Edit { node: bias_node, params: None, inputs_len: Some(slot + 1), consts: vec![(slot, format!("{}_bias_heads", g.nodes[om].name), shape, nb)] });
+    // Per-head tensors: the head axis (or the merged hidden axis) shrinks.
+    let mut shapes: Vec<(TensorId, Vec<usize>)> = Vec::new();
+    for &(t, axis) in &h.shrink {
+        if shapes.iter().any(|(u, _)| *u == t) {
+            continue;
+        }
+        let mut s = g.tensors[t].shape.clone();
+        let d = s.get_mut(axis)?;
+        *d = match *d {
+            x if x == h.heads => h.heads - nd,
+            x if x % hid == 0 => x / hid * cols.len(),
+            _ => return None,
+        };
+        shapes.push((t, s));
+    }
+    Some((edits, layers, shapes, nd))
 }
