@@ -234,6 +234,9 @@ impl<'g> Ctx<'g> {
         let (m, cg, c) = (ws[0], ws[1], xs[1]);
         let group = p.group.max(1) as usize;
         let per: usize = ws[2..].iter().product();
+        if m % group != 0 || cg * group != c || wv.len() != m * cg * per || bv.is_some_and(|b| b.len() != m) || m == 0 {
+            return self.unknown(n, "weight, bias and input shapes disagree");
+        }
         let mg = m / group;
         let padded = p.pads != [0; 4];
         let depthwise = group > 1 && group == c && m == c && cg == 1;
@@ -275,15 +278,16 @@ impl<'g> Ctx<'g> {
         }
     }
 
-    /// `(k, n, bias values)` of a MatMul the pass can rewrite: constant 2-D weight, A of rank >= 2,
-    /// bias absent or constant with one value per output column.
-    fn dense_matmul(&self, n: &Node) -> Option<(usize, usize, Option<&'g [f32]>)> {
+    /// `(a, weight, k, n, bias values)` of a MatMul the pass can rewrite: constant 2-D weight,
+    /// A of rank >= 2 with `k` columns, bias absent or constant with one value per output column.
+    #[allow(clippy::type_complexity)]
+    fn dense_matmul(&self, n: &Node) -> Option<(TensorId, &'g [f32], usize, usize, Option<&'g [f32]>)> {
         let g = self.g;
         let a = n.inputs.first().copied().flatten()?;
         let b = n.inputs.get(1).copied().flatten()?;
         let bs = &g.tensors[b].shape;
-        f32_data(g, b)?;
-        if bs.len() != 2 || g.tensors[a].shape.len() < 2 {
+        let wv = f32_data(g, b)?;
+        if bs.len() != 2 || wv.len() != bs[0] * bs[1] || g.tensors[a].shape.len() < 2 || g.tensors[a].shape.last() != Some(&bs[0]) {
             return None;
         }
         let bias = match n.inputs.get(2).copied().flatten() {
@@ -296,14 +300,17 @@ impl<'g> Ctx<'g> {
                 Some(v)
             }
         };
-        Some((bs[0], bs[1], bias))
+        Some((a, wv, bs[0], bs[1], bias))
     }
 
     fn matmul(&mut self, n: &Node) {
         let g = self.g;
-        let Some((k, nn, bias)) = self.dense_matmul(n) else { return self.unknown(n, "weight not a constant matrix") };
+        let Some((a, wv, k, nn, bias)) = self.dense_matmul(n) else { return self.unknown(n, "weight not a constant matrix") };
         let Some(act) = act_at(&n.params, 0) else { return self.unknown(n, "unknown activation") };
-        let (a, wv, y) = (n.inputs[0].unwrap(), f32_data(g, n.inputs[1].unwrap()).unwrap(), n.outputs[0]);
+        let Some(&y) = n.outputs.first() else { return self.unknown(n, "no output") };
+        if g.tensors[y].shape.last() != Some(&nn) {
+            return self.unknown(n, "output shape disagrees with the weight");
+        }
         let last = g.tensors[a].shape.len() - 1;
         if self.chan[a].as_ref().is_some_and(|c| c.axis != last) {
             self.pin_all(a, n, "channel axis is not the reduced axis");
@@ -646,6 +653,14 @@ impl Ctx<'_> {
 
 /// Runs the pass; returns what it removed. Graphs it cannot improve are left unchanged.
 pub fn run(g: &mut Graph) -> ReduceStats {
+    run_with(g, plan_rewrite)
+}
+
+type Keep = [Option<Vec<bool>>];
+type Plan = (Vec<Edit>, Vec<LayerChange>);
+
+/// [`run`] with the rewrite planner as a parameter (tests inject planners that reject a node).
+fn run_with(g: &mut Graph, plan_rewrite: impl Fn(&Graph, &Chans, &Keep) -> Result<Plan, usize>) -> ReduceStats {
     let mut heads_stats = ReduceStats::default();
     let heads = reduce_heads(g, &mut heads_stats);
     let mut cx = Ctx { g, chan: vec![None; g.tensors.len()], parent: Vec::new(), pinned: Vec::new(), stops: Vec::new() };
@@ -1059,7 +1074,7 @@ fn find_heads(g: &Graph) -> Vec<Head> {
                 _ => None,
             };
             let vs = &g.tensors[vh].shape;
-            let (heads, d) = (vs[1], vs[3]);
+            let (&heads, &d) = (vs.get(1)?, vs.get(3)?);
             if g.tensors[merged].shape.last() != Some(&(heads * d)) || g.tensors[ctt].shape.get(2) != Some(&heads) {
                 return None;
             }
@@ -1186,4 +1201,99 @@ fn plan_heads(g: &Graph, h: &Head) -> Option<HeadPlan> {
         shapes.push((t, s));
     }
     Some((edits, layers, shapes, nd))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mm(name: &str, a: TensorId, w: TensorId, b: Option<TensorId>, y: TensorId) -> Node {
+        let p = sprig_runtime::ops::params::MatMulParams { act: ActParams::NONE };
+        let mut inputs = vec![Some(a), Some(w)];
+        inputs.extend(b.map(Some));
+        Node { name: name.into(), op: OpKind::MatMul, params: bytemuck::bytes_of(&p).to_vec(), inputs, outputs: vec![y], fused: Vec::new(), from_bn: None }
+    }
+
+    /// x [1,4] · W1 [4,3] + b1 → h [1,3] · W2 [3,2] + b2 → y; W1's column 1 is zero, so h's
+    /// channel 1 is the constant b1[1].
+    fn two_layers() -> Graph {
+        let mut g = Graph::default();
+        let x = g.add_tensor("x".into(), DType::F32, vec![1, 4], None);
+        let w1: Vec<f32> = (0..12).map(|i| if i % 3 == 1 { 0.0 } else { i as f32 * 0.1 + 0.05 }).collect();
+        let w1 = g.add_const("w1".into(), vec![4, 3], OwnedData::F32(w1));
+        let b1 = g.add_const("b1".into(), vec![3], OwnedData::F32(vec![0.5, 2.0, -0.5]));
+        let h = g.add_tensor("h".into(), DType::F32, vec![1, 3], None);
+        let w2 = g.add_const("w2".into(), vec![3, 2], OwnedData::F32(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+        let b2 = g.add_const("b2".into(), vec![2], OwnedData::F32(vec![0.25, -0.25]));
+        let y = g.add_tensor("y".into(), DType::F32, vec![1, 2], None);
+        g.nodes.push(mm("fc1", x, w1, Some(b1), h));
+        g.nodes.push(mm("fc2", h, w2, Some(b2), y));
+        g.inputs.push(x);
+        g.outputs.push(y);
+        g
+    }
+
+    fn input(g: &Graph, node: usize, slot: usize) -> (Vec<usize>, Vec<f32>) {
+        let t = g.nodes[node].inputs[slot].unwrap();
+        (g.tensors[t].shape.clone(), f32_data(g, t).unwrap().to_vec())
+    }
+
+    #[test]
+    fn dead_unit_removed_and_folded() {
+        let mut g = two_layers();
+        let stats = run(&mut g);
+        assert_eq!(stats.channels_removed, 1);
+        assert_eq!(input(&g, 0, 1).0, vec![4, 2]);
+        assert_eq!(input(&g, 1, 1), (vec![2, 2], vec![1.0, 2.0, 5.0, 6.0]));
+        // b2 + b1[1] · W2[1, :] = (0.25 + 2·3, -0.25 + 2·4).
+        assert_eq!(input(&g, 1, 2).1, vec![6.25, 7.75]);
+        assert_eq!(g.tensors[g.nodes[0].outputs[0]].shape, vec![1, 2]);
+    }
+
+    /// A node the planner cannot rewrite (here: its weight no longer matches what the analysis
+    /// saw) keeps its channels: no panic, the graph is unchanged and consistent, a stop is noted.
+    #[test]
+    fn unplannable_node_keeps_its_channels() {
+        let mut g = two_layers();
+        let mut bad = g.clone();
+        let w2 = bad.nodes[1].inputs[1].unwrap();
+        bad.tensors[w2].data = Some(OwnedData::F32(vec![1.0; 5]));
+        let before: Vec<Vec<usize>> = g.tensors.iter().map(|t| t.shape.clone()).collect();
+        let stats = run_with(&mut g, |_, c, k| plan_rewrite(&bad, c, k));
+        assert_eq!(stats.channels_removed, 0);
+        assert!(stats.stops.iter().any(|s| s.contains("'fc2'") && s.contains("cannot be rewritten")), "{:?}", stats.stops);
+        let after: Vec<Vec<usize>> = g.tensors.iter().map(|t| t.shape.clone()).collect();
+        assert_eq!(before, after);
+        assert_eq!(input(&g, 1, 1).0, vec![3, 2]);
+    }
+
+    /// Each rewrite helper returns `None` (never panics) on inputs that disagree with the
+    /// analysis: wrong params size, missing weight, wrong bias length.
+    #[test]
+    fn planners_reject_mismatches() {
+        let g0 = two_layers();
+        let chan: Vec<Option<(usize, Vec<St>)>> = vec![None; g0.tensors.len()];
+        let mut keep: Vec<Option<Vec<bool>>> = vec![None; g0.tensors.len()];
+        let h = g0.nodes[0].outputs[0];
+        keep[h] = Some(vec![true, false, true]);
+        let mut g = g0.clone();
+        g.nodes[1].inputs.truncate(1);
+        assert!(plan_matmul(&g, &chan, &keep, 1, &mut Vec::new()).is_none());
+        let mut g = g0.clone();
+        let b1 = g.nodes[0].inputs[2].unwrap();
+        g.tensors[b1].data = Some(OwnedData::F32(vec![0.0; 2]));
+        assert!(plan_matmul(&g, &chan, &keep, 0, &mut Vec::new()).is_none());
+        let mut g = g0.clone();
+        g.nodes[0].op = OpKind::Conv;
+        assert!(plan_conv(&g, &chan, &keep, 0, &mut Vec::new()).is_none());
+        // A Slice over an analysed tensor whose params are not SliceParams.
+        g.nodes[0].op = OpKind::Slice;
+        let mut chan_x = chan.clone();
+        chan_x[g.nodes[0].inputs[0].unwrap()] = Some((1, vec![St::Live; 4]));
+        assert!(plan_slice(&g, &chan_x, &keep, 0).is_none());
+        // Keep vectors of the wrong length are a mismatch too.
+        keep[h] = Some(vec![true, false]);
+        assert!(plan_matmul(&g0, &chan, &keep, 0, &mut Vec::new()).is_none());
+        assert!(plan_rewrite(&g0, &chan, &keep).is_err());
+    }
 }
