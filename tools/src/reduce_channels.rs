@@ -19,7 +19,10 @@
 //! 3. **Rewrite**: producers drop output channels (weights, bias, depthwise group); consumers drop
 //!    input channels and fold the constant into their bias (Conv: `c × Σ kernel`, MatMul:
 //!    `c × weight row`; a MatMul without bias gets one); constant operands of elementwise ops are
-//!    sliced; Slice starts are re-indexed; tensor shapes shrink.
+//!    sliced; Slice starts are re-indexed; tensor shapes shrink. The rewrite is planned on the
+//!    unchanged graph and applied only once every touched node is planned: a node whose inputs,
+//!    weights or params disagree with what the analysis accepted pins its tensors' channels and
+//!    the decision is made again (never a panic, never a half-rewritten graph).
 //!
 //! A rewrite never changes what a graph output computes (up to float rounding of folded biases).
 //! Constant tensors are never mutated in place: changed weights are new tensors.
