@@ -129,6 +129,56 @@ fn interior(g: &DwGeom) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
+/// Floats of the stack buffer that holds an edge chunk's taps (`kh` rows of
+/// `lanes·sw + (kw-1)·dw + 1` columns); larger geometries use the per-pixel code.
+const EDGE_BUF: usize = 1024;
+/// Widest vector of the table (AVX-512: 16 lanes).
+const MAX_LANES: usize = 16;
+
+/// Computes outputs `ox..min(ox + lanes, end)` of row `oy` before the activation (bias and
+/// clamp fused) and returns the next column. The taps of one vector of outputs are copied, with
+/// zeros for the padding, into a stack buffer that is a small all-interior plane for the kernel.
+#[allow(clippy::too_many_arguments)]
+fn edge_chunk(kr: &DwKernel, g: &DwGeom, xc: &[f32], wc: &[f32], b: f32, oy: usize, ox: usize, end: usize, clamp: bool, lo: f32, hi: f32, yrow: &mut [f32]) -> usize {
+    let lanes = kr.lanes;
+    let n = lanes.min(end - ox);
+    let bw = lanes * g.sw + (g.kw - 1) * g.dw + 1;
+    if lanes > MAX_LANES || g.kh.checked_mul(bw).is_none_or(|t| t > EDGE_BUF) {
+        let (clo, chi) = if clamp { (lo, hi) } else { (f32::NEG_INFINITY, f32::INFINITY) };
+        for (o, v) in yrow[ox..ox + n].iter_mut().enumerate() {
+            *v = pixel(g, xc, wc, b, oy, ox + o).max(clo).min(chi);
+        }
+        return ox + n;
+    }
+    let mut buf = [0f32; EDGE_BUF];
+    // Buffer column j is input column ox·sw - pl + j.
+    let c0 = (ox * g.sw) as isize - g.pl as isize;
+    for ky in 0..g.kh {
+        let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+        if iy < 0 || iy >= g.h as isize {
+            continue;
+        }
+        let row = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
+        let j0 = (-c0).clamp(0, bw as isize) as usize;
+        let j1 = (g.w as isize - c0).clamp(0, bw as isize) as usize;
+        if j0 < j1 {
+            let s0 = (c0 + j0 as isize) as usize;
+            buf[ky * bw + j0..ky * bw + j1].copy_from_slice(&row[s0..s0 + (j1 - j0)]);
+        }
+    }
+    let pg = DwGeom { c: 1, h: g.kh, w: bw, kh: g.kh, kw: g.kw, sh: 1, sw: g.sw, dh: 1, dw: g.dw, pt: 0, pl: 0, oh: 1, ow: lanes };
+    let mut out = [0f32; MAX_LANES];
+    let r = DwRow { x: buf.as_ptr(), w: wc.as_ptr(), y: out.as_mut_ptr(), oy: 0, ox0: 0, ox1: lanes, bias: b, clamp, lo, hi };
+    // SAFETY: kr.isa is available (checked by the callers); `buf` is a kh × bw plane (kh·bw ≤
+    // EDGE_BUF) in which every tap of outputs 0..lanes lies (the last one is column
+    // (lanes-1)·sw + (kw-1)·dw < bw, and the stride-2 masked load stops at that column); the
+    // filter is the channel's kh·kw; `out` holds lanes ≤ MAX_LANES outputs.
+    let got = unsafe { (kr.row)(&pg, &r) };
+    debug_assert_eq!(got, lanes);
+    yrow[ox..ox + n].copy_from_slice(&out[..n]);
+    ox + n
+}
+
 /// One output pixel, plain (the same arithmetic as the reference), before the activation.
 fn pixel(g: &DwGeom, xc: &[f32], wc: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
     let mut s = b;
@@ -173,8 +223,19 @@ fn run(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, ac
                     act.apply_slice_isa(kr.isa, &mut yrow[ix0..done]);
                 }
             }
-            for ox in (0..ix0.min(g.ow)).chain(done..g.ow) {
-                yrow[ox] = act.apply(pixel(g, xc, wc, b, oy, ox));
+            // Borders and the interior's tail: whole vectors over a zero-padded copy of the
+            // taps (46 % of dense MobileNetV1 time went to the scalar per-pixel loop here).
+            let mut ox = 0;
+            while ox < ix0.min(g.ow) {
+                ox = edge_chunk(kr, g, xc, wc, b, oy, ox, ix0.min(g.ow), clamp, lo, hi, yrow);
+            }
+            let mut ox = done;
+            while ox < g.ow {
+                ox = edge_chunk(kr, g, xc, wc, b, oy, ox, g.ow, clamp, lo, hi, yrow);
+            }
+            if post {
+                act.apply_slice_isa(kr.isa, &mut yrow[..ix0.min(g.ow)]);
+                act.apply_slice_isa(kr.isa, &mut yrow[done.max(ix0.min(g.ow))..]);
             }
         }
     }
