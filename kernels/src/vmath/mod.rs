@@ -1,9 +1,9 @@
 //! Vectorised elementwise math: exp, erf, tanh, sigmoid and the two GELUs, in f32.
 //!
-//! Each function is written once, generically over [`Lanes`] (a vector of f32 lanes with the few
-//! operations the formulas need), and instantiated for plain `f32` (the scalar path, every
-//! target), AVX2+FMA (`avx2.rs`, 8 lanes) and NEON (`neon.rs`, 4 lanes). AVX-512 sessions use the
-//! AVX2 code (AVX-512 implies AVX2+FMA here, see [`Isa::available`]).
+//! Each function is written once, branch-free, generically over [`Lanes`] (instantiated for
+//! `f32`); `avx2.rs` and `neon.rs` compile the same loop with their target features so LLVM
+//! vectorises it (8 / 4 lanes). AVX-512 sessions use the AVX2 code (AVX-512 implies AVX2+FMA
+//! here, see [`Isa::available`]).
 //!
 //! Contract: [`map_inplace`] replaces every element `x` of a slice by `f(x)`; the tail shorter
 //! than a vector is copied into a stack buffer, so nothing outside the slice is read or written.
@@ -273,37 +273,5 @@ pub fn map(isa: Isa, f: Func, src: &[f32], dst: &mut [f32]) {
 fn scalar_map(f: Func, xs: &mut [f32]) {
     for x in xs {
         *x = apply(f, *x);
-    }
-}
-
-/// Runs `k` over `xs` in vectors of `W` lanes loaded/stored by `load`/`store`; the tail goes
-/// through a zero-padded stack buffer.
-#[inline(always)]
-pub(crate) fn map_lanes<V: Lanes, const W: usize>(xs: &mut [f32], load: impl Fn(&[f32; W]) -> V, store: impl Fn(V, &mut [f32; W]), k: impl Fn(V) -> V) {
-    let mut chunks = xs.chunks_exact_mut(W);
-    for c in &mut chunks {
-        let c: &mut [f32; W] = c.try_into().expect("chunks_exact_mut yields W elements");
-        store(k(load(c)), c);
-    }
-    let rest = chunks.into_remainder();
-    if !rest.is_empty() {
-        let mut buf = [0f32; W];
-        buf[..rest.len()].copy_from_slice(rest);
-        store(k(load(&buf)), &mut buf);
-        let n = rest.len();
-        rest.copy_from_slice(&buf[..n]);
-    }
-}
-
-/// Dispatches `f` to its generic body for one lane type.
-#[inline(always)]
-pub(crate) fn map_func<V: Lanes, const W: usize>(f: Func, xs: &mut [f32], load: impl Fn(&[f32; W]) -> V + Copy, store: impl Fn(V, &mut [f32; W]) + Copy) {
-    match f {
-        Func::Exp => map_lanes(xs, load, store, exp::<V>),
-        Func::Erf => map_lanes(xs, load, store, erf::<V>),
-        Func::Tanh => map_lanes(xs, load, store, tanh::<V>),
-        Func::Sigmoid => map_lanes(xs, load, store, sigmoid::<V>),
-        Func::Gelu => map_lanes(xs, load, store, gelu::<V>),
-        Func::GeluTanh => map_lanes(xs, load, store, gelu_tanh::<V>),
     }
 }
