@@ -62,7 +62,11 @@ fn fuzz_corpus_and_regressions_replay() {
 /// change, would only exercise the header checks).
 #[test]
 fn parse_run_seeds_load() {
-    let seeds = files_in(&root().join("fuzz/corpus/sprig_parse_run"));
+    // Only the checked-in seeds: files a local fuzz run added are mutations (and git-ignored).
+    let seeds: Vec<PathBuf> = files_in(&root().join("fuzz/corpus/sprig_parse_run"))
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("seed-")))
+        .collect();
     assert!(!seeds.is_empty());
     for p in seeds {
         let b = std::fs::read(&p).unwrap();
@@ -221,4 +225,35 @@ fn bug_2_graph_without_outputs_is_rejected() {
     let onnx = model(vec![node("Relu", "r", &["x"], &["y"], vec![])], vec![], vec![fixed("x", &[2, 3])], vec![], 13);
     let e = convert_err(&onnx);
     assert!(e.contains("the graph has no outputs"), "{e}");
+}
+
+/// Bug 3 (fuzzer, `sprig_parse_run`, kept as `tests/fuzz-regressions/sprig_parse_run/
+/// bug_3_slice_step_overflow.sprig`): Slice's `check` bounds a step only on axes that take more
+/// than one element, but `exec` multiplied every step by the axis stride, so a step of i64::MAX
+/// on an axis taking one element overflowed (a panic in debug builds, a wild stride in release).
+#[test]
+fn bug_3_slice_step_overflow() {
+    use sprig_runtime::ops::params::SliceParams;
+    use sprig_runtime::ops::OpKind;
+    use sprig_runtime::{AlignedBuf, DType, Model, Session, Tensor, TensorMut};
+    use sprig_tools::writer::{write, FileDef, NodeDef, ValueDef, ValueStorage};
+    let v = |name: &str, shape: Vec<usize>, offset| ValueDef { name: name.into(), dtype: DType::F32, shape, storage: ValueStorage::Arena { offset } };
+    let mut p = SliceParams::default();
+    p.starts[..2].copy_from_slice(&[1, 0]);
+    p.steps[..2].copy_from_slice(&[i64::MAX, 2]);
+    let def = FileDef {
+        values: vec![v("x", vec![2, 3], 0), v("y", vec![1, 2], 64)],
+        nodes: vec![NodeDef { name: "sl".into(), op: OpKind::Slice, params: bytemuck::bytes_of(&p).to_vec(), inputs: vec![Some(0)], outputs: vec![1], scratch: (0, 0) }],
+        inputs: vec![0],
+        outputs: vec![1],
+        arena_size: 128,
+    };
+    let m = Model::from_vec(&write(&def).unwrap()).expect("a step on a one-element axis is valid");
+    let mut arena = AlignedBuf::new(m.arena_size());
+    let mut s = Session::new(&m, arena.as_mut_slice()).unwrap();
+    let x = [0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0];
+    let mut y = [0f32; 2];
+    s.run(&[Tensor::f32(&x, &[2, 3])], &mut [TensorMut::F32(&mut y)]).unwrap();
+    // Row 1, columns 0 and 2.
+    assert_eq!(y, [3.0, 5.0]);
 }

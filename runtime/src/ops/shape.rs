@@ -327,7 +327,11 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             let mut base = 0isize;
             let dims = y.info.shape;
             for i in 0..r {
-                st[i] = xs[i] * p.steps[i] as isize;
+                // `check` bounds the step only where it is used (more than one element taken);
+                // elsewhere it may be anything, e.g. i64::MAX, and must not be multiplied.
+                if dims[i] > 1 {
+                    st[i] = xs[i] * p.steps[i] as isize;
+                }
                 if dims[i] > 0 {
                     base += xs[i] * p.starts[i] as isize;
                 }
