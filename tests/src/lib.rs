@@ -212,3 +212,39 @@ pub fn small_options(arch: sprig_tools::synth::Arch, sparsity: f32, block_rows: 
         Arch::MobileNetV1 => SynthOptions { resolution: 96, width: 0.5, classes: 100, ..base },
     }
 }
+
+/// `z = Relu(x + w)` written with `sprig_tools::writer`: x, w, z f32 `[1, 4]`, w = [1, -2, 3, -4]
+/// constant; values x (arena 0), w, y (arena 64), z (arena 128), arena 192; nodes "add", "relu".
+/// The base model of the corrupt-file and hostile-input suites.
+pub fn add_relu_model() -> Vec<u8> {
+    use sprig_runtime::ops::params::{BinaryParams, UnaryParams};
+    use sprig_runtime::ops::OpKind;
+    use sprig_runtime::tensor::Encoding;
+    use sprig_tools::writer::{write, FileDef, NodeDef, ValueDef, ValueStorage};
+    let arena = |name: &str, offset| ValueDef { name: name.into(), dtype: DType::F32, shape: vec![1, 4], storage: ValueStorage::Arena { offset } };
+    let w: Vec<u8> = [1.0f32, -2.0, 3.0, -4.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let node = |name: &str, op, params: Vec<u8>, inputs: Vec<Option<u32>>, output| NodeDef {
+        name: name.into(),
+        op,
+        params,
+        inputs,
+        outputs: vec![output],
+        scratch: (0, 0),
+    };
+    let def = FileDef {
+        values: vec![
+            arena("x", 0),
+            ValueDef { name: "w".into(), dtype: DType::F32, shape: vec![1, 4], storage: ValueStorage::Const { bytes: w, encoding: Encoding::Dense } },
+            arena("y", 64),
+            arena("z", 128),
+        ],
+        nodes: vec![
+            node("add", OpKind::Add, bytemuck::bytes_of(&BinaryParams::default()).to_vec(), vec![Some(0), Some(1)], 2),
+            node("relu", OpKind::Relu, bytemuck::bytes_of(&UnaryParams::default()).to_vec(), vec![Some(2)], 3),
+        ],
+        inputs: vec![0],
+        outputs: vec![3],
+        arena_size: 192,
+    };
+    write(&def).expect("the add/relu model is valid")
+}

@@ -6,12 +6,10 @@
 //! input; it loads with any op set), `ops` is `z = Relu(x + w)` with a constant `w`.
 use proptest::prelude::*;
 use sprig_runtime::format::{Header, NodeRecord, SectionEntry, SectionKind, ValueRecord, VERSION_MAJOR, VERSION_MINOR};
-use sprig_runtime::ops::params::{BinaryParams, UnaryParams};
-use sprig_runtime::ops::OpKind;
 use sprig_runtime::tensor::{DType, Encoding};
 use sprig_runtime::{Error, Model};
-use sprig_tests::{random_inputs, run_model};
-use sprig_tools::writer::{write, FileDef, NodeDef, ValueDef, ValueStorage};
+use sprig_tests::{add_relu_model, random_inputs, run_model};
+use sprig_tools::writer::{write, FileDef, ValueDef, ValueStorage};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 fn f32_bytes(v: &[f32]) -> Vec<u8> {
@@ -36,33 +34,6 @@ fn plain() -> Vec<u8> {
     write(&def).unwrap()
 }
 
-fn ops() -> Vec<u8> {
-    let def = FileDef {
-        values: vec![arena("x", 0), weight(), arena("y", 64), arena("z", 128)],
-        nodes: vec![
-            NodeDef {
-                name: "add".into(),
-                op: OpKind::Add,
-                params: bytemuck::bytes_of(&BinaryParams::default()).to_vec(),
-                inputs: vec![Some(0), Some(1)],
-                outputs: vec![2],
-                scratch: (0, 0),
-            },
-            NodeDef {
-                name: "relu".into(),
-                op: OpKind::Relu,
-                params: bytemuck::bytes_of(&UnaryParams::default()).to_vec(),
-                inputs: vec![Some(2)],
-                outputs: vec![3],
-                scratch: (0, 0),
-            },
-        ],
-        inputs: vec![0],
-        outputs: vec![3],
-        arena_size: 192,
-    };
-    write(&def).unwrap()
-}
 
 /// Loads (and, if that succeeds, runs) under `catch_unwind`; a panic fails the test with `what`.
 // The runtime's Error carries names inline (no allocation), hence its size.
@@ -139,7 +110,7 @@ fn mutated(base: &[u8], f: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 #[test]
 fn base_models_load() {
     Model::from_vec(&plain()).expect("plain model loads");
-    match Model::from_vec(&ops()) {
+    match Model::from_vec(&add_relu_model()) {
         Ok(_) => {}
         Err(Error::Op { error: sprig_runtime::OpError::Unsupported(_), .. }) => {
             println!("SKIPPED: the Add/Relu base model: ops not implemented yet");
@@ -150,7 +121,7 @@ fn base_models_load() {
 
 #[test]
 fn truncation_anywhere_is_an_error() {
-    for base in [plain(), ops()] {
+    for base in [plain(), add_relu_model()] {
         let mut cuts: Vec<usize> = (0..base.len()).step_by(5).collect();
         for k in [SectionKind::Strings, SectionKind::Values, SectionKind::Nodes, SectionKind::NodeIo, SectionKind::Params, SectionKind::Inputs, SectionKind::Outputs, SectionKind::Data] {
             let (o, s) = section(&base, k);
@@ -179,7 +150,7 @@ fn versions_and_magic() {
 
 #[test]
 fn section_table_damage() {
-    let b = ops();
+    let b = add_relu_model();
     let oob = |e: &Error| matches!(e, Error::OutOfBounds { .. });
     let len = b.len() as u64;
     for i in 0..8 {
@@ -241,7 +212,7 @@ fn value_record_damage() {
 
 #[test]
 fn node_record_damage() {
-    let b = ops();
+    let b = add_relu_model();
     let bad = |e: &Error| matches!(e, Error::BadNode { .. });
     expect_err(&mutated(&b, |b| node(b, 0, |n| n.op = 999)), "unknown op code", |e| matches!(e, Error::UnknownOp { op: 999, .. }));
     expect_err(&mutated(&b, |b| node(b, 0, |n| n.n_inputs = 40)), "too many inputs", bad);
@@ -273,7 +244,7 @@ fn node_record_damage() {
 
 #[test]
 fn byte_flips_never_panic() {
-    for base in [plain(), ops()] {
+    for base in [plain(), add_relu_model()] {
         let (d_off, _) = section(&base, SectionKind::Data);
         // Every byte of the header, table and all metadata sections, with three masks.
         for pos in 0..d_off {
@@ -302,7 +273,7 @@ proptest! {
         cut in prop::option::of(any::<prop::sample::Index>()),
         which in 0usize..2,
     ) {
-        let mut b = if which == 0 { plain() } else { ops() };
+        let mut b = if which == 0 { plain() } else { add_relu_model() };
         for (i, v) in muts {
             let p = i.index(b.len());
             b[p] = v;

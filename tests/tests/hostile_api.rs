@@ -2,47 +2,13 @@
 //! small or misaligned, misaligned model bytes, bad paths. Each is a typed error whose Display
 //! names the tensor, checked before anything is written: the caller's output buffers are left
 //! untouched and the session still gives correct results afterwards.
-use sprig_runtime::ops::params::{BinaryParams, UnaryParams};
+use sprig_runtime::ops::params::UnaryParams;
 use sprig_runtime::ops::OpKind;
-use sprig_runtime::tensor::{DType, Encoding};
+use sprig_runtime::tensor::DType;
 use sprig_runtime::{AlignedBuf, Error, Isa, Model, Session, Tensor, TensorData, TensorMut};
+use sprig_tests::add_relu_model;
 use sprig_tools::writer::{write, FileDef, NodeDef, ValueDef, ValueStorage};
 
-/// `z = Relu(x + w)`, x and z `[1, 4]` f32, w = [1, -2, 3, -4].
-fn add_relu() -> Vec<u8> {
-    let arena = |name: &str, offset| ValueDef { name: name.into(), dtype: DType::F32, shape: vec![1, 4], storage: ValueStorage::Arena { offset } };
-    let w: Vec<u8> = [1.0f32, -2.0, 3.0, -4.0].iter().flat_map(|x| x.to_le_bytes()).collect();
-    let def = FileDef {
-        values: vec![
-            arena("x", 0),
-            ValueDef { name: "w".into(), dtype: DType::F32, shape: vec![1, 4], storage: ValueStorage::Const { bytes: w, encoding: Encoding::Dense } },
-            arena("y", 64),
-            arena("z", 128),
-        ],
-        nodes: vec![
-            NodeDef {
-                name: "add".into(),
-                op: OpKind::Add,
-                params: bytemuck::bytes_of(&BinaryParams::default()).to_vec(),
-                inputs: vec![Some(0), Some(1)],
-                outputs: vec![2],
-                scratch: (0, 0),
-            },
-            NodeDef {
-                name: "relu".into(),
-                op: OpKind::Relu,
-                params: bytemuck::bytes_of(&UnaryParams::default()).to_vec(),
-                inputs: vec![Some(2)],
-                outputs: vec![3],
-                scratch: (0, 0),
-            },
-        ],
-        inputs: vec![0],
-        outputs: vec![3],
-        arena_size: 192,
-    };
-    write(&def).unwrap()
-}
 
 const X: [f32; 4] = [0.5, 0.5, -5.0, 5.0];
 /// Relu(X + w), by hand.
@@ -58,7 +24,7 @@ fn assert_shows(e: &Error, parts: &[&str]) {
 
 #[test]
 fn run_argument_errors() {
-    let bytes = add_relu();
+    let bytes = add_relu_model();
     let m = Model::from_vec(&bytes).unwrap();
     let mut arena = AlignedBuf::new(m.arena_size());
     let mut s = Session::new(&m, arena.as_mut_slice()).unwrap();
@@ -110,7 +76,7 @@ fn run_argument_errors() {
 
 #[test]
 fn arena_errors() {
-    let bytes = add_relu();
+    let bytes = add_relu_model();
     let m = Model::from_vec(&bytes).unwrap();
     let need = m.arena_size();
     assert_eq!(need, 192);
@@ -137,7 +103,7 @@ fn arena_errors() {
 
 #[test]
 fn model_bytes_and_path_errors() {
-    let bytes = add_relu();
+    let bytes = add_relu_model();
     let mut buf = AlignedBuf::new(bytes.len() + 64);
     buf.as_mut_slice()[8..8 + bytes.len()].copy_from_slice(&bytes);
     let e = Model::from_bytes(&buf.as_slice()[8..8 + bytes.len()]).err().expect("misaligned");

@@ -9,55 +9,18 @@
 #![allow(clippy::result_large_err)]
 use sprig_kernels::sparse::{analyze, pack, Layout};
 use sprig_runtime::format::{Header, NodeRecord, SectionEntry, SectionKind, ValueRecord, VERSION_MAJOR};
-use sprig_runtime::ops::params::{BinaryParams, MatMulParams, UnaryParams};
+use sprig_runtime::ops::params::{MatMulParams, UnaryParams};
 use sprig_runtime::ops::OpKind;
 use sprig_runtime::tensor::{DType, Encoding, Shape, TensorInfo};
 use sprig_runtime::{AlignedBuf, Error, Model, Session, Tensor, TensorMut};
+use sprig_tests::add_relu_model;
 use sprig_tools::writer::{write, FileDef, NodeDef, ValueDef, ValueStorage};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
 
 fn arena(name: &str, shape: &[usize], offset: u64) -> ValueDef {
     ValueDef { name: name.into(), dtype: DType::F32, shape: shape.to_vec(), storage: ValueStorage::Arena { offset } }
 }
 
-/// `z = Relu(x + w)`, x/w/z `[1, 4]`: values x, w, y, z; nodes "add", "relu".
-fn add_relu() -> Vec<u8> {
-    let w = ValueDef {
-        name: "w".into(),
-        dtype: DType::F32,
-        shape: vec![1, 4],
-        storage: ValueStorage::Const { bytes: f32_bytes(&[1.0, -2.0, 3.0, -4.0]), encoding: Encoding::Dense },
-    };
-    let def = FileDef {
-        values: vec![arena("x", &[1, 4], 0), w, arena("y", &[1, 4], 64), arena("z", &[1, 4], 128)],
-        nodes: vec![
-            NodeDef {
-                name: "add".into(),
-                op: OpKind::Add,
-                params: bytemuck::bytes_of(&BinaryParams::default()).to_vec(),
-                inputs: vec![Some(0), Some(1)],
-                outputs: vec![2],
-                scratch: (0, 0),
-            },
-            NodeDef {
-                name: "relu".into(),
-                op: OpKind::Relu,
-                params: bytemuck::bytes_of(&UnaryParams::default()).to_vec(),
-                inputs: vec![Some(2)],
-                outputs: vec![3],
-                scratch: (0, 0),
-            },
-        ],
-        inputs: vec![0],
-        outputs: vec![3],
-        arena_size: 192,
-    };
-    write(&def).unwrap()
-}
 
 /// The weight of the sparse model: `Bᵀ` `[N=4, K=8]`, row-major, 75% zeros in 2x1 blocks.
 fn sparse_weight() -> Vec<f32> {
@@ -161,7 +124,7 @@ fn run1(m: &Model, x: &[f32], x_shape: &[usize], n_out: usize) -> Result<Vec<f32
 
 #[test]
 fn base_models_load_and_compute() {
-    let m = Model::from_vec(&add_relu()).expect("add_relu loads");
+    let m = Model::from_vec(&add_relu_model()).expect("add_relu loads");
     assert_eq!(run1(&m, &[0.5, 0.5, -5.0, 5.0], &[1, 4], 4).unwrap(), [1.5, 0.0, 0.0, 1.0]);
     let m = Model::from_vec(&sparse_matmul()).expect("sparse matmul loads");
     let x: Vec<f32> = (0..16).map(|i| i as f32 - 4.0).collect();
@@ -177,7 +140,7 @@ fn base_models_load_and_compute() {
 
 #[test]
 fn header_and_table_errors_say_what_is_wrong() {
-    let b = add_relu();
+    let b = add_relu_model();
     expect(&mutated(&b, |b| b[0] = b'X'), "magic", |e| *e == Error::BadMagic, &["not a .sprig file"]);
     expect(
         &mutated(&b, |b| edit::<Header>(b, 0, |h| h.major = VERSION_MAJOR + 1)),
@@ -218,7 +181,7 @@ fn header_and_table_errors_say_what_is_wrong() {
 
 #[test]
 fn value_errors_name_the_tensor() {
-    let b = add_relu();
+    let b = add_relu_model();
     let bad_value = |i: u32| move |e: &Error| matches!(e, Error::BadValue { index, .. } if *index == i);
     expect(&mutated(&b, |b| value(b, 1, |v| v.dtype = 77)), "dtype", bad_value(1), &["tensor #1 'w'", "unknown dtype"]);
     expect(&mutated(&b, |b| value(b, 1, |v| v.encoding = 7)), "encoding", bad_value(1), &["tensor #1 'w'", "unknown encoding"]);
@@ -256,7 +219,7 @@ fn value_errors_name_the_tensor() {
 
 #[test]
 fn node_errors_name_the_node() {
-    let b = add_relu();
+    let b = add_relu_model();
     expect(&mutated(&b, |b| node(b, 1, |n| n.op = 999)), "op", |e| matches!(e, Error::UnknownOp { index: 1, op: 999, .. }), &["node #1 'relu'", "unknown op code 999"]);
     expect(
         &mutated(&b, |b| node(b, 1, |n| n.params_len = 4)),
