@@ -117,6 +117,42 @@ pub fn dwconv2d_with(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Opti
     run(kr, g, x, w, bias, act, y)
 }
 
+/// Largest filter (`kh·kw` taps) that [`dwconv2d_f16w`] widens into its stack buffer per channel;
+/// larger filters take the scalar path (widening each tap where it is used).
+pub const F16W_MAX_TAPS: usize = 1024;
+
+/// [`dwconv2d`] with the weights stored as f16 bits (`w` is `[c, kh, kw]` of IEEE binary16): each
+/// channel's filter is widened into a stack buffer (no allocation) and run through the f32
+/// kernel of `isa` on that channel alone, so the result equals [`dwconv2d`] on the widened
+/// weights. Filters of more than [`F16W_MAX_TAPS`] taps use the scalar reference per channel.
+pub fn dwconv2d_f16w(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
+    g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    let taps = g.kh * g.kw;
+    let (plane, oplane) = (g.h * g.w, g.oh * g.ow);
+    let g1 = DwGeom { c: 1, ..*g };
+    let kr = match kernel_for(isa) {
+        Some(kr) if isa.available() => Some(kr),
+        _ => None,
+    };
+    let mut wbuf = [0f32; F16W_MAX_TAPS];
+    for ch in 0..g.c {
+        let xc = &x[ch * plane..(ch + 1) * plane];
+        let yc = &mut y[ch * oplane..(ch + 1) * oplane];
+        let wh = &w[ch * taps..(ch + 1) * taps];
+        let bc = bias.map(|b| &b[ch..ch + 1]);
+        if taps <= F16W_MAX_TAPS {
+            let wc = &mut wbuf[..taps];
+            crate::f16::widen(isa, wh, wc);
+            match kr {
+                Some(kr) => run(kr, &g1, xc, wc, bc, act, yc),
+                None => scalar::dwconv2d_ref(&g1, xc, wc, bc, act, yc),
+            }
+        } else {
+            scalar::dwconv2d_f16w_ref(&g1, xc, wh, bc, act, yc);
+        }
+    }
+}
+
 /// Output columns `[lo, hi)` whose taps `ox*sw - pl + kx*dw` (kx < kw) all lie in `[0, w)`.
 fn interior(g: &DwGeom) -> (usize, usize) {
     let lo = g.pl.div_ceil(g.sw);
