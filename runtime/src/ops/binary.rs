@@ -198,8 +198,8 @@ fn cmp_mask(op: OpKind) -> u8 {
 
 /// A cold-path element: integers (i64, i32, u8, bool) widened to i64, f32 to f64. This gives the
 /// same results as computing in the element's own dtype: wrapping add/sub/mul/div/rem on i64
-/// truncated to 32 bits equal the i32 ones, f32 → f64 is exact and keeps the order, and fmod is
-/// exact (so its f64 result rounds back to the f32 one).
+/// truncated to 32 bits equal the i32 ones, f32 → f64 is exact and keeps the order, and f32 Mod
+/// narrows back to f32 for fmodf.
 #[derive(Clone, Copy)]
 enum Val {
     I(i64),
@@ -278,8 +278,10 @@ fn float_arith(op: OpKind, a: f64, b: f64) -> f64 {
         Sub => a - b,
         Mul => a * b,
         Div => a / b,
-        // C fmod (ONNX fmod = 1 for floats).
-        Mod => libm::fmod(a, b),
+        // C fmod (ONNX fmod = 1 for floats). The only float dtype here is f32, so `a` and `b` are
+        // f32 values and fmodf is exact on them. (f64 fmod would also pull compiler_builtins'
+        // 128-bit division into the C library, which on aarch64 fails to link without unwinding.)
+        Mod => libm::fmodf(a as f32, b as f32) as f64,
         _ if a.is_nan() || b.is_nan() => f64::NAN,
         Max if a >= b => a,
         Min if a <= b => a,
