@@ -7,8 +7,16 @@ dynamo exporter (dynamo=True); some exports have symbolic (dynamic) axes.
 
 For every export it writes NAME.onnx, plus NAME.input_K.npy and NAME.output_K.npy computed by torch
 itself (the second, independent reference besides tract, used by tests/tests/torch_exports.rs).
-models.txt lists each export: name, then `input=shape` pairs for the --input-shape options the
-converter needs (empty when the export is fully static).
+models.txt lists each export: its name; for an export with symbolic axes, then the --input-shape
+of torch's reference input, then further shapes the export is valid for (checked against tract).
+
+Pitfalls met on the way (torch 2.15), kept here because a user meets them too:
+- An example dimension of size 1 is specialised to 1 by torch.export, whatever dynamic_axes says:
+  dynamic exports below use a batch of 2 as the example.
+- The dynamo exporter wants dynamic_shapes (torch.export.Dim); dynamic_axes is only translated.
+- The legacy exporter bakes the sequence length of nn.MultiheadAttention into its Reshape shapes:
+  its "dynamic" encoder export only runs at the exported sequence length (the ONNX reference
+  evaluator fails the same way at any other), so only its batch is varied.
 
 Usage (torch, onnx and onnxscript are needed; see README "Converting a PyTorch export"):
     python3 -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch onnx onnxscript
@@ -124,6 +132,8 @@ def strip_metadata(path):
 
 
 def export(model, name, args, input_names, dynamo, dynamic_axes=None, opset=None, fold=True):
+    """dynamic_axes: {input name: {axis: symbol}}; given as dynamic_axes to the legacy exporter and
+    as dynamic_shapes (keyed by forward's argument name) to the dynamo exporter."""
     path = os.path.join(OUT, f"{name}.onnx")
     kwargs = dict(input_names=input_names, output_names=["output"], dynamo=dynamo)
     if not dynamo:
@@ -131,8 +141,16 @@ def export(model, name, args, input_names, dynamo, dynamic_axes=None, opset=None
         kwargs["do_constant_folding"] = fold
     if opset is not None:
         kwargs["opset_version"] = opset
-    if dynamic_axes:
-        kwargs["dynamic_axes"] = dynamic_axes
+    if dynamic_axes and dynamo:
+        from torch.export import Dim
+
+        arg_names = list(model.forward.__code__.co_varnames[1 : 1 + len(input_names)])
+        kwargs["dynamic_shapes"] = {
+            arg: {ax: Dim(sym, min=1, max=1024) for ax, sym in dynamic_axes[inp].items()} for arg, inp in zip(arg_names, input_names)
+        }
+    elif dynamic_axes:
+        # Both models keep the leading axes of their input in the output.
+        kwargs["dynamic_axes"] = {**dynamic_axes, "output": dynamic_axes[input_names[0]]}
     if dynamo:
         # Small models: keep the weights inside the file (no .onnx.data beside it).
         kwargs["external_data"] = False
@@ -158,31 +176,33 @@ def main():
     prune_90(convs[1:] + [cnn.classifier])
     cnn.eval()
     x = torch.randn(1, 3, 64, 64)
+    x2 = torch.randn(2, 3, 64, 64)  # batch 2: a size-1 example axis would be specialised
+    batch = {"input": {0: "batch"}}
     export(cnn, "cnn_legacy", (x,), ["input"], dynamo=False, opset=13)
     listing.append("cnn_legacy")
-    batch = {"input": {0: "batch"}, "output": {0: "batch"}}
-    export(cnn, "cnn_legacy_bn_dynbatch", (x,), ["input"], dynamo=False, opset=11, dynamic_axes=batch, fold=False)
-    listing.append("cnn_legacy_bn_dynbatch input=1,3,64,64")
+    export(cnn, "cnn_legacy_bn_dynbatch", (x2,), ["input"], dynamo=False, opset=11, dynamic_axes=batch, fold=False)
+    listing.append("cnn_legacy_bn_dynbatch input=2,3,64,64 input=1,3,64,64 input=3,3,64,64")
     export(cnn, "cnn_dynamo", (x,), ["input"], dynamo=True)
     listing.append("cnn_dynamo")
-    export(cnn, "cnn_dynamo_dynbatch", (x,), ["input"], dynamo=True, dynamic_axes=batch)
-    listing.append("cnn_dynamo_dynbatch input=1,3,64,64")
+    export(cnn, "cnn_dynamo_dynbatch", (x2,), ["input"], dynamo=True, dynamic_axes=batch)
+    listing.append("cnn_dynamo_dynbatch input=2,3,64,64 input=1,3,64,64 input=3,3,64,64")
 
     torch.manual_seed(SEED + 2)
     enc = SmallEncoder()
     prune_90([l.linear1 for l in enc.encoder.layers] + [l.linear2 for l in enc.encoder.layers])
     enc.eval()
     ids = torch.randint(0, 64, (1, 16), dtype=torch.int64)
+    ids2 = torch.randint(0, 64, (2, 16), dtype=torch.int64)
     export(enc, "encoder_legacy", (ids,), ["input_ids"], dynamo=False, opset=14)
     listing.append("encoder_legacy")
-    axes = {"input_ids": {0: "batch", 1: "seq"}, "output": {0: "batch", 1: "seq"}}
-    export(enc, "encoder_legacy_dyn", (ids,), ["input_ids"], dynamo=False, opset=17, dynamic_axes=axes)
-    listing.append("encoder_legacy_dyn input_ids=1,16")
-    export(enc, "encoder_dynamo_dyn", (ids,), ["input_ids"], dynamo=True, dynamic_axes=axes)
-    listing.append("encoder_dynamo_dyn input_ids=1,16")
+    axes = {"input_ids": {0: "batch", 1: "seq"}}
+    export(enc, "encoder_legacy_dyn", (ids2,), ["input_ids"], dynamo=False, opset=17, dynamic_axes=axes)
+    listing.append("encoder_legacy_dyn input_ids=2,16 input_ids=1,16 input_ids=3,16")
+    export(enc, "encoder_dynamo_dyn", (ids2,), ["input_ids"], dynamo=True, dynamic_axes=axes)
+    listing.append("encoder_dynamo_dyn input_ids=2,16 input_ids=1,16 input_ids=3,8 input_ids=1,40")
 
     with open(os.path.join(OUT, "models.txt"), "w") as f:
-        f.write(f"# Written by scripts/export-torch.py (torch {torch.__version__}): name [input=shape ...]\n")
+        f.write(f"# Written by scripts/export-torch.py (torch {torch.__version__}): name [input=shape of the torch reference input] [input=other shapes the export runs at ...]\n")
         for line in listing:
             f.write(line + "\n")
 
