@@ -14,9 +14,11 @@ pub const SGEMM_6X16_AVX2: GemmKernel = GemmKernel {
     // The 256×16 B micro-panel (16 KiB) stays in L1D across the A micro-panels of a 144×256
     // block (144 KiB, L2). Sweeps (examples/gemm_peak.rs, SWEEP=1) on the shared, noisy dev VM put
     // kc 192..512 / mc 96..288 within noise of each other (70-82 GFLOP/s on 256³).
+    // nc 512: the packed 256x512 B block (512 KiB) stays in Zen 4's 1 MiB L2; with 2048 (2 MiB)
+    // the im2col GEMMs of ResNet layer1 (64/32 x 576 x 3136) ran at 0.5-0.9x (best of 75 calls).
     kc: 256,
     mc: 144,
-    nc: 2048,
+    nc: 512,
     ukr: sgemm_6x16_avx2,
     gemv_rows: gemv_rows_avx2,
     gemv_cols: gemv_cols_avx2,
