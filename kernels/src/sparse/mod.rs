@@ -13,11 +13,12 @@
 //! The blob (all integers little-endian; offsets and sizes in **bytes** from the blob start):
 //! ```text
 //! off 0    SparseHeader, 64 B: magic "SPSM", major 1, minor 0, header_size, total_size, m, k,
-//!          layout kind (1 = R×1, 2 = 1×C), R, C, index bytes (2|4), dtype (1 = f32), flags (bit 0 =
-//!          bias), nnz_blocks, block_rows, ptr_off, idx_off, val_off, bias_off (0 = none)
+//!          layout kind (1 = R×1, 2 = 1×C), R, C, index bytes (2|4), dtype (1 = f32, 2 = f16),
+//!          flags (bit 0 = bias), nnz_blocks, block_rows, ptr_off, idx_off, val_off, bias_off (0 = none)
 //! ptr_off  u32 × (block_rows + 1): blocks of block row i are ptr[i]..ptr[i+1]  (ptr[0] = 0)
 //! idx_off  u16|u32 × nnz_blocks: first input column of each block, in elements
-//! val_off  f32 × nnz_blocks·R·C: each block's values row-major inside the block
+//! val_off  f32|u16 × nnz_blocks·R·C: each block's values row-major inside the block (u16 = IEEE
+//!          binary16 bits for dtype 2, rounded to nearest even from the f32 weights)
 //! bias_off f32 × m (only with flag bit 0)
 //! ```
 //! Every section starts at a multiple of 64 bytes from the blob start (so values are 64-aligned
@@ -45,7 +46,11 @@
 //! # Kernels
 //! [`spmm`] (`C = act(W·B + bias)`, vectorised along N) and [`spmv`] (`y = act(W·x + bias)`), each
 //! a table of kernels ([`SPMM_KERNELS`], [`SPMV_KERNELS`]) with a scalar reference and AVX2+FMA,
-//! AVX-512 and NEON versions.
+//! AVX-512 and NEON versions. Every row carries the value type it reads (`dtype`); the f16 rows run
+//! the same generic bodies with a widening weight load (F16C `vcvtph2ps` on x86, so they also
+//! need the `f16c` feature, see [`kernel_available`]; `fcvtl` on aarch64), and the entry points
+//! dispatch on [`SparseMatrix::value_type`]. A block is stored when one of its **f32** weights is
+//! non-zero, also when it rounds to zero in f16.
 pub mod encode;
 pub(crate) mod simd;
 pub mod spmm;

@@ -1,0 +1,137 @@
+//! f16 against f32 weights, side by side in one run: batch-1 SpMV at 90 % sparsity (1×1 and 4×1
+//! blocks) and dense GEMV, at an in-cache size (768×768: the values fit L2), an L3-resident size
+//! (4096×4096) and an out-of-cache size (16384×8192: 54 MB of f32 values against a 32 MB L3).
+//!
+//! Groups `spmv_f16/{layout}/{m}x{k}@90` and `gemv_f16/{m}x{k}x{n}`, ids `f32/{kernel}` and
+//! `f16/{kernel}`; throughput in useful FLOPs (2·nnz for SpMV, 2·m·k·n for GEMV). The ISA is
+//! `Isa::detect()` (`SPRIG_ISA` overrides). Run: `cargo bench -p sprig-benches --bench f16`.
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sprig_kernels::gemm::{sgemm_mixed, Bias, MatMut, MatRef, MatRefF16, Operand};
+use sprig_kernels::sparse::{analyze_as, pack_as, spmv, spmv::spmv_kernel_for, Layout, SparseMatrix, ValueType};
+use sprig_kernels::{Activation, Isa};
+use std::time::Duration;
+
+const SPMV_SHAPES: &[(usize, usize)] = &[(768, 768), (4096, 4096), (16384, 8192)];
+/// (m, k, n): x·W (rows kernel) and W·x (columns kernel).
+const GEMV_SHAPES: &[(usize, usize, usize)] = &[(1, 768, 768), (1, 4096, 4096), (4096, 4096, 1), (768, 768, 1)];
+
+struct Rng(u64);
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Weights whose R×C blocks are zero with probability `sparsity`.
+fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> Vec<f32> {
+    let mut rng = Rng(seed);
+    let (r, c) = layout.block();
+    let mut w = vec![0.0f32; m * k];
+    for br in 0..m.div_ceil(r) {
+        for bc in 0..k.div_ceil(c) {
+            if rng.unit() >= sparsity {
+                for i in br * r..(br * r + r).min(m) {
+                    for j in bc * c..(bc * c + c).min(k) {
+                        w[i * k + j] = (rng.unit() - 0.5) as f32 + 0.01;
+                    }
+                }
+            }
+        }
+    }
+    w
+}
+
+/// A 64-aligned blob from the one encoder.
+fn blob(w: &[f32], m: usize, k: usize, bias: &[f32], layout: Layout, vt: ValueType) -> Vec<u64> {
+    let st = analyze_as(w, m, k, layout, vt).unwrap();
+    let mut buf = vec![0u64; st.bytes_with_bias.div_ceil(8)];
+    // SAFETY: the Vec owns buf.len()·8 initialised bytes; u8 has no alignment/validity needs.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut u8, buf.len() * 8) };
+    pack_as(w, m, k, Some(bias), layout, vt, bytes).unwrap();
+    buf
+}
+
+fn as_bytes(b: &[u64]) -> &[u8] {
+    // SAFETY: as in `blob`, read-only.
+    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len() * 8) }
+}
+
+fn bench_spmv(cr: &mut Criterion, isa: Isa) {
+    let act = Activation::RELU;
+    for layout in [Layout::RowBlock(1), Layout::RowBlock(4)] {
+        for &(m, k) in SPMV_SHAPES {
+            let w = weights(m, k, layout, 0.9, 17);
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 1e-3).collect();
+            let blobs = [ValueType::F32, ValueType::F16].map(|vt| (vt, blob(&w, m, k, &bias, layout, vt)));
+            drop(w);
+            let x: Vec<f32> = (0..k).map(|i| ((i % 97) as f32 - 48.0) * 0.01).collect();
+            let mut y = vec![0.0f32; m];
+            let mut g = cr.benchmark_group(format!("spmv_f16/{layout}/{m}x{k}@90"));
+            let nnz = {
+                let a = SparseMatrix::parse(as_bytes(&blobs[0].1)).unwrap();
+                a.values_len()
+            };
+            g.throughput(Throughput::Elements(2 * nnz as u64));
+            for (vt, b) in &blobs {
+                let a = SparseMatrix::parse(as_bytes(b)).unwrap();
+                let kname = spmv_kernel_for(isa, layout, *vt).name;
+                g.bench_function(BenchmarkId::new(vt.name(), kname), |bch| {
+                    bch.iter(|| {
+                        spmv(isa, &a, &x, &mut y, &act);
+                        black_box(&y);
+                    })
+                });
+            }
+            g.finish();
+        }
+    }
+}
+
+fn bench_gemv(cr: &mut Criterion, isa: Isa) {
+    let act = Activation::NONE;
+    for &(m, k, n) in GEMV_SHAPES {
+        // The weight matrix is B (k×n) for x·W, A (m×k) for W·x; both row-major.
+        let (wr, wc) = if m == 1 { (k, n) } else { (m, k) };
+        let w: Vec<f32> = (0..wr * wc).map(|i| ((i % 101) as f32 - 50.0) * 0.01).collect();
+        let wh: Vec<u16> = w.iter().map(|&v| sprig_kernels::f16::f32_to_f16(v)).collect();
+        let x: Vec<f32> = (0..k).map(|i| ((i % 89) as f32 - 44.0) * 0.01).collect();
+        let mut y = vec![0.0f32; m * n];
+        let mut g = cr.benchmark_group(format!("gemv_f16/{m}x{k}x{n}"));
+        g.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        let xv = if m == 1 { MatRef::row_major(&x, 1, k) } else { MatRef::row_major(&x, k, 1) };
+        for vt in [ValueType::F32, ValueType::F16] {
+            let wop = match vt {
+                ValueType::F32 => Operand::F32(MatRef::row_major(&w, wr, wc)),
+                ValueType::F16 => Operand::F16(MatRefF16::row_major(&wh, wr, wc)),
+            };
+            let (a, b) = if m == 1 { (Operand::F32(xv), wop) } else { (wop, Operand::F32(xv)) };
+            let name = format!("{}_gemv_{}", vt.name(), isa.name());
+            g.bench_function(BenchmarkId::new(vt.name(), name), |bch| {
+                bch.iter(|| {
+                    sgemm_mixed(isa, a, b, MatMut::row_major(&mut y, m, n), Bias::None, &act, &mut []);
+                    black_box(&y);
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
+fn benches(cr: &mut Criterion) {
+    let isa = Isa::detect();
+    if !sprig_kernels::f16::hw_available(isa) {
+        println!("NOTE: {} f16 kernels unavailable on this CPU (no F16C): f16 rows fall back to scalar", isa.name());
+    }
+    bench_spmv(cr, isa);
+    bench_gemv(cr, isa);
+}
+
+criterion_group! {
+    name = f16_benches;
+    config = Criterion::default().sample_size(20).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_millis(1500));
+    targets = benches
+}
+criterion_main!(f16_benches);
