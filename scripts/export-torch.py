@@ -87,6 +87,16 @@ class SmallEncoder(nn.Module):
         layer = nn.TransformerEncoderLayer(d, heads, ff, dropout=0.1, batch_first=True)
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.head = nn.Linear(d, classes)
+        # TransformerEncoder deep-copies one layer: untrained, every layer would hold the same
+        # weights (and the legacy exporter would store them once). Trained layers differ.
+        for name, p in self.encoder.named_parameters():
+            with torch.no_grad():
+                if p.dim() > 1:
+                    nn.init.xavier_uniform_(p)
+                elif "norm" in name:
+                    p.copy_(1.0 + 0.1 * torch.randn_like(p) if name.endswith("weight") else 0.1 * torch.randn_like(p))
+                else:
+                    p.copy_(0.05 * torch.randn_like(p))
 
     def forward(self, ids):
         return self.head(self.encoder(self.embed(ids)))
