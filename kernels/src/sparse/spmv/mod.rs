@@ -45,31 +45,34 @@ pub struct SpmvKernel {
 }
 
 /// Every SpMV kernel of this target. Dispatch, tests and benches iterate it.
+/// Without `std` the ISA is fixed at compile time (`Isa::available`), so x86 rows whose target
+/// feature is not enabled are left out: they can never be selected, and their function pointers
+/// kept ~140 KB of SIMD code in the no_std C library (README "Embedding", size guard).
 pub const SPMV_KERNELS: &[SpmvKernel] = &[
     SpmvKernel { name: "spmv_f32_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, dtype: ValueType::F32, f: scalar::spmv_any_scalar },
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_1X1,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_2X1,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_4X1,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_8X1,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_1X4,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_1X8,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_1X1,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_2X1,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_4X1,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_8X1,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_1X4,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_1X8,
     #[cfg(target_arch = "aarch64")]
     neon::K_1X1,
@@ -85,29 +88,29 @@ pub const SPMV_KERNELS: &[SpmvKernel] = &[
     neon::K_1X8,
     // f16 weights (after every f32 row, so a search by ISA and layout alone finds the f32 one).
     SpmvKernel { name: "spmv_f16_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, dtype: ValueType::F16, f: scalar::spmv_any_scalar },
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_1X1_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_2X1_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_4X1_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_8X1_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_1X4_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_1X8_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_1X1_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_2X1_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_4X1_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_8X1_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_1X4_F16,
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_1X8_F16,
     #[cfg(target_arch = "aarch64")]
     neon::K_1X1_F16,
