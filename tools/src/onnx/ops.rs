@@ -70,6 +70,8 @@ const TABLE: &[(&str, Lower)] = &[
         unary(cx, n, OpKind::Elu, a, 0.0)
     }),
     ("Not", |cx, n| unary(cx, n, OpKind::Not, 0.0, 0.0)),
+    ("Selu", selu),
+    ("Softsign", softsign),
     ("Cast", cast),
     ("Softmax", |cx, n| softmax(cx, n, OpKind::Softmax)),
     ("LogSoftmax", |cx, n| softmax(cx, n, OpKind::LogSoftmax)),
@@ -163,12 +165,43 @@ pub fn emit_binary(cx: &mut Cx, node: &str, op: OpKind, a: TensorId, b: TensorId
     Ok(cx.emit(node, op, p, vec![Some(a), Some(b)], vec![(out, dt, shape)])?[0])
 }
 
+/// Before opset 7, binary ops broadcast only with attribute `broadcast=1`, and then B's shape
+/// matches a contiguous run of A's axes starting at attribute `axis` (default: A's last axes).
+/// Returns B reshaped with trailing 1s so that numpy broadcasting gives that alignment.
+fn legacy_broadcast(cx: &mut Cx, n: &OnnxNode, a: TensorId, b: TensorId) -> Result<TensorId> {
+    let (sa, sb) = (cx.shape(a).to_vec(), cx.shape(b).to_vec());
+    if n.attrs.int("broadcast", 0) == 0 {
+        ensure!(sa == sb, "shapes {sa:?} and {sb:?} differ and attribute broadcast is not set (opset {} has no implicit broadcasting)", cx.opset);
+        return Ok(b);
+    }
+    ensure!(sb.len() <= sa.len(), "B has rank {}, above A's rank {} (legacy broadcast)", sb.len(), sa.len());
+    let axis = match n.attrs.get("axis") {
+        Some(x) => norm_axis(x.i, sa.len())?,
+        None => sa.len() - sb.len(),
+    };
+    ensure!(axis + sb.len() <= sa.len(), "B of shape {sb:?} does not fit A of shape {sa:?} from axis {axis}");
+    for (k, &d) in sb.iter().enumerate() {
+        ensure!(d == 1 || d == sa[axis + k], "B of shape {sb:?} does not broadcast to A of shape {sa:?} from axis {axis}");
+    }
+    if axis + sb.len() == sa.len() {
+        return Ok(b);
+    }
+    let mut shape = sb.clone();
+    shape.resize(sa.len() - axis, 1);
+    let name = cx.g.fresh_name(&format!("{}_bcast", cx.g.tensors[b].name));
+    Ok(cx.emit(&n.name, OpKind::Reshape, Vec::new(), vec![Some(b)], vec![(name, cx.dtype(b), shape)])?[0])
+}
+
 /// Binary ops, and their variadic forms (Sum, Max, Min of N inputs) as chains.
 fn variadic(cx: &mut Cx, n: &OnnxNode, op: OpKind) -> Result<()> {
-    let ins: Vec<TensorId> = (0..n.p.input.len()).map(|i| cx.req(n, i)).collect::<Result<_>>()?;
+    let mut ins: Vec<TensorId> = (0..n.p.input.len()).map(|i| cx.req(n, i)).collect::<Result<_>>()?;
     ensure!(!ins.is_empty(), "{} needs at least one input", n.op());
     if ins.len() == 1 {
         return identity(cx, n);
+    }
+    // Sum, Max and Min never had the broadcast attribute (same shapes before opset 8).
+    if cx.opset < 7 && ins.len() == 2 && !matches!(n.op(), "Sum" | "Max" | "Min") {
+        ins[1] = legacy_broadcast(cx, n, ins[0], ins[1])?;
     }
     let mut acc = ins[0];
     for (k, &b) in ins.iter().enumerate().skip(1) {
@@ -229,6 +262,38 @@ fn unary(cx: &mut Cx, n: &OnnxNode, op: OpKind, alpha: f32, beta: f32) -> Result
     let dt = if op == OpKind::Not { DType::Bool } else { cx.dtype(x) };
     let shape = cx.shape(x).to_vec();
     cx.emit1(n, op, bytes(&UnaryParams { alpha, beta }), vec![Some(x)], dt, shape)?;
+    Ok(())
+}
+
+/// Selu = gamma * Elu(x, alpha): an Elu node and a Mul by the scalar gamma.
+fn selu(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
+    let x = cx.req(n, 0)?;
+    ensure!(cx.dtype(x) == DType::F32, "input dtype {} is not supported (supported: float)", cx.dtype(x).name());
+    let alpha = n.attrs.float("alpha", 1.673_263_2);
+    let gamma = n.attrs.float("gamma", 1.050_701);
+    let shape = cx.shape(x).to_vec();
+    let tmp = cx.g.fresh_name(&n.name);
+    let e = cx.emit(&n.name, OpKind::Elu, bytes(&UnaryParams { alpha, beta: 0.0 }), vec![Some(x)], vec![(tmp, DType::F32, shape)])?[0];
+    let g = cx.constant(&format!("{}_gamma", n.name), vec![], OwnedData::F32(vec![gamma]));
+    let out = cx.out_name(n, 0);
+    let y = emit_binary(cx, &n.name, OpKind::Mul, e, g, out)?;
+    cx.bind(n, 0, y);
+    Ok(())
+}
+
+/// Softsign = x / (1 + |x|): Abs, Add of 1, Div.
+fn softsign(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
+    let x = cx.req(n, 0)?;
+    ensure!(cx.dtype(x) == DType::F32, "input dtype {} is not supported (supported: float)", cx.dtype(x).name());
+    let shape = cx.shape(x).to_vec();
+    let tmp = cx.g.fresh_name(&n.name);
+    let abs = cx.emit(&n.name, OpKind::Abs, bytes(&UnaryParams::default()), vec![Some(x)], vec![(tmp, DType::F32, shape)])?[0];
+    let one = cx.constant(&format!("{}_one", n.name), vec![], OwnedData::F32(vec![1.0]));
+    let tmp = cx.g.fresh_name(&n.name);
+    let den = emit_binary(cx, &n.name, OpKind::Add, abs, one, tmp)?;
+    let out = cx.out_name(n, 0);
+    let y = emit_binary(cx, &n.name, OpKind::Div, x, den, out)?;
+    cx.bind(n, 0, y);
     Ok(())
 }
 
@@ -1025,7 +1090,11 @@ fn resize(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
         Some("ceil") => 3,
         Some(o) => bail!("attribute nearest_mode='{o}' is not supported (supported: round_prefer_floor, round_prefer_ceil, floor, ceil)"),
     };
-    let (scales, sizes) = if upsample && cx.opset < 9 {
+    let (scales, sizes) = if upsample && cx.opset < 7 {
+        // Upsample-1: NCHW with height_scale and width_scale.
+        ensure!(r == 4, "Upsample before opset 7 takes a 4-D input, not rank {r}");
+        (Some(vec![1.0, 1.0, n.attrs.float("height_scale", 1.0), n.attrs.float("width_scale", 1.0)]), None)
+    } else if upsample && cx.opset < 9 {
         (n.attrs.floats("scales"), None)
     } else if legacy {
         (Some(cx.const_floats(cx.req(n, 1)?, "scales")?), None)
