@@ -505,8 +505,11 @@ pub fn import(model: &ModelProto, opts: &ImportOptions) -> Result<Imported> {
                 bail!("graph input '{}' has type {}, which sprig cannot take as input", v.name, dtype_name(et));
             }
         }
-        if dtype == DType::F32 && et != DataType::Float as i32 {
-            bail!("graph input '{}' has type {} (only float32 float inputs are supported)", v.name, dtype_name(et));
+        if dtype == DType::F32 && et == DataType::Double as i32 {
+            // As double weights are: sprig computes in f32 (old PyTorch exports of float64 models).
+            cx.notes.push(format!("graph input '{}' is double: the model takes and computes it as f32", v.name));
+        } else if dtype == DType::F32 && et != DataType::Float as i32 {
+            bail!("graph input '{}' has type {} (supported floats: float32, and double taken as f32)", v.name, dtype_name(et));
         }
         let given = opts.input_shapes.iter().find(|(n, _)| n == &v.name).map(|(_, s)| s);
         let shape = match given {
