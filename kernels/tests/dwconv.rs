@@ -114,6 +114,10 @@ fn named_cases() {
         Case { g: g3(7, 7, 1), act: Act::HardSwish, bias: false, seed: 3 },
         Case { g: DwGeom { c: 2, h: 4, w: 3, kh: 5, kw: 5, sh: 1, sw: 1, dh: 2, dw: 2, pt: 2, pl: 2, oh: 1, ow: 1 }, act: Act::None, bias: true, seed: 4 },
         Case { g: DwGeom { c: 2, h: 9, w: 70, kh: 1, kw: 1, sh: 3, sw: 3, dh: 1, dw: 1, pt: 0, pl: 0, oh: 3, ow: 24 }, act: Act::Tanh, bias: true, seed: 5 },
+        // Rows whose padded 3-row band exceeds the 4 KiB stack buffer: interior vectors plus
+        // edge chunks (narrower geometries go through the padded plane or band copies).
+        Case { g: g3(4, 400, 1), act: Act::Clamp, bias: true, seed: 6 },
+        Case { g: g3(5, 701, 2), act: Act::HardSwish, bias: true, seed: 7 },
     ];
     for kr in DWCONV_KERNELS {
         if !kr.isa.available() {

@@ -4,9 +4,11 @@
 //! Padding is implicit zeros. Lengths are checked on entry (panic on mismatch, before any
 //! unchecked access).
 //!
-//! SIMD kernels vectorise along the output width. Per output row, the columns whose every tap is
-//! inside the input (the interior) go to the kernel in whole vectors; the left/right borders and
-//! the interior's tail use the scalar per-pixel code. Stride 1 uses plain loads, stride 2 loads
+//! SIMD kernels vectorise along the output width. Each channel is computed over a zero-padded
+//! stack copy of its plane (rows rounded up to whole vectors) when that fits in 4 KiB, else each
+//! output row over a padded copy of its `kh` input rows, so every output is interior; only
+//! geometries whose band exceeds 4 KiB use interior vectors plus per-vector edge copies (and the
+//! scalar per-pixel code beyond that). Stride 1 uses plain loads, stride 2 loads
 //! two vectors and keeps the even lanes (the second load is masked so it never reads past the
 //! last tap), larger strides gather. Bias and clamp-like activations are fused; the others are
 //! applied with the scalar [`Activation::apply`] on the row.
@@ -332,13 +334,6 @@ fn plane_channel(kr: &DwKernel, buf: &mut [f32; EDGE_BUF], g: &DwGeom, xc: &[f32
     true
 }
 
-/// Whether rows go through [`band_row`] instead of interior vectors plus edge chunks: narrow
-/// rows, where the edges are a large part of the row, and strided rows (measured in
-/// BENCHMARKS.md, "Depthwise: whole rows over a padded copy").
-fn use_band(g: &DwGeom) -> bool {
-    g.ow < 64 || g.sw > 1
-}
-
 /// One output pixel, plain (the same arithmetic as the reference), before the activation.
 fn pixel(g: &DwGeom, xc: &[f32], wc: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
     let mut s = b;
@@ -366,13 +361,15 @@ fn run(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, ac
     let (ix0, ix1) = interior(g);
     let (plane, filt, oplane) = (g.h * g.w, g.kh * g.kw, g.oh * g.ow);
     let mut ebuf = [0f32; EDGE_BUF];
-    let banded = use_band(g);
     for ch in 0..g.c {
         let xc = &x[ch * plane..(ch + 1) * plane];
         let wc = &w[ch * filt..(ch + 1) * filt];
         let b = bias.map_or(0.0, |b| b[ch]);
         let yc = &mut y[ch * oplane..(ch + 1) * oplane];
-        if banded && plane_channel(kr, &mut ebuf, g, xc, wc, b, clamp, lo, hi, yc) {
+        // Every output interior over a zero-padded copy (the whole plane if it fits, else the
+        // kh rows of each output row): 1.2-2.9x over interior vectors plus edge chunks on
+        // MobileNet shapes, also at 112x112 (BENCHMARKS.md, "Depthwise over a padded copy").
+        if plane_channel(kr, &mut ebuf, g, xc, wc, b, clamp, lo, hi, yc) {
             if post {
                 act.apply_slice_isa(kr.isa, yc);
             }
@@ -380,7 +377,7 @@ fn run(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, ac
         }
         for oy in 0..g.oh {
             let yrow = &mut yc[oy * g.ow..(oy + 1) * g.ow];
-            if banded && band_row(kr, &mut ebuf, g, xc, wc, b, oy, clamp, lo, hi, yrow) {
+            if band_row(kr, &mut ebuf, g, xc, wc, b, oy, clamp, lo, hi, yrow) {
                 if post {
                     act.apply_slice_isa(kr.isa, yrow);
                 }
