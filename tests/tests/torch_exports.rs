@@ -1,6 +1,8 @@
 //! Real PyTorch exports (torch 2.15, `scripts/export-torch.py`, checked in under
 //! `tests/models/torch/`): a MobileNetV2-like CNN and a 2-layer transformer encoder, each through
-//! the legacy TorchScript exporter and the dynamo exporter, some with symbolic axes. Each is
+//! the legacy TorchScript exporter and the dynamo exporter, some with symbolic axes; and a real
+//! PaddlePaddle export (paddle 3.3 + paddle2onnx 2.1, `scripts/export-paddle.py`, in
+//! `tests/models/paddle/`), also with every weight moved into a Constant node. Each is
 //! converted with the converter library as `sprig convert` does (with `--input-shape` where the
 //! export has symbolic axes), run by the sprig runtime, and compared with two independent
 //! references: the outputs torch itself computed (`NAME.output_K.npy`) and tract on the ONNX file.
@@ -21,13 +23,14 @@ const RTOL: f64 = 1e-3;
 const ATOL: f64 = 1e-4;
 const MAX_REL: f64 = 1e-4;
 
-fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/torch")
+fn models(framework: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(framework)
 }
 
-/// One line of models.txt: the export's name, the input shapes of torch's reference inputs
-/// (empty for a static export), and further shape sets the export is valid for.
+/// One line of models.txt: the export's name, the input shapes of the framework's reference
+/// inputs (empty for a static export), and further shape sets the export is valid for.
 struct Export {
+    dir: PathBuf,
     name: String,
     reference_shapes: Vec<(String, Vec<usize>)>,
     other_shapes: Vec<Vec<(String, Vec<usize>)>>,
@@ -38,9 +41,16 @@ fn parse_shape(s: &str) -> (String, Vec<usize>) {
     (name.to_string(), dims.split(',').map(|d| d.parse().unwrap_or_else(|_| panic!("models.txt: bad dimension in '{s}'"))).collect())
 }
 
-fn exports() -> Vec<Export> {
-    let text = std::fs::read_to_string(dir().join("models.txt")).expect("tests/models/torch/models.txt");
-    let list: Vec<Export> = text
+impl Export {
+    fn onnx(&self) -> PathBuf {
+        self.dir.join(format!("{}.onnx", self.name))
+    }
+}
+
+fn exports_of(framework: &str) -> Vec<Export> {
+    let dir = models(framework);
+    let text = std::fs::read_to_string(dir.join("models.txt")).unwrap_or_else(|e| panic!("tests/models/{framework}/models.txt: {e}"));
+    text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
@@ -53,16 +63,23 @@ fn exports() -> Vec<Export> {
                 Some((r, rest)) => (r.clone(), rest.to_vec()),
                 None => (Vec::new(), Vec::new()),
             };
-            Export { name, reference_shapes, other_shapes }
+            Export { dir: dir.clone(), name, reference_shapes, other_shapes }
         })
-        .collect();
-    assert!(list.len() >= 6, "models.txt lists {} exports", list.len());
-    list
+        .collect()
 }
 
-fn read_npys(name: &str, kind: &str) -> Vec<OwnedTensor> {
+/// Every export: the torch ones, then the Paddle ones.
+fn exports() -> Vec<Export> {
+    let torch = exports_of("torch");
+    assert!(torch.len() >= 6, "tests/models/torch/models.txt lists {} exports", torch.len());
+    let paddle = exports_of("paddle");
+    assert!(paddle.len() >= 2, "tests/models/paddle/models.txt lists {} exports", paddle.len());
+    torch.into_iter().chain(paddle).collect()
+}
+
+fn read_npys(e: &Export, kind: &str) -> Vec<OwnedTensor> {
     (0..)
-        .map(|k| dir().join(format!("{name}.{kind}_{k}.npy")))
+        .map(|k| e.dir.join(format!("{}.{kind}_{k}.npy", e.name)))
         .take_while(|p| p.is_file())
         .map(|p| sprig_tools::npy::read(&p, &p.file_name().unwrap().to_string_lossy()).unwrap())
         .collect()
@@ -70,7 +87,7 @@ fn read_npys(name: &str, kind: &str) -> Vec<OwnedTensor> {
 
 fn convert(e: &Export, shapes: &[(String, Vec<usize>)]) -> Model<'static> {
     let opts = ConvertOptions { input_shapes: shapes.to_vec(), ..Default::default() };
-    let conv = convert_file(&dir().join(format!("{}.onnx", e.name)), &opts).unwrap_or_else(|e2| panic!("{}: conversion failed: {e2:?}", e.name));
+    let conv = convert_file(&e.onnx(), &opts).unwrap_or_else(|e2| panic!("{}: conversion failed: {e2:?}", e.name));
     Model::from_vec(&conv.bytes).unwrap_or_else(|e2| panic!("{}: load failed: {e2}", e.name))
 }
 
@@ -84,13 +101,13 @@ fn check_tract(what: &str, onnx: &Path, shapes: &[(String, Vec<usize>)], inputs:
     }
 }
 
-/// Each export on torch's own input: sprig matches torch and tract.
+/// Each export on the framework's own input: sprig matches the framework and tract.
 #[test]
-fn torch_exports_match_torch_and_tract() {
+fn exports_match_their_framework_and_tract() {
     for e in exports() {
         let model = convert(&e, &e.reference_shapes);
-        let mut inputs = read_npys(&e.name, "input");
-        let expected = read_npys(&e.name, "output");
+        let mut inputs = read_npys(&e, "input");
+        let expected = read_npys(&e, "output");
         assert!(!inputs.is_empty() && !expected.is_empty(), "{}: no .npy reference files", e.name);
         for (k, t) in inputs.iter_mut().enumerate() {
             t.name = model.input(k).unwrap_or_else(|| panic!("{}: the model has fewer inputs than .npy files", e.name)).name.to_string();
@@ -103,7 +120,7 @@ fn torch_exports_match_torch_and_tract() {
             assert!(r <= MAX_REL, "{}: vs torch: max_rel {r:.3e} > {MAX_REL:e}", e.name);
             allclose(g, w, RTOL, ATOL).unwrap_or_else(|err| panic!("{}: vs torch: {err}", e.name));
         }
-        check_tract(&e.name, &dir().join(format!("{}.onnx", e.name)), &e.reference_shapes, &inputs, &got);
+        check_tract(&e.name, &e.onnx(), &e.reference_shapes, &inputs, &got);
     }
 }
 
@@ -117,7 +134,7 @@ fn dynamic_exports_at_other_shapes_match_tract() {
             let model = convert(&e, shapes);
             let inputs = random_inputs(&model, 5, 64);
             let got = run_model(&model, &inputs).unwrap_or_else(|err| panic!("{what}: sprig failed: {err:?}"));
-            check_tract(&what, &dir().join(format!("{}.onnx", e.name)), shapes, &inputs, &got);
+            check_tract(&what, &e.onnx(), shapes, &inputs, &got);
             checked += 1;
         }
     }
@@ -128,7 +145,7 @@ fn dynamic_exports_at_other_shapes_match_tract() {
 #[test]
 fn dynamic_exports_need_input_shape() {
     for e in exports().iter().filter(|e| !e.reference_shapes.is_empty()) {
-        let err = convert_file(&dir().join(format!("{}.onnx", e.name)), &ConvertOptions::default()).err().unwrap_or_else(|| panic!("{}: converted without --input-shape", e.name));
+        let err = convert_file(&e.onnx(), &ConvertOptions::default()).err().unwrap_or_else(|| panic!("{}: converted without --input-shape", e.name));
         let msg = format!("{err:#}");
         let input = &e.reference_shapes[0].0;
         assert!(msg.contains(&format!("graph input '{input}'")) && msg.contains("--input-shape"), "{}: {msg}", e.name);
@@ -141,8 +158,8 @@ fn dynamic_exports_need_input_shape() {
 fn exports_cover_both_exporters_and_symbolic_axes() {
     use prost::Message;
     let mut seen = (false, false, false, false);
-    for e in exports() {
-        let bytes = std::fs::read(dir().join(format!("{}.onnx", e.name))).unwrap();
+    for e in exports_of("torch") {
+        let bytes = std::fs::read(e.onnx()).unwrap();
         let m = tract_onnx::pb::ModelProto::decode(bytes.as_slice()).unwrap();
         let g = m.graph.unwrap();
         // Both exporters write producer "pytorch"; they name nodes differently ("/conv1/Conv" from
@@ -163,4 +180,20 @@ fn exports_cover_both_exporters_and_symbolic_axes() {
         assert_eq!(symbolic, !e.reference_shapes.is_empty(), "{}: models.txt and the file disagree on symbolic axes", e.name);
     }
     assert_eq!(seen, (true, true, true, true), "(dynamo, legacy, BatchNormalization, symbolic axes) not all covered");
+}
+
+/// The Paddle export as paddle2onnx wrote it (initializers) and its Constant-node variant: the
+/// second really has no initializers, so the weights reach the converter through Constant nodes.
+#[test]
+fn paddle_exports_have_initializers_and_constant_nodes() {
+    use prost::Message;
+    let mut layouts = Vec::new();
+    for e in exports_of("paddle") {
+        let m = tract_onnx::pb::ModelProto::decode(std::fs::read(e.onnx()).unwrap().as_slice()).unwrap();
+        let g = m.graph.unwrap();
+        let constants = g.node.iter().filter(|n| n.op_type == "Constant").count();
+        layouts.push((g.initializer.len(), constants));
+    }
+    assert!(layouts.iter().any(|&(i, _)| i > 10), "no Paddle export with initializers: {layouts:?}");
+    assert!(layouts.iter().any(|&(i, c)| i == 0 && c > 10), "no Paddle export with weights in Constant nodes: {layouts:?}");
 }
