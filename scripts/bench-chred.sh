@@ -14,14 +14,15 @@
 # round and the median over rounds is reported (drift of the shared machine cancels within a round).
 # Env: ROUNDS (default 5), RUNS (runs per round and engine, default 30), OUT (work dir, default
 # target/bench-chred), PEERS (default ../shared/peers), ISA (passed to sprig bench --isa if set),
-# SKIP_BUILD=1 (use the existing target/release/sprig, e.g. while the shared tree does not build).
+# SKIP_BUILD=1 (use the existing binary, e.g. while the shared tree does not build), SPRIG (the sprig
+# binary, default target/release/sprig; a copy keeps a concurrent rebuild from changing it mid-run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 RUNS=${RUNS:-30}
 OUT=${OUT:-target/bench-chred}
 PEERS=${PEERS:-../shared/peers}
-SPRIG=target/release/sprig
+SPRIG=${SPRIG:-target/release/sprig}
 ISAARG=${ISA:+--isa $ISA}
 archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=(mobilenet-v2 resnet18)
