@@ -264,11 +264,7 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             }
             let ys = strides(&y.info.shape);
             let dims = y.info.shape;
-            by_size!(esize, T, {
-                let xd = data::<T>(&x)?;
-                let yd = data_mut::<T>(y)?;
-                copy_strided(dims.dims(), xd, ps, 0, yd, ys)
-            })
+            copy_strided(esize, dims.dims(), &x, ps, 0, y, ys)
         }
         OpKind::Concat => {
             let p: AxisParams = read_params(params)?;
@@ -276,47 +272,46 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             let ax = p.axis as usize;
             let ys = y.info.shape;
             let (outer, inner) = outer_inner(&ys, ax)?;
+            // Rows of bytes: one copy per element size would be four copies of this loop.
+            let inner = inner * esize;
             let yrow = ys[ax] * inner;
-            by_size!(esize, T, {
-                let yd = data_mut::<T>(y)?;
-                let mut at = 0usize;
-                for v in inputs {
-                    let v = v.as_ref().ok_or(OpError::BadShape("Concat inputs are all required"))?;
-                    let xd = data::<T>(v)?;
-                    let row = v.info.shape.dims().get(ax).ok_or(OpError::BadShape("Concat rank"))? * inner;
-                    if row * outer != xd.len() || at + row > yrow {
-                        return Err(OpError::BadShape("Concat input size inconsistent"));
-                    }
-                    for o in 0..outer {
-                        yd[o * yrow + at..o * yrow + at + row].copy_from_slice(&xd[o * row..(o + 1) * row]);
-                    }
-                    at += row;
+            let yd = bytes_mut(y)?;
+            let mut at = 0usize;
+            for v in inputs {
+                let v = v.as_ref().ok_or(OpError::BadShape("Concat inputs are all required"))?;
+                let xd = bytes(v)?;
+                let row = v.info.shape.dims().get(ax).ok_or(OpError::BadShape("Concat rank"))? * inner;
+                if row * outer != xd.len() || at + row > yrow {
+                    return Err(OpError::BadShape("Concat input size inconsistent"));
                 }
-                Ok(())
-            })
+                for o in 0..outer {
+                    yd[o * yrow + at..o * yrow + at + row].copy_from_slice(&xd[o * row..(o + 1) * row]);
+                }
+                at += row;
+            }
+            Ok(())
         }
         OpKind::Split => {
             let p: AxisParams = read_params(params)?;
             let ax = p.axis as usize;
             let xs = x.info.shape;
             let (outer, inner) = outer_inner(&xs, ax)?;
+            let inner = inner * esize;
             let xrow = xs[ax] * inner;
-            by_size!(esize, T, {
-                let xd = data::<T>(&x)?;
-                let mut at = 0usize;
-                for y in outputs.iter_mut() {
-                    let row = y.info.shape.dims().get(ax).ok_or(OpError::BadShape("Split rank"))? * inner;
-                    let yd = data_mut::<T>(y)?;
-                    if row * outer != yd.len() || at + row > xrow {
-                        return Err(OpError::BadShape("Split output size inconsistent"));
-                    }
-                    for o in 0..outer {
-                        yd[o * row..(o + 1) * row].copy_from_slice(&xd[o * xrow + at..o * xrow + at + row]);
-                    }
-                    at += row;
+            let xd = bytes(&x)?;
+            let mut at = 0usize;
+            for y in outputs.iter_mut() {
+                let row = y.info.shape.dims().get(ax).ok_or(OpError::BadShape("Split rank"))? * inner;
+                let yd = bytes_mut(y)?;
+                if row * outer != yd.len() || at + row > xrow {
+                    return Err(OpError::BadShape("Split output size inconsistent"));
                 }
-                Ok(())
-            })
+                for o in 0..outer {
+                    yd[o * row..(o + 1) * row].copy_from_slice(&xd[o * xrow + at..o * xrow + at + row]);
+                }
+                at += row;
+            }
+            Ok(())
         }
         OpKind::Slice => {
             let p: SliceParams = read_params(params)?;
@@ -337,11 +332,7 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
                 }
             }
             let ys = strides(&dims);
-            by_size!(esize, T, {
-                let xd = data::<T>(&x)?;
-                let yd = data_mut::<T>(y)?;
-                copy_strided(dims.dims(), xd, st, base, yd, ys)
-            })
+            copy_strided(esize, dims.dims(), &x, st, base, y, ys)
         }
         OpKind::Gather => {
             let p: AxisParams = read_params(params)?;
@@ -368,21 +359,20 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             } else {
                 data::<i32>(&ind)?;
             }
-            by_size!(esize, T, {
-                let xd = data::<T>(&x)?;
-                let yd = data_mut::<T>(y)?;
-                if yd.len() != outer * ni * inner || xd.len() != outer * len * inner {
-                    return Err(OpError::BadShape("Gather sizes inconsistent"));
+            let inner = inner * esize;
+            let xd = bytes(&x)?;
+            let yd = bytes_mut(y)?;
+            if yd.len() != outer * ni * inner || xd.len() != outer * len * inner {
+                return Err(OpError::BadShape("Gather sizes inconsistent"));
+            }
+            for o in 0..outer {
+                for j in 0..ni {
+                    let k = idx(j)?;
+                    let src = &xd[(o * len + k) * inner..(o * len + k + 1) * inner];
+                    yd[(o * ni + j) * inner..(o * ni + j + 1) * inner].copy_from_slice(src);
                 }
-                for o in 0..outer {
-                    for j in 0..ni {
-                        let k = idx(j)?;
-                        let src = &xd[(o * len + k) * inner..(o * len + k + 1) * inner];
-                        yd[(o * ni + j) * inner..(o * ni + j + 1) * inner].copy_from_slice(src);
-                    }
-                }
-                Ok(())
-            })
+            }
+            Ok(())
         }
         OpKind::Pad => {
             let p: PadParams = read_params(params)?;
@@ -410,11 +400,7 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             }
             let xs = bcast_strides(&x.info.shape, &dims);
             let ys = strides(&dims);
-            by_size!(esize, T, {
-                let xd = data::<T>(&x)?;
-                let yd = data_mut::<T>(y)?;
-                copy_strided(dims.dims(), xd, xs, 0, yd, ys)
-            })
+            copy_strided(esize, dims.dims(), &x, xs, 0, y, ys)
         }
         OpKind::Tile => {
             let y = outputs.first_mut().ok_or(OpError::BadShape("Tile needs one output"))?;
@@ -464,8 +450,33 @@ fn outer_inner(s: &Shape, ax: usize) -> Result<(usize, usize), OpError> {
     Ok((s.dims()[..ax].iter().product(), s.dims()[ax + 1..].iter().product()))
 }
 
+/// The bytes of a tensor, checked to be its elements (numel × element size).
+fn bytes<'a>(v: &TensorView<'a>) -> Result<&'a [u8], OpError> {
+    if Some(v.bytes.len()) != v.info.shape.numel().checked_mul(v.info.dtype.size()) {
+        return Err(OpError::BadShape("tensor data length does not match its shape"));
+    }
+    Ok(v.bytes)
+}
+
+fn bytes_mut<'s>(v: &'s mut TensorViewMut<'_>) -> Result<&'s mut [u8], OpError> {
+    if Some(v.bytes.len()) != v.info.shape.numel().checked_mul(v.info.dtype.size()) {
+        return Err(OpError::BadShape("tensor data length does not match its shape"));
+    }
+    Ok(v.bytes)
+}
+
+/// [`copy_strided_t`] for elements of `esize` bytes: one call site (Transpose, Slice, Expand), so
+/// four instances in all instead of four per op.
+fn copy_strided(esize: usize, dims: &[usize], x: &TensorView, xs: [isize; MAX_RANK], base: isize, y: &mut TensorViewMut, ys: [isize; MAX_RANK]) -> Result<(), OpError> {
+    by_size!(esize, T, {
+        let xd = data::<T>(x)?;
+        let yd = data_mut::<T>(y)?;
+        copy_strided_t(dims, xd, xs, base, yd, ys)
+    })
+}
+
 /// `y[contiguous over dims] = x[base + Σ idx·xs]`, with every index bounds-checked.
-fn copy_strided<T: Copy>(dims: &[usize], x: &[T], xs: [isize; MAX_RANK], base: isize, y: &mut [T], ys: [isize; MAX_RANK]) -> Result<(), OpError> {
+fn copy_strided_t<T: Copy>(dims: &[usize], x: &[T], xs: [isize; MAX_RANK], base: isize, y: &mut [T], ys: [isize; MAX_RANK]) -> Result<(), OpError> {
     let mut bad = false;
     for_each_run(dims, [xs, ys], [base, 0], |o, n, s| {
         for t in 0..n {
