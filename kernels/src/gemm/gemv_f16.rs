@@ -12,6 +12,7 @@
 // Accumulators are indexed by unroll slot on purpose: it mirrors the registers.
 #![allow(clippy::needless_range_loop)]
 use crate::f16::f16_to_f32;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 use crate::sparse::simd::SimdF16;
 use crate::Isa;
 
@@ -116,6 +117,7 @@ pub unsafe fn cols_scalar(g: &GemvF16) {
 ///
 /// # Safety
 /// Inside an entry whose ISA provides `V` with f16 loads; `y` and every `rows[r]` hold `n` values.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 unsafe fn axpy<V: SimdF16, const R: usize>(n: usize, xv: [f32; R], rows: [*const u16; R], y: *mut f32) {
     let l = V::LANES;
@@ -146,6 +148,7 @@ unsafe fn axpy<V: SimdF16, const R: usize>(n: usize, xv: [f32; R], rows: [*const
 ///
 /// # Safety
 /// See [`GemvF16Fn`]; inside an entry whose ISA provides `V` with f16 loads.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 unsafe fn rows<V: SimdF16>(g: &GemvF16) {
     let GemvF16 { k, n, x, xs, mat, stride: rs, y, ys } = *g;
@@ -203,6 +206,7 @@ unsafe fn rows<V: SimdF16>(g: &GemvF16) {
 ///
 /// # Safety
 /// See [`GemvF16Fn`]; inside an entry whose ISA provides `V` with f16 loads.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 unsafe fn cols<V: SimdF16>(g: &GemvF16) {
     let GemvF16 { k, n, x, mat, stride: cs, y, ys, .. } = *g;

@@ -6,6 +6,8 @@
 //! functions in the `avx2`, `avx512` and `neon` files), into which they are inlined, so the
 //! intrinsics compile to single instructions there. Calling them anywhere else is undefined
 //! behaviour on a CPU without the feature, hence `unsafe`.
+// Targets without SIMD kernels (e.g. thumbv7em) build only the scalar references.
+#![cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 use crate::{Act, Activation};
 
 /// A vector of `LANES` f32.
