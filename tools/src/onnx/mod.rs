@@ -247,6 +247,9 @@ pub struct Cx<'m> {
     pub dir: Option<&'m Path>,
     /// Names read by some node or listed as graph outputs (to reject used optional outputs).
     used: HashSet<String>,
+    /// How many times each name is read by a node or listed as a graph output.
+    uses: HashMap<String, usize>,
+    graph_outputs: HashSet<String>,
 }
 
 /// `Some(t)` for each present input of a node, all constants?
@@ -312,6 +315,16 @@ impl<'m> Cx<'m> {
             Some(d) => Ok(d.to_f64().into_iter().map(|x| x as f32).collect()),
             None => bail!("{what} ('{}') must be a constant", self.g.tensors[t].name),
         }
+    }
+
+    /// Whether `name` is read exactly once (by one node input, or as the graph output only).
+    pub fn used_once(&self, name: &str) -> bool {
+        self.uses.get(name) == Some(&1)
+    }
+
+    /// Whether `name` is a graph output.
+    pub fn is_graph_output(&self, name: &str) -> bool {
+        self.graph_outputs.contains(name)
     }
 
     /// Whether output `k` of `n` is read by anything.
@@ -479,11 +492,13 @@ pub fn import(model: &ModelProto, opts: &ImportOptions) -> Result<Imported> {
     if graph.output.is_empty() {
         bail!("the graph has no outputs");
     }
-    let mut used: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
-    for n in &graph.node {
-        used.extend(n.input.iter().cloned());
+    let graph_outputs: HashSet<String> = graph.output.iter().map(|o| o.name.clone()).collect();
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for name in graph.output.iter().map(|o| &o.name).chain(graph.node.iter().flat_map(|n| n.input.iter())) {
+        *uses.entry(name.clone()).or_default() += 1;
     }
-    let mut cx = Cx { g: Graph::default(), names: HashMap::new(), opset, folded: 0, notes: Vec::new(), dir: opts.dir, used };
+    let used: HashSet<String> = uses.keys().cloned().collect();
+    let mut cx = Cx { g: Graph::default(), names: HashMap::new(), opset, folded: 0, notes: Vec::new(), dir: opts.dir, used, uses, graph_outputs };
 
     for init in &graph.initializer {
         let (shape, data) = tensor_from_proto(init, opts.dir, &mut cx.notes).with_context(|| format!("initializer '{}'", init.name))?;

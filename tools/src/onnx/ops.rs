@@ -202,6 +202,8 @@ fn variadic(cx: &mut Cx, n: &OnnxNode, op: OpKind) -> Result<()> {
     // Sum, Max and Min never had the broadcast attribute (same shapes before opset 8).
     if cx.opset < 7 && ins.len() == 2 && !matches!(n.op(), "Sum" | "Max" | "Min") {
         ins[1] = legacy_broadcast(cx, n, ins[0], ins[1])?;
+    } else if n.op() == "Add" && fuse_bias_add(cx, n)? {
+        return Ok(());
     }
     let mut acc = ins[0];
     for (k, &b) in ins.iter().enumerate().skip(1) {
@@ -942,8 +944,66 @@ fn identity(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
     if n.op() == "Dropout" {
         cx.reject_outputs_from(n, 1, "the mask is not computed at inference")?;
     }
-    let s = cx.shape(cx.req(n, 0)?).to_vec();
+    let x = cx.req(n, 0)?;
+    // An alias costs nothing; a graph output keeps its own (copied) tensor so that it keeps its
+    // ONNX name. Paddle exports end most layers with an Identity.
+    if !n.p.output.first().is_some_and(|o| cx.is_graph_output(o)) {
+        cx.bind(n, 0, x);
+        return Ok(());
+    }
+    let s = cx.shape(x).to_vec();
     reshape_to(cx, n, s)
+}
+
+/// `Conv(x, w) + b` with a constant per-output-channel `b` and a product read only by this Add
+/// (Paddle writes conv biases this way): the bias becomes the Conv's own, so no Add pass over the
+/// output remains and a following BatchNormalization can fold into the weights. Returns whether
+/// it fused.
+fn fuse_bias_add(cx: &mut Cx, n: &OnnxNode) -> Result<bool> {
+    if n.p.input.len() != 2 {
+        return Ok(false);
+    }
+    let (a, b) = (cx.req(n, 0)?, cx.req(n, 1)?);
+    let (prod, prod_name, bias) = match (cx.data(a).is_some(), cx.data(b).is_some()) {
+        (false, true) => (a, &n.p.input[0], b),
+        (true, false) => (b, &n.p.input[1], a),
+        _ => return Ok(false),
+    };
+    let Some(last) = cx.g.nodes.last() else { return Ok(false) };
+    if last.outputs != [prod] || !cx.used_once(prod_name) || last.inputs.get(2).is_some_and(|i| i.is_some()) {
+        return Ok(false);
+    }
+    let Some(OwnedData::F32(bv)) = cx.data(bias) else { return Ok(false) };
+    let (ys, bs) = (cx.shape(prod).to_vec(), cx.shape(bias).to_vec());
+    let bias_shape = match last.op {
+        // Conv bias is [M]: accept [M], [M,1,..] and [1,M,1,..] aligned with the channel axis.
+        OpKind::Conv | OpKind::ConvTranspose if ys.len() >= 3 => {
+            let m = ys[1];
+            // numpy aligns from the right: B's axis k sits at Y's axis k + off, and must cover
+            // the channel axis 1 with M values and be 1 elsewhere.
+            let off = ys.len().wrapping_sub(bs.len());
+            let per_channel = bs.len() <= ys.len() && off <= 1 && bs.iter().enumerate().all(|(k, &d)| d == if k + off == 1 { m } else { 1 });
+            if !per_channel || bv.len() != m {
+                return Ok(false);
+            }
+            vec![m]
+        }
+        // MatMul + Add stays: channel reduction's attention-head analysis reads the Q/K/V biases
+        // from those Adds (fusing them stopped head removal in tools/tests/reduce_models.rs).
+        _ => return Ok(false),
+    };
+    let data = OwnedData::F32(bv.clone());
+    let bias_t = cx.constant(&format!("{}_bias", n.name), bias_shape, data);
+    let last = cx.g.nodes.len() - 1;
+    let node = &mut cx.g.nodes[last];
+    node.inputs.resize(2, None);
+    node.inputs.push(Some(bias_t));
+    node.fused.push(n.name.clone());
+    // The product now is the Add's result: it takes the Add's ONNX name (it may be a graph output).
+    let out = cx.out_name(n, 0);
+    cx.g.tensors[prod].name = out;
+    cx.bind(n, 0, prod);
+    Ok(true)
 }
 
 fn reshape(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
