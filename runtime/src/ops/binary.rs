@@ -21,7 +21,7 @@
 //! else (integer and bool tensors, f32 Mod and Pow) shares one element-at-a-time loop (`zip_cold`)
 //! to keep the binary small.
 use super::params::BinaryParams;
-use super::util::{at, bcast_strides, broadcast, counts, data, data_mut, dense, for_each_run, numel};
+use super::util::{at, load, raw, store, Val, bcast_strides, broadcast, counts, data, data_mut, dense, for_each_run, numel};
 use super::{read_params, req, OpKind};
 use crate::error::OpError;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
@@ -196,58 +196,6 @@ fn cmp_mask(op: OpKind) -> u8 {
 // arithmetic and masks, not hot layers; f32 Add/Sub/Mul/Div/Max/Min, PRelu and f32 comparisons
 // keep their own monomorphised loops.
 
-/// A cold-path element: integers (i64, i32, u8, bool) widened to i64, f32 to f64. This gives the
-/// same results as computing in the element's own dtype: wrapping add/sub/mul/div/rem on i64
-/// truncated to 32 bits equal the i32 ones, f32 → f64 is exact and keeps the order, and f32 Mod
-/// narrows back to f32 for fmodf.
-#[derive(Clone, Copy)]
-enum Val {
-    I(i64),
-    F(f64),
-}
-
-impl Val {
-    fn f64(self) -> f64 {
-        match self {
-            Val::I(v) => v as f64,
-            Val::F(v) => v,
-        }
-    }
-}
-
-fn elem<const N: usize>(bytes: &[u8], i: usize) -> [u8; N] {
-    let mut e = [0u8; N];
-    e.copy_from_slice(&bytes[i * N..i * N + N]);
-    e
-}
-
-/// Element `i` of `bytes` holding `dt` elements (F16 never reaches here: check rejects it).
-fn load(bytes: &[u8], dt: DType, i: usize) -> Val {
-    match dt {
-        DType::F32 => Val::F(f32::from_ne_bytes(elem(bytes, i)) as f64),
-        DType::I64 => Val::I(i64::from_ne_bytes(elem(bytes, i))),
-        DType::I32 => Val::I(i32::from_ne_bytes(elem(bytes, i)) as i64),
-        _ => Val::I(bytes[i] as i64),
-    }
-}
-
-/// Stores `v` as element `i` of `dt`: integers wrap (i64 → i32), floats convert with `as`
-/// (saturating, as Pow's `from_f64` did).
-fn store(bytes: &mut [u8], dt: DType, i: usize, v: Val) {
-    fn put<const N: usize>(bytes: &mut [u8], i: usize, e: [u8; N]) {
-        bytes[i * N..i * N + N].copy_from_slice(&e);
-    }
-    match (dt, v) {
-        (DType::F32, v) => put(bytes, i, (v.f64() as f32).to_ne_bytes()),
-        (DType::I64, Val::I(x)) => put(bytes, i, x.to_ne_bytes()),
-        (DType::I64, Val::F(x)) => put(bytes, i, (x as i64).to_ne_bytes()),
-        (DType::I32, Val::I(x)) => put(bytes, i, (x as i32).to_ne_bytes()),
-        (DType::I32, Val::F(x)) => put(bytes, i, (x as i32).to_ne_bytes()),
-        (_, Val::I(x)) => bytes[i] = x as u8,
-        (_, Val::F(x)) => bytes[i] = x as u8,
-    }
-}
-
 fn int_arith(op: OpKind, a: i64, b: i64) -> i64 {
     use OpKind::*;
     match op {
@@ -321,14 +269,6 @@ fn eval(op: OpKind, x: Val, z: Val) -> Val {
             _ => Val::F(float_arith(op, x.f64(), z.f64())),
         },
     }
-}
-
-/// The bytes of a dense tensor, length-checked against its shape and dtype.
-fn raw<'a>(info: &TensorInfo, bytes: &'a [u8]) -> Result<&'a [u8], OpError> {
-    if info.dtype == DType::F16 || Some(bytes.len()) != info.shape.numel().checked_mul(info.dtype.size()) {
-        return Err(OpError::BadShape("tensor data length does not match its shape"));
-    }
-    Ok(bytes)
 }
 
 /// `y = eval(op, a, b)` elementwise with broadcasting: the cold path (see above).

@@ -263,3 +263,69 @@ macro_rules! by_size {
     };
 }
 pub(crate) use by_size;
+
+/// The bytes of a dense tensor, length-checked against its shape and dtype.
+pub(crate) fn raw<'a>(info: &TensorInfo, bytes: &'a [u8]) -> Result<&'a [u8], OpError> {
+    if info.dtype == DType::F16 || Some(bytes.len()) != info.shape.numel().checked_mul(info.dtype.size()) {
+        return Err(OpError::BadShape("tensor data length does not match its shape"));
+    }
+    Ok(bytes)
+}
+
+/// An element of the dtype-generic loops (binary ops' cold path, Cast): integers (i64, i32, u8, bool) widened to i64, f32 to f64. This gives the
+/// same results as computing in the element's own dtype: wrapping add/sub/mul/div/rem on i64
+/// truncated to 32 bits equal the i32 ones, f32 → f64 is exact and keeps the order, and f32 Mod
+/// narrows back to f32 for fmodf.
+#[derive(Clone, Copy)]
+pub(crate) enum Val {
+    I(i64),
+    F(f64),
+}
+
+impl Val {
+    pub(crate) fn f64(self) -> f64 {
+        match self {
+            Val::I(v) => v as f64,
+            Val::F(v) => v,
+        }
+    }
+}
+
+fn elem<const N: usize>(bytes: &[u8], i: usize) -> [u8; N] {
+    let mut e = [0u8; N];
+    e.copy_from_slice(&bytes[i * N..i * N + N]);
+    e
+}
+
+/// Element `i` of `bytes` holding `dt` elements; any non-zero bool byte is true. (F16 never
+/// reaches here: `raw` rejects it.)
+pub(crate) fn load(bytes: &[u8], dt: DType, i: usize) -> Val {
+    match dt {
+        DType::F32 => Val::F(f32::from_ne_bytes(elem(bytes, i)) as f64),
+        DType::I64 => Val::I(i64::from_ne_bytes(elem(bytes, i))),
+        DType::I32 => Val::I(i32::from_ne_bytes(elem(bytes, i)) as i64),
+        DType::Bool => Val::I((bytes[i] != 0) as i64),
+        _ => Val::I(bytes[i] as i64),
+    }
+}
+
+/// Stores `v` as element `i` of `dt`: integers wrap (i64 → i32), floats convert with `as`
+/// (saturating), bool is `v != 0`.
+pub(crate) fn store(bytes: &mut [u8], dt: DType, i: usize, v: Val) {
+    fn put<const N: usize>(bytes: &mut [u8], i: usize, e: [u8; N]) {
+        bytes[i * N..i * N + N].copy_from_slice(&e);
+    }
+    match (dt, v) {
+        // i64 -> f32 directly: through f64 it would round twice.
+        (DType::F32, Val::I(x)) => put(bytes, i, (x as f32).to_ne_bytes()),
+        (DType::F32, Val::F(x)) => put(bytes, i, (x as f32).to_ne_bytes()),
+        (DType::I64, Val::I(x)) => put(bytes, i, x.to_ne_bytes()),
+        (DType::I64, Val::F(x)) => put(bytes, i, (x as i64).to_ne_bytes()),
+        (DType::I32, Val::I(x)) => put(bytes, i, (x as i32).to_ne_bytes()),
+        (DType::I32, Val::F(x)) => put(bytes, i, (x as i32).to_ne_bytes()),
+        (DType::Bool, Val::I(x)) => bytes[i] = (x != 0) as u8,
+        (DType::Bool, Val::F(x)) => bytes[i] = (x != 0.0) as u8,
+        (_, Val::I(x)) => bytes[i] = x as u8,
+        (_, Val::F(x)) => bytes[i] = x as u8,
+    }
+}
