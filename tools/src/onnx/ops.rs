@@ -202,7 +202,7 @@ fn variadic(cx: &mut Cx, n: &OnnxNode, op: OpKind) -> Result<()> {
     // Sum, Max and Min never had the broadcast attribute (same shapes before opset 8).
     if cx.opset < 7 && ins.len() == 2 && !matches!(n.op(), "Sum" | "Max" | "Min") {
         ins[1] = legacy_broadcast(cx, n, ins[0], ins[1])?;
-    } else if n.op() == "Add" && fuse_bias_add(cx, n)? {
+    } else if (n.op() == "Add" && fuse_bias_add(cx, n)?) || (n.op() == "Mul" && fuse_hard_swish(cx, n)?) {
         return Ok(());
     }
     let mut acc = ins[0];
@@ -953,6 +953,38 @@ fn identity(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
     }
     let s = cx.shape(x).to_vec();
     reshape_to(cx, n, s)
+}
+
+/// `x * HardSigmoid(x)` with HardSigmoid's alpha 1/6 and beta 0.5 is HardSwish (Paddle and
+/// opsets before 14 write it so): the HardSigmoid node, just emitted and read only by this Mul,
+/// becomes a HardSwish producing the Mul's output. Returns whether it fused.
+fn fuse_hard_swish(cx: &mut Cx, n: &OnnxNode) -> Result<bool> {
+    if n.p.input.len() != 2 {
+        return Ok(false);
+    }
+    let (a, b) = (cx.req(n, 0)?, cx.req(n, 1)?);
+    let Some(last) = cx.g.nodes.last() else { return Ok(false) };
+    if last.op != OpKind::HardSigmoid {
+        return Ok(false);
+    }
+    let (h, h_name, x) = match (last.outputs[0] == a, last.outputs[0] == b) {
+        (true, false) => (a, &n.p.input[0], b),
+        (false, true) => (b, &n.p.input[1], a),
+        _ => return Ok(false),
+    };
+    let Ok(p) = bytemuck::try_from_bytes::<UnaryParams>(&last.params) else { return Ok(false) };
+    if last.inputs != [Some(x)] || !cx.used_once(h_name) || (p.alpha - 1.0 / 6.0).abs() > 1e-6 || p.beta != 0.5 {
+        return Ok(false);
+    }
+    let out = cx.out_name(n, 0);
+    let last = cx.g.nodes.len() - 1;
+    let node = &mut cx.g.nodes[last];
+    node.op = OpKind::HardSwish;
+    node.params = bytes(&UnaryParams::default());
+    node.fused.push(n.name.clone());
+    cx.g.tensors[h].name = out;
+    cx.bind(n, 0, h);
+    Ok(true)
 }
 
 /// `Conv(x, w) + b` with a constant per-output-channel `b` and a product read only by this Add
