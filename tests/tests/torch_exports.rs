@@ -218,3 +218,22 @@ fn paddle_conv_bias_adds_and_identities_fold_away() {
         assert!(ops.len() <= 8, "{}: {} nodes: {ops:?}", e.name, ops.len());
     }
 }
+
+/// The dynamo exporter writes AdaptiveAvgPool2d(1) as ReduceMean over H, W (keepdims): it is
+/// lowered to GlobalAveragePool, so channel reduction sees through it and removes as many dead
+/// channels as in the legacy export (which writes GlobalAveragePool itself).
+#[test]
+fn dynamo_spatial_mean_is_a_global_pool() {
+    use sprig_runtime::ops::OpKind;
+    let torch = exports_of("torch");
+    let find = |name: &str| torch.iter().find(|e| e.name == name).unwrap_or_else(|| panic!("{name} not in models.txt"));
+    let count = |m: &Model, op| (0..m.num_nodes()).filter(|&i| m.node(i).unwrap().op == op).count();
+    let (dynamo, legacy) = (convert(find("cnn_dynamo"), &[]), convert(find("cnn_legacy"), &[]));
+    assert_eq!(count(&dynamo, OpKind::ReduceMean), 0);
+    assert_eq!(count(&dynamo, OpKind::GlobalAveragePool), 1);
+    let pooled = |m: &Model| {
+        let k = (0..m.num_nodes()).find(|&i| m.node(i).unwrap().op == OpKind::GlobalAveragePool).unwrap();
+        m.value(m.node(k).unwrap().outputs[0]).unwrap().shape.dims().to_vec()
+    };
+    assert_eq!(pooled(&dynamo), pooled(&legacy), "channels left after reduction differ");
+}

@@ -427,6 +427,13 @@ fn reduce(cx: &mut Cx, n: &OnnxNode, op: OpKind) -> Result<()> {
         .enumerate()
         .filter_map(|(i, &d)| if mask & (1 << i) != 0 { keep.then_some(1) } else { Some(d) })
         .collect();
+    // A mean over every spatial axis of NC... kept as NC1.. is GlobalAveragePool (the torch dynamo
+    // exporter writes AdaptiveAvgPool2d(1) so), which channel reduction sees through.
+    let spatial = shape.len() >= 3 && mask == ((1u32 << shape.len()) - 1) & !3;
+    if op == OpKind::ReduceMean && keep && spatial && cx.dtype(x) == DType::F32 {
+        cx.emit1(n, OpKind::GlobalAveragePool, Vec::new(), vec![Some(x)], DType::F32, out)?;
+        return Ok(());
+    }
     cx.emit1(n, op, bytes(&ReduceParams { axes_mask: mask, _pad: 0 }), vec![Some(x)], cx.dtype(x), out)?;
     Ok(())
 }
