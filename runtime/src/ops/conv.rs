@@ -20,8 +20,9 @@ use super::params::ConvParams;
 use super::util::{counts, data, data_mut, expect, f32_region, f32_region_end, numel};
 use super::{read_params, req};
 use crate::error::OpError;
+use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
-use sprig_kernels::dwconv::{dwconv2d, DwGeom};
+use sprig_kernels::dwconv::DwGeom;
 use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
 use sprig_kernels::{Activation, Isa};
 
@@ -228,7 +229,14 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], scratch: &mut [u8], isa: Isa) -> Result<(), OpError> {
+pub(crate) fn exec_conv(
+    params: &[u8],
+    inputs: &[Option<TensorView>],
+    outputs: &mut [TensorViewMut],
+    scratch: &mut [u8],
+    isa: Isa,
+    workers: &Workers,
+) -> Result<(), OpError> {
     let x = req(inputs, 0, "conv needs X")?;
     let w = req(inputs, 1, "conv needs W")?;
     let b = inputs.get(2).copied().flatten();
@@ -237,7 +245,7 @@ pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &
     let act = activation(&p)?;
     let g = geom(&p, &x.info.shape, &w.info.shape, &y.info.shape, false)?;
     if super::sparse::is_sparse(&w.info) {
-        return exec_conv_sparse(&g, &x, &w, b.as_ref(), y, &act, scratch, isa);
+        return exec_conv_sparse(&g, &x, &w, b.as_ref(), y, &act, scratch, isa, workers);
     }
     let xd = data::<f32>(&x)?;
     let wd = data::<f32>(&w)?;
@@ -253,7 +261,7 @@ pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &
     if g.depthwise() {
         let dg = DwGeom { c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, pt: g.pt, pl: g.pl, oh: g.oh, ow: g.ow };
         for n in 0..g.n {
-            dwconv2d(isa, &dg, &xd[n * in_img..(n + 1) * in_img], wd, bd, &act, &mut yd[n * out_img..(n + 1) * out_img]);
+            super::split::dwconv_split(isa, &dg, &xd[n * in_img..(n + 1) * in_img], wd, bd, &act, &mut yd[n * out_img..(n + 1) * out_img], workers);
         }
         return Ok(());
     }
@@ -271,12 +279,11 @@ pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &
             };
             let wg = MatRef::row_major(&wd[gi * mg * gk..(gi + 1) * mg * gk], mg, gk);
             let yo = n * out_img + gi * mg * gn;
-            let yg = MatMut::row_major(&mut yd[yo..yo + mg * gn], mg, gn);
             let bias = match bd {
                 Some(b) => Bias::Row(&b[gi * mg..(gi + 1) * mg]),
                 None => Bias::None,
             };
-            sgemm(isa, wg, bmat, yg, bias, &act, gs);
+            super::split::sgemm_split(isa, wg, bmat, &mut yd[yo..yo + mg * gn], bias, &act, gs, workers)?;
         }
     }
     Ok(())
@@ -294,6 +301,7 @@ fn exec_conv_sparse(
     act: &Activation,
     scratch: &mut [u8],
     isa: Isa,
+    workers: &Workers,
 ) -> Result<(), OpError> {
     if g.group != 1 {
         return Err(OpError::Unsupported("block-sparse conv weights need group 1 (no grouped or depthwise conv)"));
@@ -321,7 +329,7 @@ fn exec_conv_sparse(
             im2col(g, xn, cols);
             cols
         };
-        super::sparse::conv_image(&s, bmat, hw, yn, &kact, isa);
+        super::sparse::conv_image(&s, bmat, hw, yn, &kact, isa, workers);
         if let Some(bias) = bd {
             super::sparse::conv_bias(bias, hw, yn, act);
         }

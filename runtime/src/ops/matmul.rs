@@ -11,8 +11,9 @@ use super::params::MatMulParams;
 use super::util::{bcast_strides, broadcast, broadcasts_to, counts, data, data_mut, expect, for_each_run, numel, strides};
 use super::{read_params, req};
 use crate::error::OpError;
+use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut, MAX_RANK};
-use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
+use sprig_kernels::gemm::{sgemm_scratch_len, Bias, MatRef};
 use sprig_kernels::{Activation, Isa};
 
 /// Shapes derived from A and B.
@@ -102,7 +103,14 @@ fn is_col_bias(bias: &Shape, y: &Shape, n: usize, b_rank1: bool) -> bool {
     }
 }
 
-pub(crate) fn exec(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], scratch: &mut [u8], isa: Isa) -> Result<(), OpError> {
+pub(crate) fn exec(
+    params: &[u8],
+    inputs: &[Option<TensorView>],
+    outputs: &mut [TensorViewMut],
+    scratch: &mut [u8],
+    isa: Isa,
+    workers: &Workers,
+) -> Result<(), OpError> {
     let p: MatMulParams = read_params(params)?;
     let act = activation(&p)?;
     let a = req(inputs, 0, "MatMul needs A")?;
@@ -111,7 +119,7 @@ pub(crate) fn exec(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [
     if super::sparse::is_sparse(&b.info) {
         let y = outputs.first_mut().ok_or(OpError::BadShape("MatMul needs one output"))?;
         let y_shape = y.info.shape;
-        return super::sparse::exec_matmul(&a, &b, bias.as_ref(), &y_shape, data_mut::<f32>(y)?, &act, scratch, isa);
+        return super::sparse::exec_matmul(&a, &b, bias.as_ref(), &y_shape, data_mut::<f32>(y)?, &act, scratch, isa, workers);
     }
     let g = geom(&a.info.shape, &b.info.shape)?;
     let (m, n, k) = (g.m, g.n, g.k);
@@ -162,8 +170,9 @@ pub(crate) fn exec(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [
             };
             let am = MatRef::row_major(asl, m, k);
             let bm = MatRef::row_major(bsl, k, n);
-            let ym = MatMut::row_major(ysl, m, n);
-            sgemm(isa, am, bm, ym, gemm_bias, &gemm_act, sc);
+            if super::split::sgemm_split(isa, am, bm, ysl, gemm_bias, &gemm_act, sc, workers).is_err() {
+                ok = false;
+            }
         }
     });
     if !ok {

@@ -1,0 +1,490 @@
+//! Splitting one op's work across threads.
+//!
+//! Contract:
+//! - [`Parallel::run`]`(tasks, f)` calls `f(task, worker)` exactly once for every `task` in
+//!   `0..tasks` and returns only after every call has returned. `worker` is in
+//!   `0..threads()`; two calls running at the same time never share a `worker` value, so a
+//!   worker index can select per-worker memory (see [`Workers::scratch`]). Worker 0 is the
+//!   calling thread.
+//! - [`Serial`] (always available, `no_std`) runs every task on the calling thread.
+//! - [`Pool`] (feature `std`) owns `threads - 1` persistent worker threads, created once with the
+//!   session and joined when it drops. A run allocates nothing: the closure is handed to the
+//!   workers by reference. Idle workers spin briefly (the next layer usually follows within
+//!   microseconds) and then park on a condition variable.
+//! - Per-worker scratch lives in the caller's arena, after the model's own arena
+//!   ([`crate::Model::arena_size_for_threads`]): worker `w >= 1` owns region `w - 1` of
+//!   [`crate::Model::worker_scratch_size`] bytes; worker 0 uses the node's own scratch.
+//!
+//! Ops split through [`Workers::for_ranges`], which keeps small layers on one thread
+//! ([`MIN_PARALLEL_WORK`]).
+use core::ops::Range;
+
+/// Work (in multiply-adds or element updates) below which a layer runs on one thread.
+/// A dispatch costs ~2-10 us with spinning workers (a wake-up from parking more), a 2 GFLOP/s
+/// scalar-ish layer does 64 K multiply-adds in ~30 us.
+pub const MIN_PARALLEL_WORK: usize = 64 * 1024;
+
+/// Something that runs `tasks` independent tasks, possibly on several threads (module contract).
+pub trait Parallel: Sync {
+    fn threads(&self) -> usize;
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync));
+}
+
+/// Runs every task on the calling thread, as worker 0.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Serial;
+
+impl Parallel for Serial {
+    fn threads(&self) -> usize {
+        1
+    }
+    fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+        for t in 0..tasks {
+            f(t, 0);
+        }
+    }
+}
+
+/// What an op gets to split its work: the thread set and the per-worker scratch regions.
+pub struct Workers<'a> {
+    par: &'a dyn Parallel,
+    /// Start of region 0 (worker 1's); regions are `per` bytes apart, `count` of them.
+    base: *mut u8,
+    per: usize,
+    count: usize,
+    _arena: core::marker::PhantomData<&'a mut [u8]>,
+}
+
+// SAFETY: `Workers` hands out region `w - 1` only to worker `w` (see `scratch`), and the
+// `Parallel` contract guarantees that no two concurrent calls share a worker index, so the regions
+// are never aliased across threads. `par` is `Sync` by the trait bound.
+unsafe impl Sync for Workers<'_> {}
+
+impl Workers<'static> {
+    /// One thread, no extra scratch (the converter's constant folding and `ops::exec`).
+    pub fn serial() -> Workers<'static> {
+        static SERIAL: Serial = Serial;
+        Workers { par: &SERIAL, base: core::ptr::null_mut(), per: 0, count: 0, _arena: core::marker::PhantomData }
+    }
+}
+
+impl<'a> Workers<'a> {
+    /// # Safety
+    /// `base` is valid for writes of `count * per` bytes for `'a`, 64-byte aligned if `per > 0`,
+    /// `per` is a multiple of 64, and nothing else accesses those bytes while this value lives.
+    pub(crate) unsafe fn new(par: &'a dyn Parallel, base: *mut u8, per: usize, count: usize) -> Workers<'a> {
+        Workers { par, base, per, count, _arena: core::marker::PhantomData }
+    }
+
+    pub fn threads(&self) -> usize {
+        self.par.threads()
+    }
+
+    /// Threads usable by a split whose workers each need `need` bytes of their own scratch
+    /// (besides worker 0, which uses the node's scratch).
+    pub fn threads_for(&self, need: usize) -> usize {
+        if need == 0 {
+            return self.threads();
+        }
+        if need > self.per {
+            return 1;
+        }
+        self.threads().min(self.count + 1)
+    }
+
+    /// The scratch region of worker `w >= 1` (`per` bytes, 64-aligned); empty for worker 0 or
+    /// past the last region.
+    ///
+    /// # Safety
+    /// Call only from the task currently running as worker `w` (the `worker` argument the split
+    /// passed in), and drop the slice before that task returns.
+    pub unsafe fn scratch(&self, w: usize) -> &mut [u8] {
+        if w == 0 || w > self.count || self.per == 0 {
+            return &mut [];
+        }
+        // SAFETY: region `w - 1` lies inside the `count * per` bytes `new`'s contract made valid;
+        // only worker `w` (our caller, by this function's contract) touches it during its task.
+        unsafe { core::slice::from_raw_parts_mut(self.base.add((w - 1) * self.per), self.per) }
+    }
+
+    /// Splits `0..n` into at most `threads` contiguous ranges (boundaries multiples of `align`,
+    /// except the end) and calls `f(range, worker)` for each, in parallel when `work` (total
+    /// multiply-adds or similar) reaches [`MIN_PARALLEL_WORK`]; otherwise one call `f(0..n, 0)`.
+    pub fn for_ranges(&self, n: usize, align: usize, work: usize, threads: usize, f: &(dyn Fn(Range<usize>, usize) + Sync)) {
+        let align = align.max(1);
+        let units = n.div_ceil(align);
+        let parts = if work < MIN_PARALLEL_WORK { 1 } else { threads.min(units).max(1) };
+        if parts <= 1 {
+            if n > 0 {
+                f(0..n, 0);
+            }
+            return;
+        }
+        self.par.run(parts, &|t, w| {
+            let r = part(units, parts, t);
+            let lo = (r.start * align).min(n);
+            let hi = (r.end * align).min(n);
+            if lo < hi {
+                f(lo..hi, w);
+            }
+        });
+    }
+}
+
+/// A mutable slice shared by the tasks of one split, each of which takes a disjoint range.
+pub struct DisjointMut<'a, T> {
+    ptr: *mut T,
+    len: usize,
+    _s: core::marker::PhantomData<&'a mut [T]>,
+}
+
+// SAFETY: the only access is `range`, whose contract makes concurrent ranges disjoint; `T: Send`
+// because elements are written from other threads.
+unsafe impl<T: Send> Sync for DisjointMut<'_, T> {}
+
+impl<'a, T> DisjointMut<'a, T> {
+    pub fn new(s: &'a mut [T]) -> Self {
+        DisjointMut { ptr: s.as_mut_ptr(), len: s.len(), _s: core::marker::PhantomData }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Elements `r` (clamped to the length, so never out of bounds).
+    ///
+    /// # Safety
+    /// No two slices obtained from this value and alive at the same time overlap.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn range(&self, r: Range<usize>) -> &mut [T] {
+        let hi = r.end.min(self.len);
+        let lo = r.start.min(hi);
+        // SAFETY: `lo..hi` is inside the borrowed slice (clamped above), which lives for 'a and
+        // is borrowed exclusively by `self`; disjointness is the caller's contract.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.add(lo), hi - lo) }
+    }
+}
+
+impl Workers<'_> {
+    /// `need` f32 of scratch for worker `w`: a prefix of `own` (the node's scratch) for worker 0,
+    /// of its own region otherwise; `None` if that is too short or misaligned.
+    ///
+    /// # Safety
+    /// As for [`Workers::scratch`]; and only worker 0 takes from `own` during the split.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn scratch_f32<'s>(&'s self, w: usize, own: &'s DisjointMut<f32>, need: usize) -> Option<&'s mut [f32]> {
+        if w == 0 {
+            // SAFETY: only worker 0 takes from `own` (caller's contract).
+            let s = unsafe { own.range(0..need) };
+            return (s.len() == need).then_some(s);
+        }
+        // SAFETY: forwarded from the caller's contract.
+        let bytes = unsafe { self.scratch(w) };
+        let s: &mut [f32] = bytemuck::try_cast_slice_mut(bytes.get_mut(..need.checked_mul(4)?)?).ok()?;
+        Some(s)
+    }
+}
+
+/// The `t`-th of `parts` near-equal contiguous pieces of `0..units`.
+pub fn part(units: usize, parts: usize, t: usize) -> Range<usize> {
+    let (q, r) = (units / parts, units % parts);
+    let start = t * q + t.min(r);
+    start..start + q + usize::from(t < r)
+}
+
+#[cfg(feature = "std")]
+pub use pool::Pool;
+
+#[cfg(feature = "std")]
+mod pool {
+    use super::Parallel;
+    use std::cell::UnsafeCell;
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::thread::JoinHandle;
+
+    /// Spins of an idle worker (or the waiting dispatcher) before it parks: ~20-50 us, longer than
+    /// the gap between two split layers.
+    const SPINS: u32 = 1 << 14;
+
+    type Task = dyn Fn(usize, usize) + Sync;
+
+    struct Job {
+        f: *const Task,
+        tasks: usize,
+    }
+
+    struct Shared {
+        /// Bumped (SeqCst) once per dispatch after `job` is written; workers wait for a change.
+        generation: AtomicU64,
+        job: UnsafeCell<Job>,
+        next: AtomicUsize,
+        /// Workers that finished the current generation.
+        done: AtomicUsize,
+        panicked: AtomicBool,
+        shutdown: AtomicBool,
+        sleeping_workers: AtomicUsize,
+        dispatcher_sleeping: AtomicBool,
+        lock: Mutex<()>,
+        wake: Condvar,
+        finished: Condvar,
+    }
+
+    // SAFETY: `job` is written only by the dispatcher while no worker reads it (before it bumps
+    // `generation`, after every worker reported `done` for the previous one) and read by workers
+    // only after observing the bump (SeqCst load, which synchronises with the SeqCst store). The
+    // `*const Task` it holds points to a `Sync` closure.
+    unsafe impl Sync for Shared {}
+    // SAFETY: as above; the raw pointer is only dereferenced under that protocol.
+    unsafe impl Send for Shared {}
+
+    /// `threads - 1` worker threads plus the calling thread (module contract of [`super`]).
+    pub struct Pool {
+        shared: Arc<Shared>,
+        handles: Vec<JoinHandle<()>>,
+        /// Serialises dispatches: `run` takes `&self`, and the protocol has one job at a time.
+        busy: AtomicBool,
+    }
+
+    impl Pool {
+        /// Starts `threads - 1` workers (`threads` 0 counts as 1). Fails if the OS refuses a thread.
+        pub fn new(threads: usize) -> std::io::Result<Pool> {
+            let noop: &Task = &|_, _| {};
+            let shared = Arc::new(Shared {
+                generation: AtomicU64::new(0),
+                job: UnsafeCell::new(Job { f: noop as *const Task, tasks: 0 }),
+                next: AtomicUsize::new(0),
+                done: AtomicUsize::new(0),
+                panicked: AtomicBool::new(false),
+                shutdown: AtomicBool::new(false),
+                sleeping_workers: AtomicUsize::new(0),
+                dispatcher_sleeping: AtomicBool::new(false),
+                lock: Mutex::new(()),
+                wake: Condvar::new(),
+                finished: Condvar::new(),
+            });
+            let mut pool = Pool { shared: shared.clone(), handles: Vec::new(), busy: AtomicBool::new(false) };
+            for w in 1..threads.max(1) {
+                let s = shared.clone();
+                let h = std::thread::Builder::new().name(format!("sprig-worker-{w}")).spawn(move || worker(&s, w))?;
+                // On an error above, `pool` drops here and joins the workers already started.
+                pool.handles.push(h);
+            }
+            Ok(pool)
+        }
+
+        fn workers(&self) -> usize {
+            self.handles.len()
+        }
+    }
+
+    fn worker(s: &Shared, w: usize) {
+        let mut seen = 0u64;
+        loop {
+            // Wait for a new generation: spin, then park.
+            let mut spins = 0u32;
+            let mut g = s.generation.load(SeqCst);
+            while g == seen {
+                if spins < SPINS {
+                    spins += 1;
+                    core::hint::spin_loop();
+                } else {
+                    let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                    s.sleeping_workers.fetch_add(1, SeqCst);
+                    while s.generation.load(SeqCst) == seen {
+                        guard = s.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
+                    }
+                    s.sleeping_workers.fetch_sub(1, SeqCst);
+                }
+                g = s.generation.load(SeqCst);
+            }
+            seen = g;
+            if s.shutdown.load(SeqCst) {
+                return;
+            }
+            // SAFETY: we observed the generation bump, after which the dispatcher does not write
+            // `job` until this worker has reported `done` below (module protocol).
+            let (f, tasks) = unsafe { ((*s.job.get()).f, (*s.job.get()).tasks) };
+            loop {
+                let t = s.next.fetch_add(1, SeqCst);
+                if t >= tasks {
+                    break;
+                }
+                // SAFETY: the dispatcher keeps the closure alive until every worker has reported
+                // `done` for this generation, which happens only after this call returns.
+                let f = unsafe { &*f };
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t, w))).is_err() {
+                    s.panicked.store(true, SeqCst);
+                }
+            }
+            s.done.fetch_add(1, SeqCst);
+            if s.dispatcher_sleeping.load(SeqCst) {
+                let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                s.finished.notify_all();
+            }
+        }
+    }
+
+    impl Parallel for Pool {
+        fn threads(&self) -> usize {
+            self.workers() + 1
+        }
+
+        fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+            let s = &*self.shared;
+            // A nested or concurrent dispatch (the session is `&mut` while running, so only a task
+            // calling back into the pool) runs serially on its own thread.
+            if tasks <= 1 || self.workers() == 0 || self.busy.swap(true, SeqCst) {
+                for t in 0..tasks {
+                    f(t, 0);
+                }
+                return;
+            }
+            // SAFETY: every worker reported `done` for the previous generation (we waited below
+            // before the last `run` returned), so none reads `job` now. The lifetime of `f` is
+            // erased: the pointer is dereferenced only until all workers report `done`, and we
+            // wait for that before returning, so `f` outlives every use.
+            unsafe {
+                *s.job.get() = Job { f: core::mem::transmute::<*const (dyn Fn(usize, usize) + Sync + '_), *const Task>(f), tasks };
+            }
+            s.next.store(0, SeqCst);
+            s.done.store(0, SeqCst);
+            s.generation.fetch_add(1, SeqCst);
+            if s.sleeping_workers.load(SeqCst) > 0 {
+                let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                s.wake.notify_all();
+            }
+            // The calling thread is worker 0. A panic here must not unwind past the wait below
+            // while workers may still use `f`: catch it and re-raise after the wait.
+            let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
+                let t = s.next.fetch_add(1, SeqCst);
+                if t >= tasks {
+                    break;
+                }
+                f(t, 0);
+            }));
+            let n = self.workers();
+            let mut spins = 0u32;
+            while s.done.load(SeqCst) < n {
+                if spins < SPINS {
+                    spins += 1;
+                    core::hint::spin_loop();
+                } else {
+                    let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                    s.dispatcher_sleeping.store(true, SeqCst);
+                    while s.done.load(SeqCst) < n {
+                        guard = s.finished.wait(guard).unwrap_or_else(|e| e.into_inner());
+                    }
+                    s.dispatcher_sleeping.store(false, SeqCst);
+                }
+            }
+            self.busy.store(false, SeqCst);
+            if let Err(p) = mine {
+                std::panic::resume_unwind(p);
+            }
+            if s.panicked.swap(false, SeqCst) {
+                panic!("sprig: a worker thread panicked in an op (a bug: ops must not panic after check)");
+            }
+        }
+    }
+
+    impl Drop for Pool {
+        fn drop(&mut self) {
+            let s = &*self.shared;
+            s.shutdown.store(true, SeqCst);
+            s.generation.fetch_add(1, SeqCst);
+            {
+                let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                s.wake.notify_all();
+            }
+            for h in self.handles.drain(..) {
+                let _ = h.join();
+            }
+        }
+    }
+
+    impl core::fmt::Debug for Pool {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            write!(f, "Pool({} threads)", self.threads())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_cover_exactly() {
+        for units in 0..40 {
+            for parts in 1..6 {
+                let mut next = 0;
+                for t in 0..parts {
+                    let r = part(units, parts, t);
+                    assert_eq!(r.start, next);
+                    next = r.end;
+                }
+                assert_eq!(next, units);
+            }
+        }
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn pool_runs_every_task_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        for threads in [1, 2, 3, 4, 7] {
+            let pool = Pool::new(threads).unwrap();
+            assert_eq!(pool.threads(), threads);
+            for tasks in [0, 1, 2, 5, 100] {
+                let hits: Vec<AtomicUsize> = (0..tasks).map(|_| AtomicUsize::new(0)).collect();
+                let workers_ok = AtomicUsize::new(0);
+                pool.run(tasks, &|t, w| {
+                    hits[t].fetch_add(1, Ordering::SeqCst);
+                    if w < threads {
+                        workers_ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+                assert!(hits.iter().all(|h| h.load(Ordering::SeqCst) == 1), "threads {threads} tasks {tasks}");
+                assert_eq!(workers_ok.load(Ordering::SeqCst), tasks);
+            }
+        }
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn pool_wakes_parked_workers() {
+        let pool = Pool::new(2).unwrap();
+        // Long enough for the worker to stop spinning and park.
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let seen = std::sync::Mutex::new(std::vec::Vec::new());
+        pool.run(2, &|t, _| seen.lock().unwrap().push(t));
+        let mut v = seen.into_inner().unwrap();
+        v.sort();
+        assert_eq!(v, [0, 1]);
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn worker_panic_reaches_the_caller() {
+        let pool = Pool::new(2).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.run(2, &|t, _| {
+                if t == 1 {
+                    panic!("task 1");
+                }
+            })
+        }));
+        assert!(r.is_err());
+        // The pool still works afterwards.
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        pool.run(4, &|_, _| {
+            n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        assert_eq!(n.into_inner(), 4);
+    }
+}
