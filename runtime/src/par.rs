@@ -203,28 +203,32 @@ pub use pool::Pool;
 mod pool {
     use super::Parallel;
     use std::cell::UnsafeCell;
-    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
     use std::sync::{Arc, Condvar, Mutex};
     use std::thread::JoinHandle;
 
-    /// Spins of an idle worker (or the waiting dispatcher) before it parks: ~20-50 us, longer than
-    /// the gap between two split layers.
+    /// Spins of an idle worker (or the waiting dispatcher) before it parks: some tens of us,
+    /// longer than the gap between two split layers.
     const SPINS: u32 = 1 << 14;
+    /// Tasks per dispatch (the `tasks` and `next` fields of the claim word are 16 bits).
+    const MAX_TASKS: usize = 0xffff;
 
     type Task = dyn Fn(usize, usize) + Sync;
 
-    struct Job {
-        f: *const Task,
-        tasks: usize,
+    /// The claim word: `generation << 32 | tasks << 16 | next`. A task is claimed by a CAS that
+    /// raises `next` while `next < tasks`; the generation makes a CAS fail if a new dispatch was
+    /// published in between (ABA would need 2^32 dispatches between one load and its CAS).
+    fn unpack(s: u64) -> (u64, usize, usize) {
+        (s >> 32, ((s >> 16) & 0xffff) as usize, (s & 0xffff) as usize)
     }
 
     struct Shared {
-        /// Bumped (SeqCst) once per dispatch after `job` is written; workers wait for a change.
-        generation: AtomicU64,
-        job: UnsafeCell<Job>,
-        next: AtomicUsize,
-        /// Workers that finished the current generation.
-        done: AtomicUsize,
+        claim: AtomicU64,
+        /// The current dispatch's closure; written only while no task of any dispatch can be
+        /// claimed (every claimed task has completed and `next == tasks`).
+        job: UnsafeCell<*const Task>,
+        /// Tasks of the current dispatch that have returned.
+        completed: AtomicUsize,
         panicked: AtomicBool,
         shutdown: AtomicBool,
         sleeping_workers: AtomicUsize,
@@ -234,13 +238,52 @@ mod pool {
         finished: Condvar,
     }
 
-    // SAFETY: `job` is written only by the dispatcher while no worker reads it (before it bumps
-    // `generation`, after every worker reported `done` for the previous one) and read by workers
-    // only after observing the bump (SeqCst load, which synchronises with the SeqCst store). The
-    // `*const Task` it holds points to a `Sync` closure.
+    // SAFETY: `job` is written by the dispatcher only when no task is claimable or running (the
+    // claim word says `next == tasks` and `completed == tasks`), before it publishes a new claim
+    // word (SeqCst); it is read by a thread only right after it claimed a task of that word with
+    // a SeqCst CAS, which orders the read after the write, and the dispatcher does not write it
+    // again until that task has completed. The pointee is a `Sync` closure.
     unsafe impl Sync for Shared {}
     // SAFETY: as above; the raw pointer is only dereferenced under that protocol.
     unsafe impl Send for Shared {}
+
+    impl Shared {
+        /// Claims one task of the current dispatch: its index and the closure.
+        fn claim(&self) -> Option<(usize, *const Task)> {
+            let mut s = self.claim.load(SeqCst);
+            loop {
+                let (_, tasks, next) = unpack(s);
+                if next >= tasks {
+                    return None;
+                }
+                match self.claim.compare_exchange_weak(s, s + 1, SeqCst, SeqCst) {
+                    // SAFETY: the task is claimed, so the dispatcher keeps `job` unchanged (and
+                    // the closure alive) until it completes (see the `Sync` impl).
+                    Ok(_) => return Some((next, unsafe { *self.job.get() })),
+                    Err(now) => s = now,
+                }
+            }
+        }
+
+        fn has_work(&self) -> bool {
+            let (_, tasks, next) = unpack(self.claim.load(SeqCst));
+            next < tasks
+        }
+
+        /// Runs `f(t, w)` for the claimed task `t`, catching a panic, and reports completion.
+        fn run_claimed(&self, t: usize, f: *const Task, w: usize) {
+            // SAFETY: claimed in `claim`; the closure outlives the task (see `claim`).
+            let f = unsafe { &*f };
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t, w))).is_err() {
+                self.panicked.store(true, SeqCst);
+            }
+            self.completed.fetch_add(1, SeqCst);
+            if self.dispatcher_sleeping.load(SeqCst) {
+                let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.finished.notify_all();
+            }
+        }
+    }
 
     /// `threads - 1` worker threads plus the calling thread (module contract of [`super`]).
     pub struct Pool {
@@ -253,12 +296,11 @@ mod pool {
     impl Pool {
         /// Starts `threads - 1` workers (`threads` 0 counts as 1). Fails if the OS refuses a thread.
         pub fn new(threads: usize) -> std::io::Result<Pool> {
-            let noop: &Task = &|_, _| {};
+            let noop: &'static Task = &|_, _| {};
             let shared = Arc::new(Shared {
-                generation: AtomicU64::new(0),
-                job: UnsafeCell::new(Job { f: noop as *const Task, tasks: 0 }),
-                next: AtomicUsize::new(0),
-                done: AtomicUsize::new(0),
+                claim: AtomicU64::new(0),
+                job: UnsafeCell::new(noop as *const Task),
+                completed: AtomicUsize::new(0),
                 panicked: AtomicBool::new(false),
                 shutdown: AtomicBool::new(false),
                 sleeping_workers: AtomicUsize::new(0),
@@ -271,7 +313,7 @@ mod pool {
             for w in 1..threads.max(1) {
                 let s = shared.clone();
                 let h = std::thread::Builder::new().name(format!("sprig-worker-{w}")).spawn(move || worker(&s, w))?;
-                // On an error above, `pool` drops here and joins the workers already started.
+                // On an error above, `pool` drops and joins the workers already started.
                 pool.handles.push(h);
             }
             Ok(pool)
@@ -280,51 +322,68 @@ mod pool {
         fn workers(&self) -> usize {
             self.handles.len()
         }
+
+        /// One dispatch of at most `MAX_TASKS` tasks.
+        fn dispatch(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
+            let s = &*self.shared;
+            // SAFETY: the previous dispatch returned only after all its tasks completed and none
+            // is claimable, so no thread reads `job` now. The closure's lifetime is erased: it is
+            // dereferenced only by threads holding a claimed task of this dispatch, and we wait
+            // below for every task to complete before returning, so it outlives every use.
+            unsafe {
+                *s.job.get() = core::mem::transmute::<*const (dyn Fn(usize, usize) + Sync + '_), *const Task>(f);
+            }
+            s.completed.store(0, SeqCst);
+            let generation = (unpack(s.claim.load(SeqCst)).0 + 1) & 0xffff_ffff;
+            s.claim.store(generation << 32 | (tasks as u64) << 16, SeqCst);
+            if s.sleeping_workers.load(SeqCst) > 0 {
+                let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                s.wake.notify_all();
+            }
+            // The calling thread is worker 0 and claims tasks like the others; a task that is not
+            // claimed by a worker (descheduled on a loaded machine) is simply run here.
+            while let Some((t, fp)) = s.claim() {
+                s.run_claimed(t, fp, 0);
+            }
+            let mut spins = 0u32;
+            while s.completed.load(SeqCst) < tasks {
+                if spins < SPINS {
+                    spins += 1;
+                    core::hint::spin_loop();
+                } else {
+                    let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
+                    s.dispatcher_sleeping.store(true, SeqCst);
+                    while s.completed.load(SeqCst) < tasks {
+                        guard = s.finished.wait(guard).unwrap_or_else(|e| e.into_inner());
+                    }
+                    s.dispatcher_sleeping.store(false, SeqCst);
+                }
+            }
+        }
     }
 
     fn worker(s: &Shared, w: usize) {
-        let mut seen = 0u64;
         loop {
-            // Wait for a new generation: spin, then park.
             let mut spins = 0u32;
-            let mut g = s.generation.load(SeqCst);
-            while g == seen {
+            while !s.has_work() && !s.shutdown.load(SeqCst) {
                 if spins < SPINS {
                     spins += 1;
                     core::hint::spin_loop();
                 } else {
                     let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
                     s.sleeping_workers.fetch_add(1, SeqCst);
-                    while s.generation.load(SeqCst) == seen {
+                    while !s.has_work() && !s.shutdown.load(SeqCst) {
                         guard = s.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
                     }
                     s.sleeping_workers.fetch_sub(1, SeqCst);
+                    spins = 0;
                 }
-                g = s.generation.load(SeqCst);
             }
-            seen = g;
             if s.shutdown.load(SeqCst) {
                 return;
             }
-            // SAFETY: we observed the generation bump, after which the dispatcher does not write
-            // `job` until this worker has reported `done` below (module protocol).
-            let (f, tasks) = unsafe { ((*s.job.get()).f, (*s.job.get()).tasks) };
-            loop {
-                let t = s.next.fetch_add(1, SeqCst);
-                if t >= tasks {
-                    break;
-                }
-                // SAFETY: the dispatcher keeps the closure alive until every worker has reported
-                // `done` for this generation, which happens only after this call returns.
-                let f = unsafe { &*f };
-                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(t, w))).is_err() {
-                    s.panicked.store(true, SeqCst);
-                }
-            }
-            s.done.fetch_add(1, SeqCst);
-            if s.dispatcher_sleeping.load(SeqCst) {
-                let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-                s.finished.notify_all();
+            while let Some((t, fp)) = s.claim() {
+                s.run_claimed(t, fp, w);
             }
         }
     }
@@ -335,59 +394,23 @@ mod pool {
         }
 
         fn run(&self, tasks: usize, f: &(dyn Fn(usize, usize) + Sync)) {
-            let s = &*self.shared;
             // A nested or concurrent dispatch (the session is `&mut` while running, so only a task
             // calling back into the pool) runs serially on its own thread.
-            if tasks <= 1 || self.workers() == 0 || self.busy.swap(true, SeqCst) {
+            if tasks <= 1 || self.workers() == 0 || self.shared.shutdown.load(SeqCst) || self.busy.swap(true, SeqCst) {
                 for t in 0..tasks {
                     f(t, 0);
                 }
                 return;
             }
-            // SAFETY: every worker reported `done` for the previous generation (we waited below
-            // before the last `run` returned), so none reads `job` now. The lifetime of `f` is
-            // erased: the pointer is dereferenced only until all workers report `done`, and we
-            // wait for that before returning, so `f` outlives every use.
-            unsafe {
-                *s.job.get() = Job { f: core::mem::transmute::<*const (dyn Fn(usize, usize) + Sync + '_), *const Task>(f), tasks };
-            }
-            s.next.store(0, SeqCst);
-            s.done.store(0, SeqCst);
-            s.generation.fetch_add(1, SeqCst);
-            if s.sleeping_workers.load(SeqCst) > 0 {
-                let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-                s.wake.notify_all();
-            }
-            // The calling thread is worker 0. A panic here must not unwind past the wait below
-            // while workers may still use `f`: catch it and re-raise after the wait.
-            let mine = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| loop {
-                let t = s.next.fetch_add(1, SeqCst);
-                if t >= tasks {
-                    break;
-                }
-                f(t, 0);
-            }));
-            let n = self.workers();
-            let mut spins = 0u32;
-            while s.done.load(SeqCst) < n {
-                if spins < SPINS {
-                    spins += 1;
-                    core::hint::spin_loop();
-                } else {
-                    let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
-                    s.dispatcher_sleeping.store(true, SeqCst);
-                    while s.done.load(SeqCst) < n {
-                        guard = s.finished.wait(guard).unwrap_or_else(|e| e.into_inner());
-                    }
-                    s.dispatcher_sleeping.store(false, SeqCst);
-                }
+            let mut done = 0;
+            while done < tasks {
+                let n = (tasks - done).min(MAX_TASKS);
+                self.dispatch(n, &|t, w| f(done + t, w));
+                done += n;
             }
             self.busy.store(false, SeqCst);
-            if let Err(p) = mine {
-                std::panic::resume_unwind(p);
-            }
-            if s.panicked.swap(false, SeqCst) {
-                panic!("sprig: a worker thread panicked in an op (a bug: ops must not panic after check)");
+            if self.shared.panicked.swap(false, SeqCst) {
+                panic!("sprig: a task panicked in the thread pool (a bug: ops must not panic after check)");
             }
         }
     }
@@ -396,7 +419,6 @@ mod pool {
         fn drop(&mut self) {
             let s = &*self.shared;
             s.shutdown.store(true, SeqCst);
-            s.generation.fetch_add(1, SeqCst);
             {
                 let _g = s.lock.lock().unwrap_or_else(|e| e.into_inner());
                 s.wake.notify_all();
