@@ -229,6 +229,9 @@ mod pool {
         job: UnsafeCell<*const Task>,
         /// Tasks of the current dispatch that have returned.
         completed: AtomicUsize,
+        /// Workers that have entered their loop (`Pool::new` waits for all of them, so that
+        /// thread start-up, which allocates, is over before the first run).
+        started: AtomicUsize,
         panicked: AtomicBool,
         shutdown: AtomicBool,
         sleeping_workers: AtomicUsize,
@@ -301,6 +304,7 @@ mod pool {
                 claim: AtomicU64::new(0),
                 job: UnsafeCell::new(noop as *const Task),
                 completed: AtomicUsize::new(0),
+                started: AtomicUsize::new(0),
                 panicked: AtomicBool::new(false),
                 shutdown: AtomicBool::new(false),
                 sleeping_workers: AtomicUsize::new(0),
@@ -315,6 +319,9 @@ mod pool {
                 let h = std::thread::Builder::new().name(format!("sprig-worker-{w}")).spawn(move || worker(&s, w))?;
                 // On an error above, `pool` drops and joins the workers already started.
                 pool.handles.push(h);
+            }
+            while shared.started.load(SeqCst) < pool.handles.len() {
+                std::thread::yield_now();
             }
             Ok(pool)
         }
@@ -363,6 +370,7 @@ mod pool {
     }
 
     fn worker(s: &Shared, w: usize) {
+        s.started.fetch_add(1, SeqCst);
         loop {
             let mut spins = 0u32;
             while !s.has_work() && !s.shutdown.load(SeqCst) {
