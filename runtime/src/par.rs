@@ -72,6 +72,7 @@ impl<'a> Workers<'a> {
     /// # Safety
     /// `base` is valid for writes of `count * per` bytes for `'a`, 64-byte aligned if `per > 0`,
     /// `per` is a multiple of 64, and nothing else accesses those bytes while this value lives.
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
     pub(crate) unsafe fn new(par: &'a dyn Parallel, base: *mut u8, per: usize, count: usize) -> Workers<'a> {
         Workers { par, base, per, count, _arena: core::marker::PhantomData }
     }
@@ -98,6 +99,7 @@ impl<'a> Workers<'a> {
     /// # Safety
     /// Call only from the task currently running as worker `w` (the `worker` argument the split
     /// passed in), and drop the slice before that task returns.
+    #[allow(clippy::mut_from_ref)]
     pub unsafe fn scratch(&self, w: usize) -> &mut [u8] {
         if w == 0 || w > self.count || self.per == 0 {
             return &mut [];

@@ -22,8 +22,11 @@ pub struct Session<'m, 'a> {
     len: usize,
     isa: Isa,
     /// Per-worker scratch regions after the model's arena (see [`crate::par`]): start, size, count.
+    #[cfg(feature = "std")]
     worker_base: *mut u8,
+    #[cfg(feature = "std")]
     worker_size: usize,
+    #[cfg(feature = "std")]
     worker_count: usize,
     #[cfg(feature = "std")]
     pool: Option<crate::par::Pool>,
@@ -52,8 +55,11 @@ impl<'m, 'a> Session<'m, 'a> {
             base: arena.as_mut_ptr(),
             len: arena.len(),
             isa,
+            #[cfg(feature = "std")]
             worker_base: core::ptr::null_mut(),
+            #[cfg(feature = "std")]
             worker_size: 0,
+            #[cfg(feature = "std")]
             worker_count: 0,
             #[cfg(feature = "std")]
             pool: None,
