@@ -201,11 +201,24 @@ pub(crate) fn check_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: 
     scratch_bytes(cols, m, n, k)
 }
 
-/// im2col of one image-group `x` `[cg, h, w]` into `cols` `[cg·kh·kw, oh·ow]`.
-fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
+/// im2col of one image-group `x` `[cg, h, w]` into `cols` `[cg·kh·kw, oh·ow]`, split by input
+/// channels across `workers` (each channel fills its own rows).
+fn im2col_split(g: &Geom, x: &[f32], cols: &mut [f32], workers: &Workers) {
+    let rows = g.kh * g.kw * g.oh * g.ow;
+    let work = g.cg().saturating_mul(rows);
+    let cs = crate::par::DisjointMut::new(cols);
+    workers.for_ranges(g.cg(), 1, work, workers.threads(), &|r, _| {
+        // SAFETY: channel ranges are disjoint, so are their rows of the columns.
+        let sub = unsafe { cs.range(r.start * rows..r.end * rows) };
+        im2col_channels(g, x, sub, r);
+    });
+}
+
+/// Rows of channels `chans` (written from `cols[0]` on).
+fn im2col_channels(g: &Geom, x: &[f32], cols: &mut [f32], chans: core::ops::Range<usize>) {
     let hw = g.oh * g.ow;
     let mut row = 0;
-    for c in 0..g.cg() {
+    for c in chans {
         let xc = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
@@ -274,7 +287,7 @@ pub(crate) fn exec_conv(
             let bmat = if g.pointwise() {
                 MatRef::row_major(xg, gk, gn)
             } else {
-                im2col(&g, xg, cols);
+                im2col_split(&g, xg, cols, workers);
                 MatRef::row_major(cols, gk, gn)
             };
             let wg = MatRef::row_major(&wd[gi * mg * gk..(gi + 1) * mg * gk], mg, gk);
@@ -326,7 +339,7 @@ fn exec_conv_sparse(
         let bmat: &[f32] = if g.pointwise() {
             xn
         } else {
-            im2col(g, xn, cols);
+            im2col_split(g, xn, cols, workers);
             cols
         };
         super::sparse::conv_image(&s, bmat, hw, yn, &kact, isa, workers);
