@@ -93,3 +93,48 @@ fn arena_for_threads_is_required() {
     }
     assert!(model.arena_size_for_threads(usize::MAX).is_none());
 }
+
+/// `SparseMatrix::block_row_range` (the view the SpMM/SpMV splits use) holds exactly the rows of
+/// the full matrix (compared through `to_dense`, and SpMV/SpMM against the full matrix's rows),
+/// for every layout, ragged last block rows and empty ranges.
+#[test]
+fn block_row_range_views_hold_their_rows() {
+    use sprig_kernels::sparse::encode::{analyze, pack, Layout};
+    use sprig_kernels::sparse::{spmm, spmv, SparseMatrix};
+    use sprig_kernels::Activation;
+    let (m, k, n) = (23usize, 37usize, 5usize);
+    let w: Vec<f32> = (0..m * k).map(|i| if (i * 7919) % 10 < 3 { ((i % 13) as f32 - 6.0) * 0.25 } else { 0.0 }).collect();
+    let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let x: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+    for layout in Layout::ALL {
+        let st = analyze(&w, m, k, layout).unwrap();
+        let mut blob = AlignedBuf::new(st.bytes_with_bias);
+        pack(&w, m, k, Some(&bias), layout, blob.as_mut_slice()).unwrap();
+        let s = SparseMatrix::parse(blob.as_slice()).unwrap();
+        let mut full = vec![0f32; m * k];
+        s.to_dense(&mut full);
+        let r = layout.block().0;
+        let mut y_full = vec![0f32; m];
+        spmv(Isa::detect(), &s, &x, &mut y_full, &Activation::NONE);
+        let mut c_full = vec![0f32; m * n];
+        spmm(Isa::detect(), &s, &b, n, n, &mut c_full, n, &Activation::NONE);
+        let nb = s.block_rows();
+        assert!(s.block_row_range(2, 1).is_none() && s.block_row_range(0, nb + 1).is_none());
+        for (b0, b1) in [(0, nb), (0, 0), (1, 3), (nb - 1, nb), (nb / 2, nb), (nb, nb)] {
+            let v = s.block_row_range(b0, b1).unwrap();
+            let (r0, r1) = ((b0 * r).min(m), (b1 * r).min(m));
+            assert_eq!(v.m(), r1 - r0, "{layout:?} {b0}..{b1}");
+            assert_eq!(v.bias().unwrap(), &bias[r0..r1]);
+            let mut d = vec![0f32; v.m() * k];
+            v.to_dense(&mut d);
+            assert_eq!(d, full[r0 * k..r1 * k], "{layout:?} {b0}..{b1}: dense rows");
+            let mut y = vec![0f32; v.m()];
+            spmv(Isa::detect(), &v, &x, &mut y, &Activation::NONE);
+            assert_eq!(y, y_full[r0..r1], "{layout:?} {b0}..{b1}: spmv");
+            let mut c = vec![0f32; v.m() * n];
+            spmm(Isa::detect(), &v, &b, n, n, &mut c, n, &Activation::NONE);
+            assert_eq!(c, c_full[r0 * n..r1 * n], "{layout:?} {b0}..{b1}: spmm");
+        }
+    }
+}
