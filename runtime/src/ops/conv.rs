@@ -207,7 +207,7 @@ fn im2col_split(g: &Geom, x: &[f32], cols: &mut [f32], workers: &Workers) {
     let rows = g.kh * g.kw * g.oh * g.ow;
     let work = g.cg().saturating_mul(rows);
     let cs = crate::par::DisjointMut::new(cols);
-    workers.for_ranges(g.cg(), 1, work, workers.threads(), &|r, _| {
+    workers.for_ranges(g.cg(), 1, work, workers.threads() * crate::par::TASKS_PER_THREAD, &|r, _| {
         // SAFETY: channel ranges are disjoint, so are their rows of the columns.
         let sub = unsafe { cs.range(r.start * rows..r.end * rows) };
         im2col_channels(g, x, sub, r);

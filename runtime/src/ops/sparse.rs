@@ -118,7 +118,7 @@ pub(crate) fn check_matmul(a: &TensorInfo, b: &TensorInfo, bias: Option<&TensorI
 /// `dst[c × r] = srcᵀ` for a row-major `src[r × c]`, split by rows of `dst` across `workers`.
 fn transpose(src: &[f32], r: usize, c: usize, dst: &mut [f32], workers: &Workers) {
     let ds = crate::par::DisjointMut::new(dst);
-    workers.for_ranges(c, 16, r.saturating_mul(c), workers.threads(), &|cr, _| {
+    workers.for_ranges(c, 16, r.saturating_mul(c), workers.threads() * crate::par::TASKS_PER_THREAD, &|cr, _| {
         // SAFETY: the dst row ranges of one split are disjoint.
         let d = unsafe { ds.range(cr.start * r..cr.end * r) };
         transpose_cols(src, r, c, cr, d);

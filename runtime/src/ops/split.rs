@@ -8,7 +8,7 @@
 //! - depthwise conv: by channels;
 //! - SpMM / SpMV: by block rows of the sparse matrix ([`SparseMatrix::block_row_range`]).
 use crate::error::OpError;
-use crate::par::{DisjointMut, Workers};
+use crate::par::{DisjointMut, Workers, TASKS_PER_THREAD};
 use core::sync::atomic::{AtomicBool, Ordering};
 use sprig_kernels::dwconv::{dwconv2d, DwGeom};
 use sprig_kernels::gemm::{self, sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
@@ -44,7 +44,7 @@ pub(crate) fn sgemm_split(
         // One row: split the columns; C's row is contiguous and the GEMV path needs no scratch.
         let cs = DisjointMut::new(c);
         let threads = workers.threads();
-        workers.for_ranges(n, 16, work, threads, &|r, _| {
+        workers.for_ranges(n, 16, work, threads * TASKS_PER_THREAD, &|r, _| {
             let nj = r.len();
             let bsub = MatRef { data: &b.data[(r.start * b.cs).min(b.data.len())..], rows: k, cols: nj, rs: b.rs, cs: b.cs };
             let bias_sub = match bias {
@@ -60,10 +60,12 @@ pub(crate) fn sgemm_split(
     let need = sgemm_scratch_len(m, n, k);
     let threads = workers.threads_for(need * 4);
     let align = gemm::kernel_for(isa).map_or(1, |kr| kr.mr);
+    // Each part packs all of B again: two parts per thread only when a part keeps >= 64 rows.
+    let parts = if m >= 128 * threads { 2 * threads } else { threads };
     let cs = DisjointMut::new(c);
     let own = DisjointMut::new(own);
     let failed = AtomicBool::new(false);
-    workers.for_ranges(m, align, work, threads, &|r, w| {
+    workers.for_ranges(m, align, work, parts, &|r, w| {
         let rows = r.len();
         let asub = MatRef { data: &a.data[(r.start * a.rs).min(a.data.len())..], rows, cols: k, rs: a.rs, cs: a.cs };
         let bias_sub = match bias {
@@ -95,7 +97,7 @@ pub(crate) fn dwconv_split(isa: Isa, g: &DwGeom, x: &[f32], w: &[f32], bias: Opt
         return;
     }
     let yd = DisjointMut::new(y);
-    workers.for_ranges(g.c, 1, work, workers.threads(), &|r, _| {
+    workers.for_ranges(g.c, 1, work, workers.threads() * TASKS_PER_THREAD, &|r, _| {
         let sub = DwGeom { c: r.len(), ..*g };
         // SAFETY: the channel ranges of one split are disjoint, so are their output planes.
         let yc = unsafe { yd.range(r.start * ys..r.end * ys) };
@@ -113,6 +115,8 @@ pub(crate) fn spmm_split(isa: Isa, s: &SparseMatrix, b: &[f32], ldb: usize, n: u
         return;
     }
     let cs = DisjointMut::new(c);
+    // One part per thread: every part streams all of B, which for MobileNet's early pointwise
+    // layers (up to 3 MB) does not fit in L2.
     workers.for_ranges(s.block_rows(), 1, work, workers.threads(), &|br, _| {
         let Some(sub) = s.block_row_range(br.start, br.end) else { return };
         let r0 = br.start * r;
@@ -137,7 +141,7 @@ pub(crate) fn spmv_split(isa: Isa, s: &SparseMatrix, x: &[f32], rows: usize, y: 
     let ys = DisjointMut::new(y);
     // Block-row ranges in multiples of 16 rows keep each task's outputs on whole cache lines.
     let align = 16usize.div_ceil(r).max(1);
-    workers.for_ranges(s.block_rows(), align, work, workers.threads(), &|br, _| {
+    workers.for_ranges(s.block_rows(), align, work, workers.threads() * TASKS_PER_THREAD, &|br, _| {
         let Some(sub) = s.block_row_range(br.start, br.end) else { return };
         let r0 = br.start * r;
         for i in 0..rows {
