@@ -158,8 +158,11 @@ pub(crate) fn exec(
     let scale = |s: [isize; MAX_RANK], f: isize| -> [isize; MAX_RANK] { core::array::from_fn(|i| s[i] * f) };
     let mut ok = true;
     let batch_dims = g.batch.dims();
-    // One run per batch matrix: iterate the batch space with the innermost axis unrolled.
-    for_each_run(batch_dims, [scale(a_st, a_mat), scale(b_st, b_mat), scale(y_st, y_mat)], [0; 3], |o, cnt, s| {
+    let batch_strides = [scale(a_st, a_mat), scale(b_st, b_mat), scale(y_st, y_mat)];
+    // Several batch matrices (attention heads) and threads: one split over the matrices.
+    let by_batch = super::split::sgemm_batch_split(isa, batch_dims, batch_strides, (ad, bd, &mut *yd), (m, n, k), gemm_bias, &gemm_act, sc, workers)?;
+    // Otherwise one run per batch matrix: iterate the batch space with the innermost axis unrolled.
+    for_each_run(if by_batch { &[0] } else { batch_dims }, batch_strides, [0; 3], |o, cnt, s| {
         for t in 0..cnt {
             let ao = super::util::at(o[0], t, s[0]);
             let bo = super::util::at(o[1], t, s[1]);

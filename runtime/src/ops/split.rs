@@ -151,3 +151,68 @@ pub(crate) fn spmv_split(isa: Isa, s: &SparseMatrix, x: &[f32], rows: usize, y: 
         }
     });
 }
+
+/// A batch of GEMMs `Y_t = act(A_t · B_t + bias)` (row-major `m×k`, `k×n`, `m×n` matrices at
+/// element offsets `Σ index_i · strides[.][i]` over the batch dims), split by batch index when
+/// there are at least as many matrices as threads (one dispatch instead of one per matrix, and
+/// no repacking of a shared B). Returns `false`, doing nothing, when it does not apply.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sgemm_batch_split(
+    isa: Isa,
+    batch_dims: &[usize],
+    strides: [[isize; crate::tensor::MAX_RANK]; 3],
+    (a, b, y): (&[f32], &[f32], &mut [f32]),
+    (m, n, k): (usize, usize, usize),
+    bias: Bias,
+    act: &Activation,
+    own: &mut [f32],
+    workers: &Workers,
+) -> Result<bool, OpError> {
+    let count: usize = batch_dims.iter().product();
+    let need = sgemm_scratch_len(m, n, k);
+    let threads = workers.threads_for(need * 4);
+    let work = count.saturating_mul(m).saturating_mul(n).saturating_mul(k);
+    if threads == 1 || count < threads || work < crate::par::MIN_PARALLEL_WORK {
+        return Ok(false);
+    }
+    let offset = |t: usize, s: &[isize; crate::tensor::MAX_RANK]| -> Option<usize> {
+        let (mut rest, mut off) = (t, 0isize);
+        for (i, &d) in batch_dims.iter().enumerate().rev() {
+            off += (rest % d) as isize * s[i];
+            rest /= d;
+        }
+        usize::try_from(off).ok()
+    };
+    let ys = DisjointMut::new(y);
+    let own = DisjointMut::new(own);
+    let failed = AtomicBool::new(false);
+    workers.for_ranges(count, 1, work, threads * TASKS_PER_THREAD, &|r, w| {
+        // SAFETY: this task runs as worker `w`, and only worker 0 takes from `own`.
+        let Some(sc) = (unsafe { workers.scratch_f32(w, &own, need) }) else {
+            failed.store(true, Ordering::Relaxed);
+            return;
+        };
+        for t in r {
+            let (Some(ao), Some(bo), Some(yo)) = (offset(t, &strides[0]), offset(t, &strides[1]), offset(t, &strides[2])) else {
+                failed.store(true, Ordering::Relaxed);
+                return;
+            };
+            // SAFETY: Y's batch strides are those of a dense row-major batch of m×n matrices, so
+            // distinct batch indices give disjoint ranges.
+            let yt = unsafe { ys.range(yo..yo + m * n) };
+            let (Some(at), Some(bt)) = (a.get(ao..ao + m * k), b.get(bo..bo + k * n)) else {
+                failed.store(true, Ordering::Relaxed);
+                return;
+            };
+            if yt.len() != m * n {
+                failed.store(true, Ordering::Relaxed);
+                return;
+            }
+            sgemm(isa, MatRef::row_major(at, m, k), MatRef::row_major(bt, k, n), MatMut::row_major(yt, m, n), bias, act, sc);
+        }
+    });
+    if failed.load(Ordering::Relaxed) {
+        return Err(OpError::BadShape("MatMul operand sizes are inconsistent"));
+    }
+    Ok(true)
+}
