@@ -216,10 +216,27 @@ mod pool {
     use std::sync::{Arc, Condvar, Mutex};
     use std::thread::JoinHandle;
 
-    /// Spins of an idle worker (or the waiting dispatcher) before it parks: ~4096 `pause`s, some
-    /// tens of us on Zen 4, longer than the gap between two split layers (16x more cost 30 % extra
-    /// CPU time on MobileNetV1 for no gain).
-    const SPINS: u32 = 1 << 12;
+    /// An idle worker (or the waiting dispatcher) first spins `SPINS` times, then yields its CPU
+    /// up to `YIELDS` times, then parks. Yielding matters on a loaded machine: when the OS has
+    /// put the waiting thread and the one it waits for on the same CPU, a pure spin keeps the
+    /// other from running until the spinner's time slice ends (measured: two 30 us tasks took
+    /// longer on two threads than on one with 4096 spins; `par_ceiling` below).
+    const SPINS: u32 = 256;
+    const YIELDS: u32 = 256;
+
+    /// One step of waiting: spin, then yield; `false` once it is time to park.
+    fn backoff(step: &mut u32) -> bool {
+        *step += 1;
+        if *step <= SPINS {
+            core::hint::spin_loop();
+            true
+        } else if *step <= SPINS + YIELDS {
+            std::thread::yield_now();
+            true
+        } else {
+            false
+        }
+    }
     /// Tasks per dispatch (the `tasks` and `next` fields of the claim word are 16 bits).
     const MAX_TASKS: usize = 0xffff;
 
@@ -362,12 +379,9 @@ mod pool {
             while let Some((t, fp)) = s.claim() {
                 s.run_claimed(t, fp, 0);
             }
-            let mut spins = 0u32;
+            let mut step = 0u32;
             while s.completed.load(SeqCst) < tasks {
-                if spins < SPINS {
-                    spins += 1;
-                    core::hint::spin_loop();
-                } else {
+                if !backoff(&mut step) {
                     let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
                     s.dispatcher_sleeping.store(true, SeqCst);
                     while s.completed.load(SeqCst) < tasks {
@@ -382,19 +396,16 @@ mod pool {
     fn worker(s: &Shared, w: usize) {
         s.started.fetch_add(1, SeqCst);
         loop {
-            let mut spins = 0u32;
+            let mut step = 0u32;
             while !s.has_work() && !s.shutdown.load(SeqCst) {
-                if spins < SPINS {
-                    spins += 1;
-                    core::hint::spin_loop();
-                } else {
+                if !backoff(&mut step) {
                     let mut guard = s.lock.lock().unwrap_or_else(|e| e.into_inner());
                     s.sleeping_workers.fetch_add(1, SeqCst);
                     while !s.has_work() && !s.shutdown.load(SeqCst) {
                         guard = s.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
                     }
                     s.sleeping_workers.fetch_sub(1, SeqCst);
-                    spins = 0;
+                    step = 0;
                 }
             }
             if s.shutdown.load(SeqCst) {
@@ -526,5 +537,43 @@ mod tests {
             n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         assert_eq!(n.into_inner(), 4);
+    }
+}
+/// Not a pass/fail test (it asserts nothing): prints how much two threads gain over one on
+/// perfectly parallel compute, i.e. the ceiling this machine gives a split right now (BENCHMARKS.md
+/// "Multi-threading"). Run: `cargo test --release -p sprig-runtime --lib par_ceiling -- --ignored --nocapture`.
+#[cfg(all(test, feature = "std"))]
+mod ceiling {
+    #[test]
+    #[ignore]
+    fn par_ceiling() {
+        use super::Parallel;
+        let pool = super::Pool::new(2).unwrap();
+        let work = |n: u64| {
+            let mut x = std::hint::black_box(1u64);
+            for i in 0..n {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+            }
+            std::hint::black_box(x);
+        };
+        for n in [2_000u64, 20_000, 200_000] {
+            let mut ratios = std::vec::Vec::new();
+            for _ in 0..7 {
+                let t0 = std::time::Instant::now();
+                for _ in 0..200 {
+                    work(n);
+                    work(n);
+                }
+                let one = t0.elapsed();
+                let t0 = std::time::Instant::now();
+                for _ in 0..200 {
+                    pool.run(2, &|_, _| work(n));
+                }
+                let two = t0.elapsed();
+                ratios.push(one.as_secs_f64() / two.as_secs_f64());
+            }
+            ratios.sort_by(f64::total_cmp);
+            println!("two tasks of {n} steps: 1 thread / 2 threads = {:.2}x (median of 7 rounds; min {:.2}, max {:.2})", ratios[3], ratios[0], ratios[6]);
+        }
     }
 }
