@@ -1,6 +1,10 @@
 //! A session runs a model inside one caller-provided arena. The order load → prepare → run is
 //! carried by types: a [`Session`] can only be made from a validated [`Model`] and an arena that
 //! fits, and `run` borrows both for its duration. `run` never allocates.
+//!
+//! Threads (std): [`Session::with_threads`] starts the session's pool once (`n - 1` workers, joined
+//! on drop) and lets Conv and MatMul split their kernel calls across it ([`crate::par`]); the
+//! extra workers' scratch lies after the model's arena ([`Model::arena_size_for_threads`]).
 use crate::error::{Error, Name};
 use crate::format::{Parsed, Storage, ARENA_ALIGN, MAX_NODE_IO, NO_VALUE};
 use crate::model::Model;
