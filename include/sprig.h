@@ -118,8 +118,10 @@ typedef struct sprig_session_options {
   // A `sprig_isa` value. An ISA this CPU lacks falls back to scalar kernels (query with
   // `sprig_session_isa`).
   int32_t isa;
-  // Worker threads: 0 or 1 run on the calling thread, the only mode today; larger values are
-  // rejected with `SPRIG_ERR_UNSUPPORTED` (not silently ignored) until threads exist.
+  // Threads each heavy layer is split across: 0 or 1 run on the calling thread; N > 1 starts
+  // N - 1 worker threads with the session (joined by `sprig_session_free`) and needs an arena
+  // of `sprig_model_arena_size_for_threads(model, N)` bytes. Builds without `std` (no
+  // threads) reject N > 1 with `SPRIG_ERR_UNSUPPORTED`.
   uint32_t num_threads;
 } sprig_session_options;
 
@@ -163,6 +165,14 @@ void sprig_model_free(struct sprig_model *model);
 // # Safety
 // `model` is NULL or initialised storage (see the module contract).
 size_t sprig_model_arena_size(const struct sprig_model *model);
+
+// Bytes of arena a session over this model with `num_threads` threads needs (the model's arena
+// plus one worker scratch per extra thread; equal to `sprig_model_arena_size` for 0 or 1).
+// 0 if `model` holds no model or the size overflows.
+//
+// # Safety
+// `model` is NULL or initialised storage (see the module contract).
+size_t sprig_model_arena_size_for_threads(const struct sprig_model *model, uint32_t num_threads);
 
 // Number of graph inputs (0 if `model` holds no model).
 //

@@ -77,8 +77,17 @@ static void check_error_paths(void) {
            "misaligned arena");
     sprig_session_options opts = sprig_session_options_default();
     opts.num_threads = 4;
+#ifdef SPRIG_STD
+    /* Extra threads need the larger arena (one worker scratch per extra thread). */
+    if (sprig_model_arena_size_for_threads(&model, 4) > SPRIG_EXAMPLE_ARENA_SIZE) {
+        expect(sprig_session_new(&model, &opts, arena, SPRIG_EXAMPLE_ARENA_SIZE, &bad_session) ==
+                   SPRIG_ERR_ARENA_TOO_SMALL,
+               "4 threads in a one-thread arena");
+    }
+#else
     expect(sprig_session_new(&model, &opts, arena, SPRIG_EXAMPLE_ARENA_SIZE, &bad_session) == SPRIG_ERR_UNSUPPORTED,
-           "threads are rejected, not ignored");
+           "threads are rejected without std, not ignored");
+#endif
 
     /* Wrong byte length and wrong count at run time. */
     const void *ins[1] = {sprig_example_input};
@@ -159,6 +168,33 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sprig_example_expected_len; i++) printf("out[%zu] = %.9g\n", i, output[i]);
 
     check_error_paths();
+
+#if defined(SPRIG_STD) && defined(SPRIG_EXAMPLE_ARENA_SIZE_2T)
+    {
+        /* Two threads: a worker thread started with the session, joined by sprig_session_free. */
+        static sprig_session session2;
+        static alignas(64) unsigned char arena2[SPRIG_EXAMPLE_ARENA_SIZE_2T];
+        static float output2[sprig_example_expected_len];
+        expect(sprig_model_arena_size_for_threads(&model, 2) == SPRIG_EXAMPLE_ARENA_SIZE_2T, "arena for 2 threads");
+        expect(sprig_model_arena_size_for_threads(&model, 1) == SPRIG_EXAMPLE_ARENA_SIZE, "arena for 1 thread");
+        sprig_session_options o2 = sprig_session_options_default();
+        o2.num_threads = 2;
+        st = sprig_session_new(&model, &o2, arena2, sizeof arena2, &session2);
+        expect(st == SPRIG_OK, "session with 2 threads");
+        if (st == SPRIG_OK) {
+            void *outs2[1] = {output2};
+            expect(sprig_session_run(&session2, ins, in_bytes, 1, outs2, out_bytes, 1) == SPRIG_OK, "run with 2 threads");
+            float max_err = 0.0f;
+            for (size_t i = 0; i < sprig_example_expected_len; i++) {
+                float e = fabsf(output2[i] - sprig_example_expected[i]);
+                if (!(e <= max_err)) max_err = e;
+            }
+            printf("2 threads: max |out - expected| = %g\n", max_err);
+            expect(max_err <= SPRIG_EXAMPLE_TOLERANCE, "2-thread output matches the expected values");
+            sprig_session_free(&session2);
+        }
+    }
+#endif
 
 #ifdef SPRIG_STD
     if (argc > 1) {

@@ -137,8 +137,10 @@ pub struct sprig_session_options {
     /// A `sprig_isa` value. An ISA this CPU lacks falls back to scalar kernels (query with
     /// `sprig_session_isa`).
     pub isa: i32,
-    /// Worker threads: 0 or 1 run on the calling thread, the only mode today; larger values are
-    /// rejected with `SPRIG_ERR_UNSUPPORTED` (not silently ignored) until threads exist.
+    /// Threads each heavy layer is split across: 0 or 1 run on the calling thread; N > 1 starts
+    /// N - 1 worker threads with the session (joined by `sprig_session_free`) and needs an arena
+    /// of `sprig_model_arena_size_for_threads(model, N)` bytes. Builds without `std` (no
+    /// threads) reject N > 1 with `SPRIG_ERR_UNSUPPORTED`.
     pub num_threads: u32,
 }
 
@@ -257,6 +259,7 @@ fn load_status(e: &Error) -> sprig_status {
 
 fn run_status(e: &Error) -> sprig_status {
     match e {
+        Error::Io { .. } => SPRIG_ERR_IO,
         Error::IoCount { .. } => SPRIG_ERR_IO_COUNT,
         Error::ShapeMismatch { .. } | Error::LengthMismatch { .. } => SPRIG_ERR_LENGTH_MISMATCH,
         Error::ArenaTooSmall { .. } => SPRIG_ERR_ARENA_TOO_SMALL,
@@ -392,6 +395,23 @@ pub unsafe extern "C" fn sprig_model_arena_size(model: *const sprig_model) -> us
         // SAFETY: forwarded from the caller's contract.
         match unsafe { model_slot(model) }.and_then(loaded) {
             Ok(m) => m.arena_size(),
+            Err(_) => 0,
+        }
+    })
+}
+
+/// Bytes of arena a session over this model with `num_threads` threads needs (the model's arena
+/// plus one worker scratch per extra thread; equal to `sprig_model_arena_size` for 0 or 1).
+/// 0 if `model` holds no model or the size overflows.
+///
+/// # Safety
+/// `model` is NULL or initialised storage (see the module contract).
+#[no_mangle]
+pub unsafe extern "C" fn sprig_model_arena_size_for_threads(model: *const sprig_model, num_threads: u32) -> usize {
+    guard(0, || {
+        // SAFETY: forwarded from the caller's contract.
+        match unsafe { model_slot(model) }.and_then(loaded) {
+            Ok(m) => m.arena_size_for_threads(num_threads as usize).unwrap_or(0),
             Err(_) => 0,
         }
     })
@@ -637,8 +657,9 @@ pub unsafe extern "C" fn sprig_session_new(
             // SAFETY: non-null, aligned and readable by the caller's contract.
             unsafe { ptr::read(options) }
         };
+        #[cfg(not(feature = "std"))]
         if opts.num_threads > 1 {
-            return fail(SPRIG_ERR_UNSUPPORTED, arg("num_threads > 1: this build runs on the calling thread only"));
+            return fail(SPRIG_ERR_UNSUPPORTED, arg("num_threads > 1: this build (no std) runs on the calling thread only"));
         }
         let isa = match opts.isa {
             0 => None,
@@ -659,6 +680,9 @@ pub unsafe extern "C" fn sprig_session_new(
         // reference points into the model's storage, which the caller keeps in place as long.
         let (arena, m): (&'static mut [u8], &'static Model<'static>) =
             unsafe { (core::slice::from_raw_parts_mut(arena as *mut u8, arena_len), &*(m as *const Model<'static>)) };
+        #[cfg(feature = "std")]
+        let made = Session::with_threads(m, arena, isa.unwrap_or_else(Isa::detect), opts.num_threads as usize);
+        #[cfg(not(feature = "std"))]
         let made = match isa {
             None => Session::new(m, arena),
             Some(isa) => Session::with_isa(m, arena, isa),

@@ -18,6 +18,7 @@ pub mod error;
 pub mod format;
 pub mod model;
 pub mod ops;
+pub mod par;
 pub mod session;
 pub mod tensor;
 

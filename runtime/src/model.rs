@@ -65,6 +65,24 @@ impl<'a> Model<'a> {
         self.parsed().header.arena_size as usize
     }
 
+    /// Bytes of scratch each extra worker thread gets: the largest node scratch, rounded up to
+    /// 64 (a worker's share of a split op never needs more than the whole op; see [`crate::par`]).
+    pub fn worker_scratch_size(&self) -> usize {
+        let max = self.parsed().nodes.iter().map(|n| n.scratch_size).max().unwrap_or(0);
+        (max as usize).next_multiple_of(crate::ALIGN)
+    }
+
+    /// Bytes of arena a [`crate::Session`] with `threads` threads needs: the model's arena
+    /// (rounded up to 64) followed by one [`Model::worker_scratch_size`] region per extra thread.
+    /// `None` on overflow. One thread (or 0) needs exactly [`Model::arena_size`].
+    pub fn arena_size_for_threads(&self, threads: usize) -> Option<usize> {
+        let extra = threads.saturating_sub(1);
+        if extra == 0 {
+            return Some(self.arena_size());
+        }
+        self.worker_scratch_size().checked_mul(extra)?.checked_add(self.arena_size().next_multiple_of(crate::ALIGN))
+    }
+
     /// Size of the model file in bytes.
     pub fn file_size(&self) -> usize {
         self.bytes().len()

@@ -1,6 +1,10 @@
 //! A session runs a model inside one caller-provided arena. The order load → prepare → run is
 //! carried by types: a [`Session`] can only be made from a validated [`Model`] and an arena that
 //! fits, and `run` borrows both for its duration. `run` never allocates.
+//!
+//! Threads (std): [`Session::with_threads`] starts the session's pool once (`n - 1` workers, joined
+//! on drop) and lets Conv and MatMul split their kernel calls across it ([`crate::par`]); the
+//! extra workers' scratch lies after the model's arena ([`Model::arena_size_for_threads`]).
 use crate::error::{Error, Name};
 use crate::format::{Parsed, Storage, ARENA_ALIGN, MAX_NODE_IO, NO_VALUE};
 use crate::model::Model;
@@ -21,6 +25,15 @@ pub struct Session<'m, 'a> {
     base: *mut u8,
     len: usize,
     isa: Isa,
+    /// Per-worker scratch regions after the model's arena (see [`crate::par`]): start, size, count.
+    #[cfg(feature = "std")]
+    worker_base: *mut u8,
+    #[cfg(feature = "std")]
+    worker_size: usize,
+    #[cfg(feature = "std")]
+    worker_count: usize,
+    #[cfg(feature = "std")]
+    pool: Option<crate::par::Pool>,
     _arena: core::marker::PhantomData<&'a mut [u8]>,
 }
 
@@ -46,8 +59,59 @@ impl<'m, 'a> Session<'m, 'a> {
             base: arena.as_mut_ptr(),
             len: arena.len(),
             isa,
+            #[cfg(feature = "std")]
+            worker_base: core::ptr::null_mut(),
+            #[cfg(feature = "std")]
+            worker_size: 0,
+            #[cfg(feature = "std")]
+            worker_count: 0,
+            #[cfg(feature = "std")]
+            pool: None,
             _arena: core::marker::PhantomData,
         })
+    }
+
+    /// A session running each heavy layer on `threads` threads (the calling one plus
+    /// `threads - 1` workers started here and joined on drop; 0 counts as 1). The arena must
+    /// hold [`Model::arena_size_for_threads`]`(threads)` bytes: the extra workers' scratch lives
+    /// after the model's arena. Results equal the one-thread ones within float rounding.
+    #[cfg(feature = "std")]
+    pub fn with_threads(model: &'m Model<'m>, arena: &'a mut [u8], isa: Isa, threads: usize) -> Result<Self, Error> {
+        let threads = threads.max(1);
+        let need = model.arena_size_for_threads(threads).ok_or(Error::ArenaTooSmall { needed: usize::MAX, available: arena.len() })?;
+        if arena.len() < need {
+            return Err(Error::ArenaTooSmall { needed: need, available: arena.len() });
+        }
+        let mut s = Self::with_isa(model, arena, isa)?;
+        if threads > 1 {
+            s.worker_size = model.worker_scratch_size();
+            s.worker_count = threads - 1;
+            // SAFETY: `arena_size().next_multiple_of(64) + worker_count * worker_size <= len`
+            // (checked above), so the offset is inside the arena.
+            s.worker_base = unsafe { s.base.add(model.arena_size().next_multiple_of(crate::ALIGN)) };
+            s.pool = Some(crate::par::Pool::new(threads)?);
+        }
+        Ok(s)
+    }
+
+    /// Threads this session splits heavy layers across (1 unless made by `with_threads`).
+    pub fn threads(&self) -> usize {
+        #[cfg(feature = "std")]
+        if let Some(p) = &self.pool {
+            return crate::par::Parallel::threads(p);
+        }
+        1
+    }
+
+    fn workers(&self) -> crate::par::Workers<'_> {
+        #[cfg(feature = "std")]
+        if let Some(p) = &self.pool {
+            // SAFETY: the regions lie after the model's arena (checked in `with_threads`),
+            // 64-aligned (arena and sizes are multiples of 64), and no node's tensors or scratch
+            // reach them (every model range ends at `arena_size`).
+            return unsafe { crate::par::Workers::new(p, self.worker_base, self.worker_size, self.worker_count) };
+        }
+        crate::par::Workers::serial()
     }
 
     pub fn model(&self) -> &'m Model<'m> {
@@ -115,6 +179,7 @@ impl<'m, 'a> Session<'m, 'a> {
             let info = p.check_value(v)?;
             self.arena_mut(info.offset, info.nbytes).copy_from_slice(t.data.bytes());
         }
+        let workers = self.workers();
         for (ni, n) in p.nodes.iter().enumerate() {
             let op = OpKind::from_u16(n.op).expect("validated at load");
             hook(NodeEvent::Start { node: ni, op });
@@ -142,7 +207,7 @@ impl<'m, 'a> Session<'m, 'a> {
             // inputs and outputs.
             let scratch = unsafe { self.arena_slice_mut(n.scratch_offset, n.scratch_size) };
             let params = &p.params[n.params_off as usize..(n.params_off + n.params_len) as usize];
-            ops::exec(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa).map_err(|error| Error::Op {
+            ops::exec_with(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers).map_err(|error| Error::Op {
                 node: ni as u32,
                 name: Name::new(p.node_name(ni as u32)),
                 op: op.name(),

@@ -530,7 +530,8 @@ impl Indices<'_> {
 
 /// A validated zero-copy view of a sparse blob. Invariants (established by [`parse`] and relied
 /// on by every kernel for unchecked access):
-/// - `ptr.len() == block_rows + 1`, `ptr[0] == 0`, `ptr` non-decreasing, `ptr[block_rows] == nnz_blocks`;
+/// - `ptr.len() == block_rows + 1`, `ptr[0] == 0`, `ptr` non-decreasing, `ptr[block_rows] == nnz_blocks`
+///   (a [`SparseMatrix::block_row_range`] view relaxes the two ends to `ptr[block_rows] <= nnz_blocks`);
 /// - `idx.len() == nnz_blocks`, every index `< k`, strictly increasing within a block row, and
 ///   for 1×C blocks a multiple of C;
 /// - `values.len() == nnz_blocks · R · C`; `bias`, when present, has `m` values.
@@ -743,6 +744,28 @@ impl<'a> SparseMatrix<'a> {
     }
     pub fn bias(&self) -> Option<&'a [f32]> {
         self.bias
+    }
+
+    /// The block rows `b0..b1` as a matrix of their own (rows `b0·R .. min(b1·R, m)`), for
+    /// splitting a product across threads. No copy: `ptr` is sub-sliced and keeps its absolute
+    /// offsets into the full `idx`/`values` (so `ptr[0]` may be non-zero and the last entry below
+    /// `nnz_blocks`); every kernel reads blocks only through `ptr[i]..ptr[i+1]`, which stay in
+    /// bounds. `None` unless `b0 <= b1 <= block_rows`.
+    pub fn block_row_range(&self, b0: usize, b1: usize) -> Option<SparseMatrix<'a>> {
+        if b0 > b1 || b1 > self.block_rows() {
+            return None;
+        }
+        let r = self.layout.block().0;
+        let (r0, r1) = (b0 * r, (b1 * r).min(self.m));
+        Some(SparseMatrix {
+            m: r1.saturating_sub(r0),
+            k: self.k,
+            layout: self.layout,
+            ptr: &self.ptr[b0..=b1],
+            idx: self.idx,
+            values: self.values,
+            bias: self.bias.map(|b| &b[r0.min(r1)..r1]),
+        })
     }
 
     /// Decodes into a dense row-major `m×k` matrix (zeros where no block is stored).

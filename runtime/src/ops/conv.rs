@@ -20,8 +20,9 @@ use super::params::ConvParams;
 use super::util::{counts, data, data_mut, expect, f32_region, f32_region_end, numel};
 use super::{read_params, req};
 use crate::error::OpError;
+use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
-use sprig_kernels::dwconv::{dwconv2d, DwGeom};
+use sprig_kernels::dwconv::DwGeom;
 use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
 use sprig_kernels::{Activation, Isa};
 
@@ -200,11 +201,24 @@ pub(crate) fn check_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: 
     scratch_bytes(cols, m, n, k)
 }
 
-/// im2col of one image-group `x` `[cg, h, w]` into `cols` `[cg·kh·kw, oh·ow]`.
-fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
+/// im2col of one image-group `x` `[cg, h, w]` into `cols` `[cg·kh·kw, oh·ow]`, split by input
+/// channels across `workers` (each channel fills its own rows).
+fn im2col_split(g: &Geom, x: &[f32], cols: &mut [f32], workers: &Workers) {
+    let rows = g.kh * g.kw * g.oh * g.ow;
+    let work = g.cg().saturating_mul(rows);
+    let cs = crate::par::DisjointMut::new(cols);
+    workers.for_ranges(g.cg(), 1, work, workers.threads() * crate::par::TASKS_PER_THREAD, &|r, _| {
+        // SAFETY: channel ranges are disjoint, so are their rows of the columns.
+        let sub = unsafe { cs.range(r.start * rows..r.end * rows) };
+        im2col_channels(g, x, sub, r);
+    });
+}
+
+/// Rows of channels `chans` (written from `cols[0]` on).
+fn im2col_channels(g: &Geom, x: &[f32], cols: &mut [f32], chans: core::ops::Range<usize>) {
     let hw = g.oh * g.ow;
     let mut row = 0;
-    for c in 0..g.cg() {
+    for c in chans {
         let xc = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for ky in 0..g.kh {
             for kx in 0..g.kw {
@@ -228,7 +242,14 @@ fn im2col(g: &Geom, x: &[f32], cols: &mut [f32]) {
     }
 }
 
-pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], scratch: &mut [u8], isa: Isa) -> Result<(), OpError> {
+pub(crate) fn exec_conv(
+    params: &[u8],
+    inputs: &[Option<TensorView>],
+    outputs: &mut [TensorViewMut],
+    scratch: &mut [u8],
+    isa: Isa,
+    workers: &Workers,
+) -> Result<(), OpError> {
     let x = req(inputs, 0, "conv needs X")?;
     let w = req(inputs, 1, "conv needs W")?;
     let b = inputs.get(2).copied().flatten();
@@ -237,7 +258,7 @@ pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &
     let act = activation(&p)?;
     let g = geom(&p, &x.info.shape, &w.info.shape, &y.info.shape, false)?;
     if super::sparse::is_sparse(&w.info) {
-        return exec_conv_sparse(&g, &x, &w, b.as_ref(), y, &act, scratch, isa);
+        return exec_conv_sparse(&g, &x, &w, b.as_ref(), y, &act, scratch, isa, workers);
     }
     let xd = data::<f32>(&x)?;
     let wd = data::<f32>(&w)?;
@@ -253,7 +274,7 @@ pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &
     if g.depthwise() {
         let dg = DwGeom { c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, pt: g.pt, pl: g.pl, oh: g.oh, ow: g.ow };
         for n in 0..g.n {
-            dwconv2d(isa, &dg, &xd[n * in_img..(n + 1) * in_img], wd, bd, &act, &mut yd[n * out_img..(n + 1) * out_img]);
+            super::split::dwconv_split(isa, &dg, &xd[n * in_img..(n + 1) * in_img], wd, bd, &act, &mut yd[n * out_img..(n + 1) * out_img], workers);
         }
         return Ok(());
     }
@@ -266,17 +287,16 @@ pub(crate) fn exec_conv(params: &[u8], inputs: &[Option<TensorView>], outputs: &
             let bmat = if g.pointwise() {
                 MatRef::row_major(xg, gk, gn)
             } else {
-                im2col(&g, xg, cols);
+                im2col_split(&g, xg, cols, workers);
                 MatRef::row_major(cols, gk, gn)
             };
             let wg = MatRef::row_major(&wd[gi * mg * gk..(gi + 1) * mg * gk], mg, gk);
             let yo = n * out_img + gi * mg * gn;
-            let yg = MatMut::row_major(&mut yd[yo..yo + mg * gn], mg, gn);
             let bias = match bd {
                 Some(b) => Bias::Row(&b[gi * mg..(gi + 1) * mg]),
                 None => Bias::None,
             };
-            sgemm(isa, wg, bmat, yg, bias, &act, gs);
+            super::split::sgemm_split(isa, wg, bmat, &mut yd[yo..yo + mg * gn], bias, &act, gs, workers)?;
         }
     }
     Ok(())
@@ -294,6 +314,7 @@ fn exec_conv_sparse(
     act: &Activation,
     scratch: &mut [u8],
     isa: Isa,
+    workers: &Workers,
 ) -> Result<(), OpError> {
     if g.group != 1 {
         return Err(OpError::Unsupported("block-sparse conv weights need group 1 (no grouped or depthwise conv)"));
@@ -318,10 +339,10 @@ fn exec_conv_sparse(
         let bmat: &[f32] = if g.pointwise() {
             xn
         } else {
-            im2col(g, xn, cols);
+            im2col_split(g, xn, cols, workers);
             cols
         };
-        super::sparse::conv_image(&s, bmat, hw, yn, &kact, isa);
+        super::sparse::conv_image(&s, bmat, hw, yn, &kact, isa, workers);
         if let Some(bias) = bd {
             super::sparse::conv_bias(bias, hw, yn, act);
         }

@@ -11,8 +11,9 @@ use super::params::MatMulParams;
 use super::util::{bcast_strides, broadcast, broadcasts_to, counts, data, data_mut, expect, for_each_run, numel, strides};
 use super::{read_params, req};
 use crate::error::OpError;
+use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut, MAX_RANK};
-use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
+use sprig_kernels::gemm::{sgemm_scratch_len, Bias, MatRef};
 use sprig_kernels::{Activation, Isa};
 
 /// Shapes derived from A and B.
@@ -102,7 +103,14 @@ fn is_col_bias(bias: &Shape, y: &Shape, n: usize, b_rank1: bool) -> bool {
     }
 }
 
-pub(crate) fn exec(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], scratch: &mut [u8], isa: Isa) -> Result<(), OpError> {
+pub(crate) fn exec(
+    params: &[u8],
+    inputs: &[Option<TensorView>],
+    outputs: &mut [TensorViewMut],
+    scratch: &mut [u8],
+    isa: Isa,
+    workers: &Workers,
+) -> Result<(), OpError> {
     let p: MatMulParams = read_params(params)?;
     let act = activation(&p)?;
     let a = req(inputs, 0, "MatMul needs A")?;
@@ -111,7 +119,7 @@ pub(crate) fn exec(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [
     if super::sparse::is_sparse(&b.info) {
         let y = outputs.first_mut().ok_or(OpError::BadShape("MatMul needs one output"))?;
         let y_shape = y.info.shape;
-        return super::sparse::exec_matmul(&a, &b, bias.as_ref(), &y_shape, data_mut::<f32>(y)?, &act, scratch, isa);
+        return super::sparse::exec_matmul(&a, &b, bias.as_ref(), &y_shape, data_mut::<f32>(y)?, &act, scratch, isa, workers);
     }
     let g = geom(&a.info.shape, &b.info.shape)?;
     let (m, n, k) = (g.m, g.n, g.k);
@@ -150,8 +158,11 @@ pub(crate) fn exec(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [
     let scale = |s: [isize; MAX_RANK], f: isize| -> [isize; MAX_RANK] { core::array::from_fn(|i| s[i] * f) };
     let mut ok = true;
     let batch_dims = g.batch.dims();
-    // One run per batch matrix: iterate the batch space with the innermost axis unrolled.
-    for_each_run(batch_dims, [scale(a_st, a_mat), scale(b_st, b_mat), scale(y_st, y_mat)], [0; 3], |o, cnt, s| {
+    let batch_strides = [scale(a_st, a_mat), scale(b_st, b_mat), scale(y_st, y_mat)];
+    // Several batch matrices (attention heads) and threads: one split over the matrices.
+    let by_batch = super::split::sgemm_batch_split(isa, batch_dims, batch_strides, (ad, bd, &mut *yd), (m, n, k), gemm_bias, &gemm_act, sc, workers)?;
+    // Otherwise one run per batch matrix: iterate the batch space with the innermost axis unrolled.
+    for_each_run(if by_batch { &[0] } else { batch_dims }, batch_strides, [0; 3], |o, cnt, s| {
         for t in 0..cnt {
             let ao = super::util::at(o[0], t, s[0]);
             let bo = super::util::at(o[1], t, s[1]);
@@ -162,8 +173,9 @@ pub(crate) fn exec(params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [
             };
             let am = MatRef::row_major(asl, m, k);
             let bm = MatRef::row_major(bsl, k, n);
-            let ym = MatMut::row_major(ysl, m, n);
-            sgemm(isa, am, bm, ym, gemm_bias, &gemm_act, sc);
+            if super::split::sgemm_split(isa, am, bm, ysl, gemm_bias, &gemm_act, sc, workers).is_err() {
+                ok = false;
+            }
         }
     });
     if !ok {

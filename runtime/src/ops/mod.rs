@@ -22,10 +22,12 @@ mod norm;
 mod pool;
 mod shape;
 pub mod sparse;
+mod split;
 mod unary;
 mod util;
 
 use crate::error::OpError;
+use crate::par::Workers;
 use crate::tensor::{TensorInfo, TensorView, TensorViewMut};
 use sprig_kernels::Isa;
 
@@ -161,11 +163,24 @@ pub fn exec(
     scratch: &mut [u8],
     isa: Isa,
 ) -> Result<(), OpError> {
+    exec_with(op, params, inputs, outputs, scratch, isa, &Workers::serial())
+}
+
+/// [`exec`], splitting heavy Conv and MatMul work across `workers` (see [`crate::par`]).
+pub fn exec_with(
+    op: OpKind,
+    params: &[u8],
+    inputs: &[Option<TensorView>],
+    outputs: &mut [TensorViewMut],
+    scratch: &mut [u8],
+    isa: Isa,
+    workers: &Workers,
+) -> Result<(), OpError> {
     use OpKind::*;
     match op {
-        Conv => conv::exec_conv(params, inputs, outputs, scratch, isa),
+        Conv => conv::exec_conv(params, inputs, outputs, scratch, isa, workers),
         ConvTranspose => conv::exec_conv_transpose(params, inputs, outputs, scratch, isa),
-        MatMul => matmul::exec(params, inputs, outputs, scratch, isa),
+        MatMul => matmul::exec(params, inputs, outputs, scratch, isa, workers),
         Add | Sub | Mul | Div | Pow | Max | Min | Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or
         | Xor | Mod | PRelu | Where => binary::exec(op, params, inputs, outputs),
         Relu | LeakyRelu | Clip | Sigmoid | HardSigmoid | HardSwish | Tanh | Erf | Gelu | Exp | Sqrt | Reciprocal

@@ -28,7 +28,8 @@
 use super::util::{bcast_strides, broadcasts_to, data, f32_region, f32_region_end, for_each_run, numel, strides};
 use crate::error::OpError;
 use crate::tensor::{DType, Encoding, Shape, TensorInfo, TensorView, MAX_RANK};
-use sprig_kernels::sparse::{spmm, spmv, SparseMatrix};
+use crate::par::Workers;
+use sprig_kernels::sparse::SparseMatrix;
 use sprig_kernels::{Activation, Isa};
 
 /// Batch rows up to which MatMul runs one SpMV per row instead of transposing for SpMM.
@@ -114,15 +115,25 @@ pub(crate) fn check_matmul(a: &TensorInfo, b: &TensorInfo, bias: Option<&TensorI
     mm_scratch(rows, k, n)
 }
 
-/// `dst[c × r] = srcᵀ` for a row-major `src[r × c]`, in 16×16 tiles (both sides stay in L1).
-fn transpose(src: &[f32], r: usize, c: usize, dst: &mut [f32]) {
+/// `dst[c × r] = srcᵀ` for a row-major `src[r × c]`, split by rows of `dst` across `workers`.
+fn transpose(src: &[f32], r: usize, c: usize, dst: &mut [f32], workers: &Workers) {
+    let ds = crate::par::DisjointMut::new(dst);
+    workers.for_ranges(c, 16, r.saturating_mul(c), workers.threads() * crate::par::TASKS_PER_THREAD, &|cr, _| {
+        // SAFETY: the dst row ranges of one split are disjoint.
+        let d = unsafe { ds.range(cr.start * r..cr.end * r) };
+        transpose_cols(src, r, c, cr, d);
+    });
+}
+
+/// Rows `cols` of `srcᵀ` (written from `dst[0]` on), in 16×16 tiles (both sides stay in L1).
+fn transpose_cols(src: &[f32], r: usize, c: usize, cols: core::ops::Range<usize>, dst: &mut [f32]) {
     const T: usize = 16;
     for i0 in (0..r).step_by(T) {
-        for j0 in (0..c).step_by(T) {
+        for j0 in cols.clone().step_by(T) {
             for i in i0..(i0 + T).min(r) {
                 let row = &src[i * c..(i + 1) * c];
-                for j in j0..(j0 + T).min(c) {
-                    dst[j * r + i] = row[j];
+                for j in j0..(j0 + T).min(cols.end) {
+                    dst[(j - cols.start) * r + i] = row[j];
                 }
             }
         }
@@ -140,6 +151,7 @@ pub(crate) fn exec_matmul(
     act: &Activation,
     scratch: &mut [u8],
     isa: Isa,
+    workers: &Workers,
 ) -> Result<(), OpError> {
     let (rows, k, n) = mm_geom(&a.info.shape, &b.info.shape, y_shape)?;
     let s = matrix(b, n, k)?;
@@ -149,9 +161,7 @@ pub(crate) fn exec_matmul(
     }
     let kact = kernel_act(act, bias.is_some());
     if rows <= SPMV_MAX_ROWS {
-        for r in 0..rows {
-            spmv(isa, &s, &ad[r * k..(r + 1) * k], &mut yd[r * n..(r + 1) * n], &kact);
-        }
+        super::split::spmv_split(isa, &s, ad, rows, yd, &kact, workers);
     } else if rows > 0 && n > 0 {
         // The layout `mm_scratch` sized: Aᵀ at 0, Yᵀ at the next 64-byte boundary.
         let mid = f32_region_end(0, k * rows)?.div_ceil(64) * 64;
@@ -160,10 +170,10 @@ pub(crate) fn exec_matmul(
         }
         let (head, tail) = scratch.split_at_mut(mid);
         let (at, _) = f32_region(head, 0, k * rows)?;
-        transpose(ad, rows, k, at);
+        transpose(ad, rows, k, at, workers);
         let (yt, _) = f32_region(tail, 0, n * rows)?;
-        spmm(isa, &s, at, rows, rows, yt, rows, &kact);
-        transpose(yt, n, rows, yd);
+        super::split::spmm_split(isa, &s, at, rows, rows, yt, rows, &kact, workers);
+        transpose(yt, n, rows, yd, workers);
     }
     if let Some(bv) = bias {
         add_bias(bv, y_shape, yd, act)?;
@@ -192,8 +202,8 @@ fn add_bias(bv: &TensorView, y_shape: &Shape, yd: &mut [f32], act: &Activation) 
 // Conv helpers (the geometry lives in `conv.rs`)
 
 /// `Y_n[M × HW] = act(S · B[K × HW] (+ blob bias))` for one image.
-pub(crate) fn conv_image(s: &SparseMatrix, b: &[f32], hw: usize, y: &mut [f32], kact: &Activation, isa: Isa) {
-    spmm(isa, s, b, hw, hw, y, hw, kact);
+pub(crate) fn conv_image(s: &SparseMatrix, b: &[f32], hw: usize, y: &mut [f32], kact: &Activation, isa: Isa, workers: &Workers) {
+    super::split::spmm_split(isa, s, b, hw, hw, y, hw, kact, workers);
 }
 
 /// Adds a per-channel bias input to one image `[M × HW]` and applies the activation.

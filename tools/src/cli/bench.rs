@@ -1,7 +1,7 @@
 //! `sprig bench`: end-to-end latency of a `.sprig` model and a per-layer profile.
 //!
 //! Method: `--warmup` untimed runs, then `--runs` timed runs of one [`Session`] over one arena
-//! (single thread). Each run's wall time covers `Session::run_with_hook` (input copy, every node,
+//! (`--threads`, default 1). Each run's wall time covers `Session::run_with_hook` (input copy, every node,
 //! output copy); the hook stamps `Instant::now()` before and after each node, which costs two clock
 //! reads per node (tens of ns, far below any layer's time). Percentiles are nearest-rank over the
 //! timed runs (`p` → the `ceil(p·n)`-th smallest), so `median <= p90 <= p99` always holds.
@@ -36,7 +36,7 @@ enum IsaArg {
 #[derive(clap::Args)]
 #[command(after_help = "Inputs are random (f32 standard normal; integer ids below the gathered vocabulary; \
 seed --seed) unless given with --input NAME=FILE.npy. Latency percentiles are nearest-rank over the \
-timed runs, one thread. The per-layer profile is the median time of each node over the runs, sorted by \
+timed runs, on --threads threads (default 1). The per-layer profile is the median time of each node over the runs, sorted by \
 time (top 15, then the rest summed).\n\n\
 Examples:\n  sprig bench mobilenet.sprig\n  sprig bench mobilenet.sprig --runs 200 --json\n  \
 sprig bench mobilenet.sprig --compare mobilenet.onnx\n  sprig bench bert.sprig --isa scalar --input input_ids=ids.npy")]
@@ -68,6 +68,10 @@ pub struct Args {
     /// Seed of the random inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Threads to split each heavy layer across (the session's pool; the arena grows by one
+    /// worker scratch per extra thread).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 /// One layer of the profile.
@@ -311,8 +315,10 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
         None => None,
     };
 
-    let mut arena = AlignedBuf::new(model.arena_size());
-    let session = Session::with_isa(model, arena.as_mut_slice(), isa).map_err(|e| anyhow!("'{label}': {e}"))?;
+    ensure!(args.threads >= 1, "--threads must be at least 1");
+    let arena_len = model.arena_size_for_threads(args.threads).ok_or_else(|| anyhow!("--threads {}: arena size overflows", args.threads))?;
+    let mut arena = AlignedBuf::new(arena_len);
+    let session = Session::with_threads(model, arena.as_mut_slice(), isa, args.threads).map_err(|e| anyhow!("'{label}': {e}"))?;
     let outs = (0..model.num_outputs())
         .map(|i| {
             let info = model.output(i).expect("index below num_outputs");
@@ -406,7 +412,7 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
     Ok(BenchReport {
         model: label.to_string(),
         isa: isa.name(),
-        threads: 1,
+        threads: args.threads,
         runs: totals.len(),
         warmup: args.warmup.max(1),
         median_ms: med,
@@ -416,7 +422,7 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
         mean_ms: sum / totals.len() as f64,
         runs_per_s: if sum > 0.0 { totals.len() as f64 * 1e3 / sum } else { 0.0 },
         file_size: model.file_size() as u64,
-        arena_size: model.arena_size() as u64,
+        arena_size: arena_len as u64,
         flops: desc.flops,
         layers_total_ms: layers_total,
         outside_layers_ms: median(&sb.outside_ms),
@@ -486,7 +492,7 @@ fn op_rows(layers: &[LayerTime]) -> Vec<Vec<String>> {
 
 /// The human-readable report.
 pub fn render(r: &BenchReport) -> String {
-    let mut s = format!("{}  ({} kernels, {} thread, {} runs after {} warm-up)\n", r.model, r.isa, r.threads, r.runs, r.warmup);
+    let mut s = format!("{}  ({} kernels, {} thread(s), {} runs after {} warm-up)\n", r.model, r.isa, r.threads, r.runs, r.warmup);
     s += &format!(
         "  latency  median {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  min {:.3} ms  |  {:.1} runs/s\n",
         r.median_ms, r.p90_ms, r.p99_ms, r.min_ms, r.runs_per_s
@@ -499,7 +505,7 @@ pub fn render(r: &BenchReport) -> String {
         r.flops as f64 / (r.median_ms.max(1e-12) * 1e6)
     );
     if let Some(c) = &r.compare {
-        s += &format!("\nmedians of interleaved rounds (1 thread):\n  sprig ({})  {:9.3} ms\n  tract        {:9.3} ms\n", r.isa, c.sprig_median_ms, c.tract_median_ms);
+        s += &format!("\nmedians of interleaved rounds (sprig {} thread(s), tract 1):\n  sprig ({})  {:9.3} ms\n  tract        {:9.3} ms\n", r.threads, r.isa, c.sprig_median_ms, c.tract_median_ms);
         if c.speedup >= 1.0 {
             s += &format!("  sprig is {:.2}x faster than tract\n", c.speedup);
         } else {

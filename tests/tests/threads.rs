@@ -1,0 +1,140 @@
+//! Sessions with 2, 3 and 4 threads (and more threads than this machine's cores) give the
+//! one-thread results within 1e-5 relative (max |a - b| / max |reference|), on models whose heavy
+//! layers are well above the split threshold (`sprig_runtime::par::MIN_PARALLEL_WORK`): the
+//! dense GEMM (row and one-row column splits), depthwise, SpMM and SpMV paths all split.
+//! The one-thread session is itself checked against tract by the `models` suite.
+use sprig_runtime::{AlignedBuf, Error, Isa, Model, Session, Tensor};
+use sprig_tests::{empty_outputs, max_rel, random_inputs};
+use sprig_tools::convert::{convert_bytes, ConvertOptions};
+use sprig_tools::synth::{build, Arch, SynthOptions};
+use sprig_tools::tensor::OwnedTensor;
+
+fn run_threads(model: &Model, inputs: &[OwnedTensor], threads: usize) -> Vec<OwnedTensor> {
+    let mut arena = AlignedBuf::new(model.arena_size_for_threads(threads).unwrap());
+    let mut session = Session::with_threads(model, arena.as_mut_slice(), Isa::detect(), threads).unwrap();
+    assert_eq!(session.threads(), threads.max(1));
+    let mut outs = empty_outputs(model).unwrap();
+    let ins: Vec<Tensor> = inputs.iter().map(|t| Tensor { shape: &t.shape, data: t.data.as_data() }).collect();
+    // Twice on one session: the pool is reused across runs.
+    for _ in 0..2 {
+        let mut views: Vec<_> = outs.iter_mut().map(|t| t.data.as_tensor_mut()).collect();
+        session.run(&ins, &mut views).unwrap();
+    }
+    outs
+}
+
+fn check(what: &str, arch: Arch, o: &SynthOptions, thread_counts: &[usize]) {
+    let onnx = build(arch, o).unwrap();
+    let conv = convert_bytes(&onnx, &ConvertOptions::default()).unwrap_or_else(|e| panic!("{what}: conversion failed: {e:?}"));
+    let model = Model::from_vec(&conv.bytes).unwrap();
+    let inputs = random_inputs(&model, 3, o.vocab);
+    let one = run_threads(&model, &inputs, 1);
+    for &t in thread_counts {
+        let got = run_threads(&model, &inputs, t);
+        for (g, r) in got.iter().zip(&one) {
+            let e = max_rel(g, r).unwrap();
+            assert!(e <= 1e-5, "{what}, {t} threads, output '{}': max relative difference {e:e} to one thread", g.name);
+        }
+    }
+}
+
+fn conv_net(sparsity: f32, resolution: usize) -> SynthOptions {
+    SynthOptions { sparsity, block_rows: 4, resolution, width: 0.5, classes: 100, seed: 7, ..Default::default() }
+}
+
+fn bert(sparsity: f32, seq_len: usize) -> SynthOptions {
+    SynthOptions { sparsity, block_rows: 4, seq_len, hidden: 128, layers: 2, heads: 4, vocab: 100, seed: 7, ..Default::default() }
+}
+
+#[test]
+fn mobilenet_v1_dense_and_sparse() {
+    for sparsity in [0.0, 0.9] {
+        check(&format!("MobileNetV1 at {sparsity}"), Arch::MobileNetV1, &conv_net(sparsity, 96), &[2, 3, 4]);
+    }
+}
+
+#[test]
+fn resnet18_like() {
+    check("ResNet-18", Arch::ResNet18, &conv_net(0.0, 64), &[2, 3, 4]);
+}
+
+#[test]
+fn bert_batch_1_and_sequence_128() {
+    // Sequence 1: every MatMul has one row (GEMV column split; SpMV when sparse).
+    // Sequence 128: row splits of the dense GEMMs; SpMM over the transposed activations when sparse.
+    for sparsity in [0.0, 0.9] {
+        for seq in [1, 128] {
+            check(&format!("BERT seq {seq} at {sparsity}"), Arch::Bert, &bert(sparsity, seq), &[2, 3, 4]);
+        }
+    }
+}
+
+#[test]
+fn more_threads_than_cores() {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    check("MobileNetV1 at 0.9, oversubscribed", Arch::MobileNetV1, &conv_net(0.9, 96), &[cores * 3 + 1]);
+}
+
+#[test]
+fn arena_for_threads_is_required() {
+    let onnx = build(Arch::MobileNetV1, &conv_net(0.0, 64)).unwrap();
+    let conv = convert_bytes(&onnx, &ConvertOptions::default()).unwrap();
+    let model = Model::from_vec(&conv.bytes).unwrap();
+    assert_eq!(model.arena_size_for_threads(1), Some(model.arena_size()));
+    assert_eq!(model.arena_size_for_threads(0), Some(model.arena_size()));
+    let need = model.arena_size_for_threads(3).unwrap();
+    assert_eq!(need, model.arena_size().next_multiple_of(64) + 2 * model.worker_scratch_size());
+    assert!(model.worker_scratch_size() > 0);
+    let mut arena = AlignedBuf::new(need - 1);
+    match Session::with_threads(&model, arena.as_mut_slice(), Isa::detect(), 3) {
+        Err(Error::ArenaTooSmall { needed, available }) => assert_eq!((needed, available), (need, need - 1)),
+        Err(e) => panic!("expected ArenaTooSmall, got {e}"),
+        Ok(_) => panic!("a session with 3 threads accepted an arena one byte short"),
+    }
+    assert!(model.arena_size_for_threads(usize::MAX).is_none());
+}
+
+/// `SparseMatrix::block_row_range` (the view the SpMM/SpMV splits use) holds exactly the rows of
+/// the full matrix (compared through `to_dense`, and SpMV/SpMM against the full matrix's rows),
+/// for every layout, ragged last block rows and empty ranges.
+#[test]
+fn block_row_range_views_hold_their_rows() {
+    use sprig_kernels::sparse::encode::{analyze, pack, Layout};
+    use sprig_kernels::sparse::{spmm, spmv, SparseMatrix};
+    use sprig_kernels::Activation;
+    let (m, k, n) = (23usize, 37usize, 5usize);
+    let w: Vec<f32> = (0..m * k).map(|i| if (i * 7919) % 10 < 3 { ((i % 13) as f32 - 6.0) * 0.25 } else { 0.0 }).collect();
+    let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.5 - 3.0).collect();
+    let x: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+    for layout in Layout::ALL {
+        let st = analyze(&w, m, k, layout).unwrap();
+        let mut blob = AlignedBuf::new(st.bytes_with_bias);
+        pack(&w, m, k, Some(&bias), layout, blob.as_mut_slice()).unwrap();
+        let s = SparseMatrix::parse(blob.as_slice()).unwrap();
+        let mut full = vec![0f32; m * k];
+        s.to_dense(&mut full);
+        let r = layout.block().0;
+        let mut y_full = vec![0f32; m];
+        spmv(Isa::detect(), &s, &x, &mut y_full, &Activation::NONE);
+        let mut c_full = vec![0f32; m * n];
+        spmm(Isa::detect(), &s, &b, n, n, &mut c_full, n, &Activation::NONE);
+        let nb = s.block_rows();
+        assert!(s.block_row_range(2, 1).is_none() && s.block_row_range(0, nb + 1).is_none());
+        for (b0, b1) in [(0, nb), (0, 0), (1, 3), (nb - 1, nb), (nb / 2, nb), (nb, nb)] {
+            let v = s.block_row_range(b0, b1).unwrap();
+            let (r0, r1) = ((b0 * r).min(m), (b1 * r).min(m));
+            assert_eq!(v.m(), r1 - r0, "{layout:?} {b0}..{b1}");
+            assert_eq!(v.bias().unwrap(), &bias[r0..r1]);
+            let mut d = vec![0f32; v.m() * k];
+            v.to_dense(&mut d);
+            assert_eq!(d, full[r0 * k..r1 * k], "{layout:?} {b0}..{b1}: dense rows");
+            let mut y = vec![0f32; v.m()];
+            spmv(Isa::detect(), &v, &x, &mut y, &Activation::NONE);
+            assert_eq!(y, y_full[r0..r1], "{layout:?} {b0}..{b1}: spmv");
+            let mut c = vec![0f32; v.m() * n];
+            spmm(Isa::detect(), &v, &b, n, n, &mut c, n, &Activation::NONE);
+            assert_eq!(c, c_full[r0 * n..r1 * n], "{layout:?} {b0}..{b1}: spmm");
+        }
+    }
+}
