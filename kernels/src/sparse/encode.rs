@@ -763,7 +763,9 @@ impl<'a> SparseMatrix<'a> {
             layout: self.layout,
             ptr: &self.ptr[b0..=b1],
             idx: self.idx,
+            vtype: self.vtype,
             values: self.values,
+            values_h: self.values_h,
             bias: self.bias.map(|b| &b[r0.min(r1)..r1]),
         })
     }
