@@ -96,10 +96,10 @@ fn arena_for_threads_is_required() {
 
 /// `SparseMatrix::block_row_range` (the view the SpMM/SpMV splits use) holds exactly the rows of
 /// the full matrix (compared through `to_dense`, and SpMV/SpMM against the full matrix's rows),
-/// for every layout, ragged last block rows and empty ranges.
+/// for every layout and value type (f32, f16), ragged last block rows and empty ranges.
 #[test]
 fn block_row_range_views_hold_their_rows() {
-    use sprig_kernels::sparse::encode::{analyze, pack, Layout};
+    use sprig_kernels::sparse::encode::{analyze_as, pack_as, Layout, ValueType};
     use sprig_kernels::sparse::{spmm, spmv, SparseMatrix};
     use sprig_kernels::Activation;
     let (m, k, n) = (23usize, 37usize, 5usize);
@@ -107,11 +107,12 @@ fn block_row_range_views_hold_their_rows() {
     let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.5 - 3.0).collect();
     let x: Vec<f32> = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
     let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
-    for layout in Layout::ALL {
-        let st = analyze(&w, m, k, layout).unwrap();
+    for (layout, vt) in Layout::ALL.into_iter().flat_map(|l| [(l, ValueType::F32), (l, ValueType::F16)]) {
+        let st = analyze_as(&w, m, k, layout, vt).unwrap();
         let mut blob = AlignedBuf::new(st.bytes_with_bias);
-        pack(&w, m, k, Some(&bias), layout, blob.as_mut_slice()).unwrap();
+        pack_as(&w, m, k, Some(&bias), layout, vt, blob.as_mut_slice()).unwrap();
         let s = SparseMatrix::parse(blob.as_slice()).unwrap();
+        assert_eq!(s.value_type(), vt);
         let mut full = vec![0f32; m * k];
         s.to_dense(&mut full);
         let r = layout.block().0;
