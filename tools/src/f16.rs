@@ -103,9 +103,8 @@ fn rounding_error(w: &[f32]) -> (f64, f64) {
 /// Which input of node `ni` is its weight, if it has one this pass converts.
 fn weight_slot(g: &Graph, ni: usize) -> Option<usize> {
     let n = &g.nodes[ni];
-    let is_f32_const = |i: usize| {
-        n.inputs.get(i).copied().flatten().is_some_and(|t| matches!(g.tensors[t].data, Some(OwnedData::F32(_))) && g.tensors[t].dtype == DType::F32)
-    };
+    // f32 data: an f32 weight, or one this pass already made f16 (shared by an earlier node).
+    let is_f32_const = |i: usize| n.inputs.get(i).copied().flatten().is_some_and(|t| matches!(g.tensors[t].data, Some(OwnedData::F32(_))));
     match n.op {
         OpKind::Conv if is_f32_const(1) => Some(1),
         OpKind::MatMul if is_f32_const(1) => Some(1),
@@ -133,6 +132,8 @@ pub fn run(g: &mut Graph) -> Result<F16Summary> {
         let t = g.nodes[ni].inputs[slot].expect("weight_slot checked it");
         let (h, max_abs, max_rel) = match done[t] {
             Some(d) => d,
+            // An f16 tensor not made here (the IR has none before this pass).
+            None if g.tensors[t].dtype != DType::F32 => continue,
             None => {
                 let Some(OwnedData::F32(w)) = &g.tensors[t].data else { continue };
                 if w.iter().any(|x| !x.is_finite() || x.abs() > F16_MAX) {
@@ -162,6 +163,7 @@ pub fn run(g: &mut Graph) -> Result<F16Summary> {
                 g.tensors[h].data = Some(OwnedData::F32(rounded));
                 g.tensors[h].dtype = DType::F16;
                 done[t] = Some((h, max_abs, max_rel));
+                done[h] = Some((h, max_abs, max_rel));
                 (h, max_abs, max_rel)
             }
         };
