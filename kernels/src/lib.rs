@@ -11,6 +11,7 @@
 
 pub mod act;
 pub mod dwconv;
+pub mod f16;
 pub mod gemm;
 pub mod isa;
 pub mod sparse;

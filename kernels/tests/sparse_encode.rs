@@ -137,7 +137,10 @@ fn parse_rejects_named_corruptions() {
         ("major", Box::new(|b| b[4] = 2), |e| matches!(e, EncodeError::UnsupportedVersion { .. })),
         ("minor", Box::new(|b| b[6] = 1), |e| matches!(e, EncodeError::UnsupportedVersion { .. })),
         ("header size", Box::new(|b| set_u32(b, 8, 32)), |e| matches!(e, EncodeError::BadHeaderSize(32))),
-        ("dtype f16", Box::new(|b| b[28] = 2), |e| matches!(e, EncodeError::UnsupportedDType(2))),
+        ("dtype 3 (unknown)", Box::new(|b| b[28] = 3), |e| matches!(e, EncodeError::UnsupportedDType(3))),
+        ("dtype 0", Box::new(|b| b[28] = 0), |e| matches!(e, EncodeError::UnsupportedDType(0))),
+        // f16 values are half the size: the f32 blob's offsets no longer match.
+        ("dtype f16 over f32 values", Box::new(|b| b[28] = 2), |e| matches!(e, EncodeError::BadHeader { .. })),
         ("layout 3x1", Box::new(|b| b[25] = 3), |e| matches!(e, EncodeError::BadLayout { .. })),
         ("layout kind", Box::new(|b| b[24] = 7), |e| matches!(e, EncodeError::BadLayout { .. })),
         ("index width 3", Box::new(|b| b[27] = 3), |e| matches!(e, EncodeError::BadIndexWidth(3))),

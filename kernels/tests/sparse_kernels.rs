@@ -1,13 +1,17 @@
 //! Every SpMM and SpMV table kernel against the scalar reference and against a dense f64 matmul of
 //! the original weights. Tolerance: see `sparse_util::close` (1e-5·√k relative to Σ|w·b|).
 //! A kernel whose ISA this CPU lacks prints `SKIPPED: <kernel> (CPU lacks <isa>)` and is not run.
+//!
+//! f16 rows run the same cases on blobs packed with `pack_as(.., ValueType::F16)`; their dense
+//! reference uses the weights rounded to f16 by the `half` crate (independent of the encoder's
+//! `f32_to_f16`), so the same f32 tolerance applies.
 mod sparse_util;
 
 use proptest::prelude::any;
 use sparse_util::*;
 use sprig_kernels::sparse::spmm::scalar::spmm_ref;
 use sprig_kernels::sparse::spmv::scalar::spmv_ref;
-use sprig_kernels::sparse::{spmm_with, spmv_with, Layout, SparseMatrix, SPMM_KERNELS, SPMV_KERNELS};
+use sprig_kernels::sparse::{kernel_available, spmm_with, spmv_with, Layout, SparseMatrix, ValueType, SPMM_KERNELS, SPMV_KERNELS};
 use sprig_kernels::{Activation, Isa};
 
 struct Case {
@@ -17,6 +21,8 @@ struct Case {
     layout: Layout,
     w: Vec<f32>,
     bias: Option<Vec<f32>>,
+    /// Stored value type of the blob.
+    vt: ValueType,
     /// Extra stride padding of B and C.
     pad_b: usize,
     pad_c: usize,
@@ -26,29 +32,43 @@ impl Case {
     fn random(rng: &mut XorRng, m: usize, k: usize, n: usize, layout: Layout, sparsity: f64, bias: bool) -> Case {
         let w = random_weights(rng, m, k, layout, sparsity, 0.25);
         let bias = bias.then(|| (0..m).map(|_| rng.weight()).collect());
-        Case { m, k, n, layout, w, bias, pad_b: (rng.next_u64() % 3) as usize, pad_c: (rng.next_u64() % 3) as usize }
+        Case { m, k, n, layout, w, bias, vt: ValueType::F32, pad_b: (rng.next_u64() % 3) as usize, pad_c: (rng.next_u64() % 3) as usize }
+    }
+
+    fn with_vt(mut self, vt: ValueType) -> Case {
+        self.vt = vt;
+        self
+    }
+
+    /// The weights the kernels effectively use: as given, or rounded to f16 by `half`.
+    fn effective_w(&self) -> Vec<f32> {
+        match self.vt {
+            ValueType::F32 => self.w.clone(),
+            ValueType::F16 => self.w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect(),
+        }
     }
 }
 
-fn isa_kernels_spmm(isa: Isa) -> Vec<&'static sprig_kernels::sparse::SpmmKernel> {
-    SPMM_KERNELS.iter().filter(|k| k.isa == isa).collect()
+fn isa_kernels_spmm(isa: Isa, vt: ValueType) -> Vec<&'static sprig_kernels::sparse::SpmmKernel> {
+    SPMM_KERNELS.iter().filter(|k| k.isa == isa && k.dtype == vt).collect()
 }
 
 /// Runs every SpMM kernel of `isa` that accepts the case's layout; returns how many ran.
 fn check_spmm(isa: Isa, case: &Case, act: &Activation, rng: &mut XorRng) -> usize {
     let (m, k, n) = (case.m, case.k, case.n);
-    let buf = encode(&case.w, m, k, case.bias.as_deref(), case.layout);
+    let buf = encode_as(&case.w, m, k, case.bias.as_deref(), case.layout, case.vt);
     let a = parse(&buf);
+    assert_eq!(a.value_type(), case.vt);
     let (ldb, ldc) = (n + case.pad_b, n + case.pad_c);
     let b: Vec<f32> = (0..k * ldb).map(|_| rng.weight() * 2.0).collect();
-    let want = dense_ref(&case.w, m, k, case.bias.as_deref(), &b, ldb, n, act);
+    let want = dense_ref(&case.effective_w(), m, k, case.bias.as_deref(), &b, ldb, n, act);
     let c_len = m * ldc;
     let mut reference = vec![f32::NAN; c_len];
     spmm_ref(&a, &b, ldb, n, &mut reference, ldc, act);
     // The scalar reference itself against the dense one.
     compare("spmm_ref", &a, &reference, &want, n, ldc);
     let mut ran = 0;
-    for kern in isa_kernels_spmm(isa).into_iter().filter(|kk| kk.block.accepts(case.layout)) {
+    for kern in isa_kernels_spmm(isa, case.vt).into_iter().filter(|kk| kk.block.accepts(case.layout)) {
         // Sentinel in the stride padding: kernels must not write outside the n columns.
         let mut c = vec![-7.25f32; c_len];
         spmm_with(kern, &a, &b, ldb, n, &mut c, ldc, act);
@@ -78,15 +98,15 @@ fn compare(name: &str, a: &SparseMatrix, c: &[f32], want: &[(f32, f64)], n: usiz
 
 fn check_spmv(isa: Isa, case: &Case, act: &Activation, rng: &mut XorRng) -> usize {
     let (m, k) = (case.m, case.k);
-    let buf = encode(&case.w, m, k, case.bias.as_deref(), case.layout);
+    let buf = encode_as(&case.w, m, k, case.bias.as_deref(), case.layout, case.vt);
     let a = parse(&buf);
     let x: Vec<f32> = (0..k).map(|_| rng.weight() * 2.0).collect();
-    let want = dense_ref(&case.w, m, k, case.bias.as_deref(), &x, 1, 1, act);
+    let want = dense_ref(&case.effective_w(), m, k, case.bias.as_deref(), &x, 1, 1, act);
     let mut reference = vec![f32::NAN; m];
     spmv_ref(&a, &x, &mut reference, act);
     compare("spmv_ref", &a, &reference, &want, 1, 1);
     let mut ran = 0;
-    for kern in SPMV_KERNELS.iter().filter(|kk| kk.isa == isa && kk.block.accepts(case.layout)) {
+    for kern in SPMV_KERNELS.iter().filter(|kk| kk.isa == isa && kk.dtype == case.vt && kk.block.accepts(case.layout)) {
         let mut y = vec![f32::NAN; m];
         spmv_with(kern, &a, &x, &mut y, act);
         compare(kern.name, &a, &y, &want, 1, 1);
@@ -98,34 +118,35 @@ fn check_spmv(isa: Isa, case: &Case, act: &Activation, rng: &mut XorRng) -> usiz
     ran
 }
 
-/// Prints SKIPPED for every kernel of `isa` when the CPU lacks it; true if the ISA can run.
-fn available_or_skip(isa: Isa) -> bool {
-    let has_rows = SPMM_KERNELS.iter().any(|k| k.isa == isa) || SPMV_KERNELS.iter().any(|k| k.isa == isa);
-    if isa.available() && has_rows {
+/// Prints SKIPPED for every kernel of `isa` and `vt` when the CPU lacks it (for f16 on x86: or
+/// F16C); true if those kernels can run.
+fn available_or_skip(isa: Isa, vt: ValueType) -> bool {
+    let has_rows = SPMM_KERNELS.iter().any(|k| k.isa == isa && k.dtype == vt) || SPMV_KERNELS.iter().any(|k| k.isa == isa && k.dtype == vt);
+    if kernel_available(isa, vt) && has_rows {
         return true;
     }
     if !has_rows {
-        println!("SKIPPED: {} kernels (CPU lacks {}: not built for this architecture)", isa.name(), isa.name());
+        println!("SKIPPED: {} {} kernels (CPU lacks {}: not built for this architecture)", isa.name(), vt.name(), isa.name());
         return false;
     }
-    for k in SPMM_KERNELS.iter().filter(|k| k.isa == isa) {
+    for k in SPMM_KERNELS.iter().filter(|k| k.isa == isa && k.dtype == vt) {
         println!("SKIPPED: {} (CPU lacks {})", k.name, isa.name());
     }
-    for k in SPMV_KERNELS.iter().filter(|k| k.isa == isa) {
+    for k in SPMV_KERNELS.iter().filter(|k| k.isa == isa && k.dtype == vt) {
         println!("SKIPPED: {} (CPU lacks {})", k.name, isa.name());
     }
     false
 }
 
 /// Named edge cases for every layout and activation.
-fn named_cases(isa: Isa) {
-    if !available_or_skip(isa) {
+fn named_cases(isa: Isa, vt: ValueType) {
+    if !available_or_skip(isa, vt) {
         return;
     }
     let mut rng = XorRng(0xfeed);
     let mut ran = 0;
     for layout in Layout::ALL {
-        let spmm_nr = SPMM_KERNELS.iter().filter(|k| k.isa == isa && k.block.accepts(layout)).map(|k| k.nr).max().unwrap_or(16);
+        let spmm_nr = SPMM_KERNELS.iter().filter(|k| k.isa == isa && k.dtype == vt && k.block.accepts(layout)).map(|k| k.nr).max().unwrap_or(16);
         let mut cases = vec![
             // all-zero matrix (output = act(bias))
             Case::random(&mut rng, 9, 13, 5, layout, 1.0, true),
@@ -148,7 +169,8 @@ fn named_cases(isa: Isa) {
             er.w[i * 30..(i + 1) * 30].fill(0.0);
         }
         cases.push(er);
-        for case in &cases {
+        for case in cases.into_iter().map(|c| c.with_vt(vt)) {
+            let case = &case;
             for act in acts() {
                 ran += check_spmm(isa, case, &act, &mut rng);
                 ran += check_spmv(isa, case, &act, &mut rng);
@@ -156,30 +178,62 @@ fn named_cases(isa: Isa) {
         }
     }
     // Clamp bounds: outputs hit both ends exactly.
-    let case = Case::random(&mut rng, 17, 40, 33, Layout::RowBlock(4), 0.3, true);
+    let case = Case::random(&mut rng, 17, 40, 33, Layout::RowBlock(4), 0.3, true).with_vt(vt);
     for act in [Activation::clamp(-0.1, 0.1), Activation::clamp(0.0, 0.0), Activation::clamp(-1e30, 1e30)] {
         ran += check_spmm(isa, &case, &act, &mut rng);
         ran += check_spmv(isa, &case, &act, &mut rng);
     }
-    assert!(ran > 0, "no {} kernel ran", isa.name());
-    println!("{}: {ran} kernel runs passed", isa.name());
+    assert!(ran > 0, "no {} {} kernel ran", isa.name(), vt.name());
+    println!("{} {}: {ran} kernel runs passed", isa.name(), vt.name());
 }
 
 #[test]
 fn named_cases_scalar() {
-    named_cases(Isa::Scalar);
+    named_cases(Isa::Scalar, ValueType::F32);
 }
 #[test]
 fn named_cases_avx2() {
-    named_cases(Isa::Avx2);
+    named_cases(Isa::Avx2, ValueType::F32);
 }
 #[test]
 fn named_cases_avx512() {
-    named_cases(Isa::Avx512);
+    named_cases(Isa::Avx512, ValueType::F32);
 }
 #[test]
 fn named_cases_neon() {
-    named_cases(Isa::Neon);
+    named_cases(Isa::Neon, ValueType::F32);
+}
+#[test]
+fn named_cases_f16_scalar() {
+    named_cases(Isa::Scalar, ValueType::F16);
+}
+#[test]
+fn named_cases_f16_avx2() {
+    named_cases(Isa::Avx2, ValueType::F16);
+}
+#[test]
+fn named_cases_f16_avx512() {
+    named_cases(Isa::Avx512, ValueType::F16);
+}
+#[test]
+fn named_cases_f16_neon() {
+    named_cases(Isa::Neon, ValueType::F16);
+}
+
+/// Every table has one f16 row per f32 row (same ISA, block and tile), named `*_f16_*`.
+#[test]
+fn f16_rows_mirror_f32_rows() {
+    for k in SPMM_KERNELS.iter().filter(|k| k.dtype == ValueType::F32) {
+        let twin = SPMM_KERNELS.iter().find(|h| h.dtype == ValueType::F16 && h.isa == k.isa && h.block == k.block);
+        let twin = twin.unwrap_or_else(|| panic!("no f16 twin of {}", k.name));
+        assert_eq!((twin.mr, twin.nr), (k.mr, k.nr), "{}", twin.name);
+        assert_eq!(twin.name, k.name.replace("_f32_", "_f16_"));
+    }
+    for k in SPMV_KERNELS.iter().filter(|k| k.dtype == ValueType::F32) {
+        let twin = SPMV_KERNELS.iter().find(|h| h.dtype == ValueType::F16 && h.isa == k.isa && h.block == k.block);
+        let twin = twin.unwrap_or_else(|| panic!("no f16 twin of {}", k.name));
+        assert_eq!(twin.name, k.name.replace("_f32_", "_f16_"));
+    }
 }
 
 #[test]
@@ -195,9 +249,9 @@ fn every_table_kernel_has_a_row_name_with_its_tile() {
 
 /// Property test of every kernel of `isa` over random shapes, sparsity, layouts, activations,
 /// strides and bias; skipped (with a SKIPPED line) when the CPU lacks `isa`.
-fn prop_isa(isa: Isa, cases: u32) {
+fn prop_isa(isa: Isa, vt: ValueType, cases: u32) {
     use proptest::test_runner::{Config, TestRunner};
-    if !available_or_skip(isa) {
+    if !available_or_skip(isa, vt) {
         return;
     }
     let mut runner = TestRunner::new(Config { cases, ..Config::default() });
@@ -205,7 +259,7 @@ fn prop_isa(isa: Isa, cases: u32) {
     runner
         .run(&strat, |(m, k, n, li, sp, ai, seed, bias)| {
             let mut rng = XorRng(seed | 1);
-            let case = Case::random(&mut rng, m, k, n, Layout::ALL[li], sp, bias);
+            let case = Case::random(&mut rng, m, k, n, Layout::ALL[li], sp, bias).with_vt(vt);
             let act = acts()[ai];
             check_spmm(isa, &case, &act, &mut rng);
             check_spmv(isa, &case, &act, &mut rng);
@@ -216,17 +270,33 @@ fn prop_isa(isa: Isa, cases: u32) {
 
 #[test]
 fn prop_avx512() {
-    prop_isa(Isa::Avx512, 300);
+    prop_isa(Isa::Avx512, ValueType::F32, 300);
 }
 #[test]
 fn prop_avx2() {
-    prop_isa(Isa::Avx2, 300);
+    prop_isa(Isa::Avx2, ValueType::F32, 300);
 }
 #[test]
 fn prop_neon() {
-    prop_isa(Isa::Neon, 300);
+    prop_isa(Isa::Neon, ValueType::F32, 300);
 }
 #[test]
 fn prop_scalar() {
-    prop_isa(Isa::Scalar, 100);
+    prop_isa(Isa::Scalar, ValueType::F32, 100);
+}
+#[test]
+fn prop_f16_avx512() {
+    prop_isa(Isa::Avx512, ValueType::F16, 300);
+}
+#[test]
+fn prop_f16_avx2() {
+    prop_isa(Isa::Avx2, ValueType::F16, 300);
+}
+#[test]
+fn prop_f16_neon() {
+    prop_isa(Isa::Neon, ValueType::F16, 300);
+}
+#[test]
+fn prop_f16_scalar() {
+    prop_isa(Isa::Scalar, ValueType::F16, 100);
 }

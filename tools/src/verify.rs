@@ -144,7 +144,10 @@ impl TractRunner {
     /// tensor in `inputs` (or its shape in `input_shapes`, which wins when given).
     pub fn load(onnx_path: &Path, input_shapes: &[(String, Vec<usize>)], inputs: &[OwnedTensor]) -> Result<Self> {
         let ctx = || format!("tract cannot load '{}'", onnx_path.display());
-        let mut model = tract_onnx::onnx().model_for_path(onnx_path).with_context(ctx)?;
+        // value_info and output shapes are hints; exports with symbolic axes (torch dynamo) state
+        // them as `batch,seq,...`, which tract cannot unify with the fixed input shapes.
+        let onnx = tract_onnx::onnx().with_ignore_value_info(true).with_ignore_output_shapes(true);
+        let mut model = onnx.model_for_path(onnx_path).with_context(ctx)?;
         let mut input_names = Vec::new();
         for (i, outlet) in model.input_outlets().with_context(ctx)?.to_vec().into_iter().enumerate() {
             let name = model.node(outlet.node).name.clone();

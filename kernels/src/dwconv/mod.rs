@@ -117,6 +117,42 @@ pub fn dwconv2d_with(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Opti
     run(kr, g, x, w, bias, act, y)
 }
 
+/// Largest filter (`kh·kw` taps) that [`dwconv2d_f16w`] widens into its stack buffer per channel;
+/// larger filters take the scalar path (widening each tap where it is used).
+pub const F16W_MAX_TAPS: usize = 1024;
+
+/// [`dwconv2d`] with the weights stored as f16 bits (`w` is `[c, kh, kw]` of IEEE binary16): each
+/// channel's filter is widened into a stack buffer (no allocation) and run through the f32
+/// kernel of `isa` on that channel alone, so the result equals [`dwconv2d`] on the widened
+/// weights. Filters of more than [`F16W_MAX_TAPS`] taps use the scalar reference per channel.
+pub fn dwconv2d_f16w(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
+    g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    let taps = g.kh * g.kw;
+    let (plane, oplane) = (g.h * g.w, g.oh * g.ow);
+    let g1 = DwGeom { c: 1, ..*g };
+    let kr = match kernel_for(isa) {
+        Some(kr) if isa.available() => Some(kr),
+        _ => None,
+    };
+    let mut wbuf = [0f32; F16W_MAX_TAPS];
+    for ch in 0..g.c {
+        let xc = &x[ch * plane..(ch + 1) * plane];
+        let yc = &mut y[ch * oplane..(ch + 1) * oplane];
+        let wh = &w[ch * taps..(ch + 1) * taps];
+        let bc = bias.map(|b| &b[ch..ch + 1]);
+        if taps <= F16W_MAX_TAPS {
+            let wc = &mut wbuf[..taps];
+            crate::f16::widen(isa, wh, wc);
+            match kr {
+                Some(kr) => run(kr, &g1, xc, wc, bc, act, yc),
+                None => scalar::dwconv2d_ref(&g1, xc, wc, bc, act, yc),
+            }
+        } else {
+            scalar::dwconv2d_f16w_ref(&g1, xc, wh, bc, act, yc);
+        }
+    }
+}
+
 /// Output columns `[lo, hi)` whose taps `ox*sw - pl + kx*dw` (kx < kw) all lie in `[0, w)`.
 fn interior(g: &DwGeom) -> (usize, usize) {
     let lo = g.pl.div_ceil(g.sw);
@@ -181,6 +217,128 @@ fn edge_chunk(kr: &DwKernel, buf: &mut [f32; EDGE_BUF], g: &DwGeom, xc: &[f32], 
     ox + n
 }
 
+/// Computes the whole output row `oy` (bias and clamp fused, before the other activations) over
+/// a zero-padded copy of its `kh` input rows (`band` stride `bw`), so every output is interior
+/// and the row needs no edge handling: one copy of `kh·bw` floats and `ceil(ow/lanes)` vectors.
+/// Returns false (nothing written) when the band does not fit in `buf`.
+#[allow(clippy::too_many_arguments)]
+fn band_row(kr: &DwKernel, buf: &mut [f32; EDGE_BUF], g: &DwGeom, xc: &[f32], wc: &[f32], b: f32, oy: usize, clamp: bool, lo: f32, hi: f32, yrow: &mut [f32]) -> bool {
+    let lanes = kr.lanes;
+    if g.ow == 0 {
+        return true;
+    }
+    let owr = g.ow.div_ceil(lanes) * lanes;
+    // Columns the last vector's taps reach, plus the stride-2 kernel's masked second load.
+    let bw = (owr - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+    if lanes > MAX_LANES || g.kh.checked_mul(bw).is_none_or(|t| t > EDGE_BUF) {
+        return false;
+    }
+    // Band column j is input column j - pl.
+    for ky in 0..g.kh {
+        let dst = &mut buf[ky * bw..(ky + 1) * bw];
+        let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+        if iy < 0 || iy >= g.h as isize {
+            dst.fill(0.0);
+            continue;
+        }
+        let row = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
+        let j0 = g.pl.min(bw);
+        let j1 = (g.pl + g.w).min(bw);
+        dst[..j0].fill(0.0);
+        dst[j0..j1].copy_from_slice(&row[..j1 - j0]);
+        dst[j1..].fill(0.0);
+    }
+    let full = g.ow / lanes * lanes;
+    let pg = DwGeom { c: 1, h: g.kh, w: bw, kh: g.kh, kw: g.kw, sh: 1, sw: g.sw, dh: 1, dw: g.dw, pt: 0, pl: 0, oh: 1, ow: g.ow };
+    if full > 0 {
+        let r = DwRow { x: buf.as_ptr(), w: wc.as_ptr(), y: yrow.as_mut_ptr(), oy: 0, ox0: 0, ox1: full, bias: b, clamp, lo, hi };
+        // SAFETY: kr.isa is available (checked by the callers); `buf` holds a kh × bw plane
+        // (kh·bw ≤ EDGE_BUF) containing every tap of outputs 0..owr (the last one is column
+        // (owr-1)·sw + (kw-1)·dw < bw); the filter is the channel's kh·kw; `yrow` holds ow ≥
+        // full outputs.
+        let got = unsafe { (kr.row)(&pg, &r) };
+        debug_assert_eq!(got, full);
+    }
+    if full < g.ow {
+        // The tail vector: outputs full..owr, written to a stack vector, of which ow - full are kept.
+        // pg.w stays bw: the kernel uses it as the row stride.
+        let pt = DwGeom { ow: lanes, ..pg };
+        let mut out = [0f32; MAX_LANES];
+        let r = DwRow { x: buf[full * g.sw..].as_ptr(), w: wc.as_ptr(), y: out.as_mut_ptr(), oy: 0, ox0: 0, ox1: lanes, bias: b, clamp, lo, hi };
+        // SAFETY: as above, on the band shifted by full·sw columns: the taps of its outputs
+        // 0..lanes are band columns up to (owr-1)·sw + (kw-1)·dw < bw in each of the kh rows;
+        // `out` holds lanes ≤ MAX_LANES outputs.
+        let got = unsafe { (kr.row)(&pt, &r) };
+        debug_assert_eq!(got, lanes);
+        yrow[full..].copy_from_slice(&out[..g.ow - full]);
+    }
+    true
+}
+
+/// Computes a whole channel over a zero-padded copy of its plane in `buf` (every output interior,
+/// rows rounded up to whole vectors), like [`band_row`] but copying each input row once instead
+/// of `kh` times. Returns false (nothing written) when the padded plane does not fit in `buf`.
+#[allow(clippy::too_many_arguments)]
+fn plane_channel(kr: &DwKernel, buf: &mut [f32; EDGE_BUF], g: &DwGeom, xc: &[f32], wc: &[f32], b: f32, clamp: bool, lo: f32, hi: f32, yc: &mut [f32]) -> bool {
+    let lanes = kr.lanes;
+    if g.ow == 0 || g.oh == 0 {
+        return true;
+    }
+    let owr = g.ow.div_ceil(lanes) * lanes;
+    let bw = (owr - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+    let hp = (g.oh - 1) * g.sh + (g.kh - 1) * g.dh + 1;
+    if lanes > MAX_LANES || hp.checked_mul(bw).is_none_or(|t| t > EDGE_BUF) {
+        return false;
+    }
+    // Plane row r, column j is input row r - pt, column j - pl.
+    for r in 0..hp {
+        let dst = &mut buf[r * bw..(r + 1) * bw];
+        let iy = r as isize - g.pt as isize;
+        if iy < 0 || iy >= g.h as isize {
+            dst.fill(0.0);
+            continue;
+        }
+        let row = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
+        let j0 = g.pl.min(bw);
+        let j1 = (g.pl + g.w).min(bw);
+        dst[..j0].fill(0.0);
+        dst[j0..j1].copy_from_slice(&row[..j1 - j0]);
+        dst[j1..].fill(0.0);
+    }
+    let full = g.ow / lanes * lanes;
+    let pg = DwGeom { c: 1, h: hp, w: bw, pt: 0, pl: 0, ..*g };
+    let tg = DwGeom { ow: lanes, ..pg };
+    for (oy, yrow) in yc.chunks_exact_mut(g.ow).enumerate() {
+        if full > 0 {
+            let r = DwRow { x: buf.as_ptr(), w: wc.as_ptr(), y: yrow.as_mut_ptr(), oy, ox0: 0, ox1: full, bias: b, clamp, lo, hi };
+            // SAFETY: kr.isa is available (checked by the callers); `buf` holds an hp × bw
+            // plane (hp·bw ≤ EDGE_BUF) in which every tap of row oy < oh, outputs 0..owr lies
+            // (row oy·sh + (kh-1)·dh < hp, column (owr-1)·sw + (kw-1)·dw < bw); the filter is
+            // the channel's kh·kw; `yrow` holds ow ≥ full outputs.
+            let got = unsafe { (kr.row)(&pg, &r) };
+            debug_assert_eq!(got, full);
+        }
+        if full < g.ow {
+            let mut out = [0f32; MAX_LANES];
+            let r = DwRow { x: buf[full * g.sw..].as_ptr(), w: wc.as_ptr(), y: out.as_mut_ptr(), oy, ox0: 0, ox1: lanes, bias: b, clamp, lo, hi };
+            // SAFETY: as above on the plane shifted by full·sw columns (row stride still bw):
+            // the taps of its outputs 0..lanes are plane columns < bw of rows < hp, so the last
+            // one is inside `buf`; `out` holds lanes ≤ MAX_LANES outputs.
+            let got = unsafe { (kr.row)(&tg, &r) };
+            debug_assert_eq!(got, lanes);
+            yrow[full..].copy_from_slice(&out[..g.ow - full]);
+        }
+    }
+    true
+}
+
+/// Whether rows go through [`band_row`] instead of interior vectors plus edge chunks: narrow
+/// rows, where the edges are a large part of the row, and strided rows (measured in
+/// BENCHMARKS.md, "Depthwise: whole rows over a padded copy").
+fn use_band(g: &DwGeom) -> bool {
+    g.ow < 64 || g.sw > 1
+}
+
 /// One output pixel, plain (the same arithmetic as the reference), before the activation.
 fn pixel(g: &DwGeom, xc: &[f32], wc: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
     let mut s = b;
@@ -208,12 +366,26 @@ fn run(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, ac
     let (ix0, ix1) = interior(g);
     let (plane, filt, oplane) = (g.h * g.w, g.kh * g.kw, g.oh * g.ow);
     let mut ebuf = [0f32; EDGE_BUF];
+    let banded = use_band(g);
     for ch in 0..g.c {
         let xc = &x[ch * plane..(ch + 1) * plane];
         let wc = &w[ch * filt..(ch + 1) * filt];
         let b = bias.map_or(0.0, |b| b[ch]);
+        let yc = &mut y[ch * oplane..(ch + 1) * oplane];
+        if banded && plane_channel(kr, &mut ebuf, g, xc, wc, b, clamp, lo, hi, yc) {
+            if post {
+                act.apply_slice_isa(kr.isa, yc);
+            }
+            continue;
+        }
         for oy in 0..g.oh {
-            let yrow = &mut y[ch * oplane + oy * g.ow..ch * oplane + (oy + 1) * g.ow];
+            let yrow = &mut yc[oy * g.ow..(oy + 1) * g.ow];
+            if banded && band_row(kr, &mut ebuf, g, xc, wc, b, oy, clamp, lo, hi, yrow) {
+                if post {
+                    act.apply_slice_isa(kr.isa, yrow);
+                }
+                continue;
+            }
             let mut done = ix0.min(g.ow);
             if ix0 < ix1 {
                 let r = DwRow { x: xc.as_ptr(), w: wc.as_ptr(), y: yrow.as_mut_ptr(), oy, ox0: ix0, ox1: ix1, bias: b, clamp, lo, hi };

@@ -28,3 +28,31 @@ pub fn dwconv2d_ref(g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act:
         }
     }
 }
+
+/// The reference with f16 weights (each tap widened exactly where it is used).
+pub fn dwconv2d_f16w_ref(g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
+    for ch in 0..g.c {
+        let xc = &x[ch * g.h * g.w..(ch + 1) * g.h * g.w];
+        let wc = &w[ch * g.kh * g.kw..(ch + 1) * g.kh * g.kw];
+        let b = bias.map_or(0.0, |b| b[ch]);
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                let mut s = b;
+                for ky in 0..g.kh {
+                    let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
+                    if iy < 0 || iy >= g.h as isize {
+                        continue;
+                    }
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
+                        if ix < 0 || ix >= g.w as isize {
+                            continue;
+                        }
+                        s += xc[iy as usize * g.w + ix as usize] * crate::f16::f16_to_f32(wc[ky * g.kw + kx]);
+                    }
+                }
+                y[ch * g.oh * g.ow + oy * g.ow + ox] = act.apply(s);
+            }
+        }
+    }
+}

@@ -1,6 +1,6 @@
 //! Blocking, packing and epilogue logic shared by every microkernel (see the module doc of
 //! `gemm` for the contract). Callers have already validated the views (`check_args`).
-use super::{Bias, GemmKernel, Gemv, MatMut, MatRef, Tile};
+use super::{Bias, GemmKernel, Gemv, MatMut, MatRef, PackSrc, Tile};
 use crate::Activation;
 
 /// Slack per packed buffer so that it can start on a 64-byte boundary.
@@ -48,6 +48,14 @@ pub(super) fn sgemm_with(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias:
     if m == 1 || n == 1 {
         return gemv(kr, a, b, c, bias, act);
     }
+    sgemm_packed(kr, a, b, c, bias, act, scratch)
+}
+
+/// The packed (BLIS-style) path for `m, n ≥ 2`, `k ≥ 1`, over operands stored as f32 or f16
+/// (f16 is widened while packing, so the microkernels only ever see f32 panels).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sgemm_packed<A: PackSrc, B: PackSrc>(kr: &GemmKernel, a: A, b: B, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    let (m, n, k) = (a.rows(), b.cols(), a.cols());
     let need = packed_scratch_len(kr, m, n, k);
     assert!(scratch.len() >= need, "gemm: scratch has {} f32, needs {need}", scratch.len());
 
@@ -158,7 +166,8 @@ fn gemv(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Acti
 
 /// Packs `A[i0..i0+mc, p0..p0+kc]` into `MR`-row panels: panel `t` holds, for each `p`, the `MR`
 /// values `A[i0+t*MR+r, p0+p]`, zero for rows past `mc`.
-fn pack_a(a: &MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst: &mut [f32]) {
+fn pack_a<A: PackSrc>(a: &A, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst: &mut [f32]) {
+    let (rs, cs) = (a.rs(), a.cs());
     for (t, ir) in (0..mc).step_by(mr).enumerate() {
         let panel = &mut dst[t * mr * kc..(t + 1) * mr * kc];
         let rows = mr.min(mc - ir);
@@ -166,15 +175,14 @@ fn pack_a(a: &MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst
             panel.fill(0.0);
         }
         for r in 0..rows {
-            let base = (i0 + ir + r) * a.rs + p0 * a.cs;
-            if a.cs == 1 {
-                let src = &a.data[base..base + kc];
-                for (p, &v) in src.iter().enumerate() {
+            let base = (i0 + ir + r) * rs + p0 * cs;
+            if cs == 1 {
+                for (p, v) in a.run(base, kc).enumerate() {
                     panel[p * mr + r] = v;
                 }
             } else {
                 for p in 0..kc {
-                    panel[p * mr + r] = a.data[base + p * a.cs];
+                    panel[p * mr + r] = a.get(base + p * cs);
                 }
             }
         }
@@ -183,15 +191,16 @@ fn pack_a(a: &MatRef, i0: usize, mc: usize, p0: usize, kc: usize, mr: usize, dst
 
 /// Packs `B[p0..p0+kc, j0..j0+nc]` into `NR`-column panels: panel `t` holds, for each `p`, the
 /// `NR` values `B[p0+p, j0+t*NR+c]`, zero for columns past `nc`.
-fn pack_b(b: &MatRef, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+fn pack_b<B: PackSrc>(b: &B, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+    let (rs, cs) = (b.rs(), b.cs());
     for (t, jr) in (0..nc).step_by(nr).enumerate() {
         let panel = &mut dst[t * nr * kc..(t + 1) * nr * kc];
         let cols = nr.min(nc - jr);
-        if b.cs == 1 {
+        if cs == 1 {
             for p in 0..kc {
-                let base = (p0 + p) * b.rs + j0 + jr;
+                let base = (p0 + p) * rs + j0 + jr;
                 let row = &mut panel[p * nr..(p + 1) * nr];
-                row[..cols].copy_from_slice(&b.data[base..base + cols]);
+                b.copy_run(base, &mut row[..cols]);
                 row[cols..].fill(0.0);
             }
         } else {
@@ -199,15 +208,14 @@ fn pack_b(b: &MatRef, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst
                 panel.fill(0.0);
             }
             for cc in 0..cols {
-                let base = p0 * b.rs + (j0 + jr + cc) * b.cs;
-                if b.rs == 1 {
-                    let src = &b.data[base..base + kc];
-                    for (p, &v) in src.iter().enumerate() {
+                let base = p0 * rs + (j0 + jr + cc) * cs;
+                if rs == 1 {
+                    for (p, v) in b.run(base, kc).enumerate() {
                         panel[p * nr + cc] = v;
                     }
                 } else {
                     for p in 0..kc {
-                        panel[p * nr + cc] = b.data[base + p * b.rs];
+                        panel[p * nr + cc] = b.get(base + p * rs);
                     }
                 }
             }

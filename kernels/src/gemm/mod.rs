@@ -16,6 +16,12 @@
 //! - `m == 1` or `n == 1` (matrix-vector) use a GEMV path that needs no scratch.
 //! - Every entry point checks slice lengths against the shapes and panics on a mismatch before any
 //!   unchecked access, so a wrong call can never read or write out of bounds.
+//! - f16 operands ([`sgemm_mixed`], [`MatRefF16`]: IEEE binary16 bits): the packed path widens
+//!   them while packing (the panels are f32, the microkernels unchanged); the GEMV path
+//!   (`m == 1` or `n == 1`, batch-1 MatMul, bandwidth bound) uses the f16 GEMV kernels of
+//!   [`gemv_f16`], which load f16 and widen in registers. Every f16 value is an f32, so the
+//!   result is that of the f32 GEMM on the widened operands, up to summation order.
+pub mod gemv_f16;
 pub mod scalar;
 
 mod driver;
@@ -53,18 +59,176 @@ impl<'a> MatRef<'a> {
 
     /// Panics unless every element addressed by the view lies inside `data`.
     pub fn check(&self) {
+        self.check_len(self.data.len())
+    }
+
+    /// Panics unless every element addressed by the shape and strides is below `len`.
+    fn check_len(&self, len: usize) {
         if self.rows > 0 && self.cols > 0 {
             let last = (self.rows - 1)
                 .checked_mul(self.rs)
                 .and_then(|r| (self.cols - 1).checked_mul(self.cs).and_then(|c| r.checked_add(c)))
                 .expect("matrix view overflows");
-            assert!(last < self.data.len(), "matrix view out of bounds");
+            assert!(last < len, "matrix view out of bounds");
         }
     }
 
     #[inline]
     pub fn at(&self, i: usize, j: usize) -> f32 {
         self.data[i * self.rs + j * self.cs]
+    }
+}
+
+/// A strided read-only matrix view of f16 values (IEEE binary16 bits), laid out like [`MatRef`].
+#[derive(Clone, Copy, Debug)]
+pub struct MatRefF16<'a> {
+    pub data: &'a [u16],
+    pub rows: usize,
+    pub cols: usize,
+    /// Distance in elements between rows.
+    pub rs: usize,
+    /// Distance in elements between columns.
+    pub cs: usize,
+}
+
+impl<'a> MatRefF16<'a> {
+    /// Row-major `rows × cols` view.
+    pub fn row_major(data: &'a [u16], rows: usize, cols: usize) -> Self {
+        MatRefF16 { data, rows, cols, rs: cols, cs: 1 }
+    }
+
+    /// The transposed view (no copy).
+    pub fn t(self) -> Self {
+        MatRefF16 { data: self.data, rows: self.cols, cols: self.rows, rs: self.cs, cs: self.rs }
+    }
+
+    /// Panics unless every element addressed by the view lies inside `data`.
+    pub fn check(&self) {
+        MatRef { data: &[], rows: self.rows, cols: self.cols, rs: self.rs, cs: self.cs }.check_len(self.data.len());
+    }
+
+    /// Element (i, j) widened to f32.
+    #[inline]
+    pub fn at(&self, i: usize, j: usize) -> f32 {
+        crate::f16::f16_to_f32(self.data[i * self.rs + j * self.cs])
+    }
+}
+
+/// A GEMM operand stored as f32 or as f16.
+#[derive(Clone, Copy, Debug)]
+pub enum Operand<'a> {
+    F32(MatRef<'a>),
+    F16(MatRefF16<'a>),
+}
+
+impl Operand<'_> {
+    pub fn rows(&self) -> usize {
+        match self {
+            Operand::F32(m) => m.rows,
+            Operand::F16(m) => m.rows,
+        }
+    }
+    pub fn cols(&self) -> usize {
+        match self {
+            Operand::F32(m) => m.cols,
+            Operand::F16(m) => m.cols,
+        }
+    }
+    /// Panics unless every element addressed by the view lies inside its data.
+    pub fn check(&self) {
+        match self {
+            Operand::F32(m) => m.check(),
+            Operand::F16(m) => m.check(),
+        }
+    }
+    /// Element (i, j) as f32.
+    #[inline]
+    pub fn at(&self, i: usize, j: usize) -> f32 {
+        match self {
+            Operand::F32(m) => m.at(i, j),
+            Operand::F16(m) => m.at(i, j),
+        }
+    }
+    /// The transposed view (no copy).
+    pub fn t(self) -> Self {
+        match self {
+            Operand::F32(m) => Operand::F32(m.t()),
+            Operand::F16(m) => Operand::F16(m.t()),
+        }
+    }
+}
+
+/// Element access for packing, over f32 and f16 storage (offsets in elements).
+pub(crate) trait PackSrc: Copy {
+    fn rows(&self) -> usize;
+    fn cols(&self) -> usize;
+    fn rs(&self) -> usize;
+    fn cs(&self) -> usize;
+    fn get(&self, off: usize) -> f32;
+    /// `len` consecutive elements from `off`, as f32.
+    fn run(&self, off: usize, len: usize) -> impl Iterator<Item = f32>;
+    /// `dst.len()` consecutive elements from `off`.
+    fn copy_run(&self, off: usize, dst: &mut [f32]);
+}
+
+impl PackSrc for MatRef<'_> {
+    fn rows(&self) -> usize {
+        self.rows
+    }
+    fn cols(&self) -> usize {
+        self.cols
+    }
+    fn rs(&self) -> usize {
+        self.rs
+    }
+    fn cs(&self) -> usize {
+        self.cs
+    }
+    #[inline]
+    fn get(&self, off: usize) -> f32 {
+        self.data[off]
+    }
+    #[inline]
+    fn run(&self, off: usize, len: usize) -> impl Iterator<Item = f32> {
+        self.data[off..off + len].iter().copied()
+    }
+    #[inline]
+    fn copy_run(&self, off: usize, dst: &mut [f32]) {
+        dst.copy_from_slice(&self.data[off..off + dst.len()]);
+    }
+}
+
+/// An f16 operand plus the ISA whose conversion widens contiguous runs.
+#[derive(Clone, Copy)]
+pub(crate) struct F16Src<'a> {
+    m: MatRefF16<'a>,
+    isa: Isa,
+}
+
+impl PackSrc for F16Src<'_> {
+    fn rows(&self) -> usize {
+        self.m.rows
+    }
+    fn cols(&self) -> usize {
+        self.m.cols
+    }
+    fn rs(&self) -> usize {
+        self.m.rs
+    }
+    fn cs(&self) -> usize {
+        self.m.cs
+    }
+    #[inline]
+    fn get(&self, off: usize) -> f32 {
+        crate::f16::f16_to_f32(self.m.data[off])
+    }
+    #[inline]
+    fn run(&self, off: usize, len: usize) -> impl Iterator<Item = f32> {
+        self.m.data[off..off + len].iter().map(|&h| crate::f16::f16_to_f32(h))
+    }
+    #[inline]
+    fn copy_run(&self, off: usize, dst: &mut [f32]) {
+        crate::f16::widen(self.isa, &self.m.data[off..off + dst.len()], dst);
     }
 }
 
@@ -247,4 +411,120 @@ pub fn sgemm_with(kernel: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bi
     check_args(&a, &b, &c, &bias);
     assert!(kernel.isa.available(), "gemm: {} needs {}, which this CPU lacks", kernel.name, kernel.isa.name());
     driver::sgemm_with(kernel, a, b, c, bias, act, scratch)
+}
+
+/// f32 elements of scratch that [`sgemm_mixed`] needs (the same as [`sgemm_scratch_len`]: the
+/// packed panels are f32 whatever the operands' storage).
+pub fn sgemm_mixed_scratch_len(m: usize, n: usize, k: usize) -> usize {
+    sgemm_scratch_len(m, n, k)
+}
+
+/// `C = act(A·B + bias)` where each operand is stored as f32 or f16 (widened exactly; the result
+/// is that of [`sgemm`] on the widened operands up to summation order). Two f32 operands go
+/// straight to [`sgemm`]. Same panics as [`sgemm`] on mismatched shapes or short scratch.
+pub fn sgemm_mixed(isa: Isa, a: Operand, b: Operand, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    if let (Operand::F32(a), Operand::F32(b)) = (a, b) {
+        return sgemm(isa, a, b, c, bias, act, scratch);
+    }
+    assert_eq!(a.cols(), b.rows(), "gemm: A columns != B rows");
+    assert_eq!(a.rows(), c.rows, "gemm: A rows != C rows");
+    assert_eq!(b.cols(), c.cols, "gemm: B columns != C columns");
+    a.check();
+    b.check();
+    c.check();
+    bias.check(c.rows, c.cols);
+    let (m, n, k) = (a.rows(), b.cols(), a.cols());
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                c.data[i * c.rs + j] = act.apply(bias.at(i, j));
+            }
+        }
+        return;
+    }
+    if m == 1 || n == 1 {
+        return gemv_mixed(isa, a, b, c, bias, act);
+    }
+    let kr = match kernel_for(isa) {
+        Some(kr) if isa.available() => kr,
+        _ => return scalar::sgemm_mixed_ref(a, b, c, bias, act),
+    };
+    fn f16(m: MatRefF16<'_>, isa: Isa) -> F16Src<'_> {
+        F16Src { m, isa }
+    }
+    match (a, b) {
+        (Operand::F16(a), Operand::F32(b)) => driver::sgemm_packed(kr, f16(a, isa), b, c, bias, act, scratch),
+        (Operand::F32(a), Operand::F16(b)) => driver::sgemm_packed(kr, a, f16(b, isa), c, bias, act, scratch),
+        (Operand::F16(a), Operand::F16(b)) => driver::sgemm_packed(kr, f16(a, isa), f16(b, isa), c, bias, act, scratch),
+        (Operand::F32(_), Operand::F32(_)) => unreachable!("handled by sgemm above"),
+    }
+}
+
+/// `m == 1` or `n == 1`, `k ≥ 1`, with at least one f16 operand: `y[j] = Σ_p x[p] · M[p, j]` with
+/// x = row 0 of A and M = B, or x = column 0 of B and M = Aᵀ (then y is column 0 of C). An f32
+/// vector against an f16 matrix (the f16-weights case) runs an f16 GEMV kernel; anything else
+/// (an f16 vector) the plain loop.
+fn gemv_mixed(isa: Isa, a: Operand, b: Operand, c: MatMut, bias: Bias, act: &Activation) {
+    let (m, n, k) = (a.rows(), b.cols(), a.cols());
+    let (x, xs, mat, len, ys, row_bias) = if m == 1 {
+        (a, a_stride(&a, false), b, n, 1, false)
+    } else {
+        (b, a_stride(&b, true), a.t(), m, c.rs, true)
+    };
+    let kr = gemv_f16::gemv_f16_kernel(isa);
+    let y = c.data.as_mut_ptr();
+    let kernel = match (x, mat) {
+        (Operand::F32(xv), Operand::F16(mv)) => {
+            let g = |stride| gemv_f16::GemvF16 { k, n: len, x: xv.data.as_ptr(), xs, mat: mv.data.as_ptr(), stride, y, ys };
+            if mv.cs == 1 || len == 1 {
+                Some((kr.rows, g(mv.rs)))
+            } else if mv.rs == 1 && xs == 1 {
+                Some((kr.cols, g(mv.cs)))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
+    match kernel {
+        // SAFETY: kr's ISA (with F16C on x86) is available (gemv_f16_kernel checks it); x[p*xs]
+        // for p < k, M[p, j] for p < k, j < len and y[j*ys] for j < len are in bounds by the
+        // view checks in sgemm_mixed; the cols kernel is only chosen with xs == 1.
+        Some((f, g)) => unsafe { f(&g) },
+        None => {
+            for j in 0..len {
+                let mut s = 0.0f32;
+                for p in 0..k {
+                    let xp = if m == 1 { x.at(0, p) } else { x.at(p, 0) };
+                    s += xp * mat.at(p, j);
+                }
+                c.data[j * ys] = s;
+            }
+        }
+    }
+    for j in 0..len {
+        let bv = if row_bias { bias.at(j, 0) } else { bias.at(0, j) };
+        c.data[j * ys] += bv;
+    }
+    if ys == 1 {
+        act.apply_slice_isa(if isa.available() { isa } else { Isa::Scalar }, &mut c.data[..len]);
+    } else {
+        for j in 0..len {
+            let v = &mut c.data[j * ys];
+            *v = act.apply(*v);
+        }
+    }
+}
+
+/// Element stride of the vector operand: along row 0 (`column == false`) or column 0.
+fn a_stride(o: &Operand, column: bool) -> usize {
+    match (o, column) {
+        (Operand::F32(m), false) => m.cs,
+        (Operand::F32(m), true) => m.rs,
+        (Operand::F16(m), false) => m.cs,
+        (Operand::F16(m), true) => m.rs,
+    }
 }

@@ -18,12 +18,39 @@ pub const MAX_DIM: usize = i32::MAX as usize;
 /// Largest `k` stored with `u16` indices (column indices are then `0..=65535`).
 pub const U16_INDEX_MAX_K: usize = 65536;
 
-/// Value type of the stored weights (a `u8` in the header). Only `F32` exists today; the field is
-/// there so f16 and int8 blobs can be told apart and rejected by old readers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Value type of the stored weights (a `u8` in the header). Readers reject codes they do not
+/// know (`UnsupportedDType`), so int8 blobs can be added later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum ValueType {
     F32 = 1,
+    /// IEEE binary16 bits (`u16`), rounded from f32 with [`crate::f16::f32_to_f16`].
+    F16 = 2,
+}
+
+impl ValueType {
+    /// Bytes per stored value.
+    pub fn bytes(self) -> usize {
+        match self {
+            ValueType::F32 => 4,
+            ValueType::F16 => 2,
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Option<ValueType> {
+        match v {
+            1 => Some(ValueType::F32),
+            2 => Some(ValueType::F16),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::F32 => "f32",
+            ValueType::F16 => "f16",
+        }
+    }
 }
 
 /// Block shape of the encoding.
@@ -282,13 +309,13 @@ fn index_bytes_for(k: usize) -> usize {
     }
 }
 
-fn sections(m: usize, k: usize, layout: Layout, nnz_blocks: usize, has_bias: bool, index_bytes: usize) -> Option<Sections> {
+fn sections(m: usize, k: usize, layout: Layout, nnz_blocks: usize, has_bias: bool, index_bytes: usize, vt: ValueType) -> Option<Sections> {
     let (r, c) = layout.block();
     let block_rows = layout.block_rows(m);
     let ptr_off = HEADER_SIZE;
     let idx_off = align_up(ptr_off.checked_add(block_rows.checked_add(1)?.checked_mul(4)?)?, SECTION_ALIGN)?;
     let val_off = align_up(idx_off.checked_add(nnz_blocks.checked_mul(index_bytes)?)?, SECTION_ALIGN)?;
-    let val_end = val_off.checked_add(nnz_blocks.checked_mul(r * c)?.checked_mul(4)?)?;
+    let val_end = val_off.checked_add(nnz_blocks.checked_mul(r * c)?.checked_mul(vt.bytes())?)?;
     let (bias_off, end) = if has_bias {
         let b = align_up(val_end, SECTION_ALIGN)?;
         (b, b.checked_add(m.checked_mul(4)?)?)
@@ -336,8 +363,15 @@ fn for_each_block(weights: &[f32], m: usize, k: usize, layout: Layout, br: usize
     }
 }
 
-/// Counts non-zeros and blocks of a row-major `m×k` weight matrix and sizes its blob.
+/// Counts non-zeros and blocks of a row-major `m×k` weight matrix and sizes its blob (f32 values).
 pub fn analyze(weights: &[f32], m: usize, k: usize, layout: Layout) -> Result<SparseStats, EncodeError> {
+    analyze_as(weights, m, k, layout, ValueType::F32)
+}
+
+/// [`analyze`] for a blob that stores its values as `vt`. Blocks and non-zeros are counted on the
+/// f32 weights (a block is stored iff one of its f32 weights is non-zero, even if it rounds to
+/// zero in f16).
+pub fn analyze_as(weights: &[f32], m: usize, k: usize, layout: Layout, vt: ValueType) -> Result<SparseStats, EncodeError> {
     check_dims(m, k, layout)?;
     let numel = m.checked_mul(k).ok_or(EncodeError::TooLarge { what: "m*k" })?;
     if weights.len() != numel {
@@ -350,7 +384,7 @@ pub fn analyze(weights: &[f32], m: usize, k: usize, layout: Layout) -> Result<Sp
     }
     let ib = index_bytes_for(k);
     let size = |bias| {
-        sections(m, k, layout, nnz_blocks, bias, ib)
+        sections(m, k, layout, nnz_blocks, bias, ib, vt)
             .filter(|s| s.total <= u32::MAX as usize && nnz_blocks <= u32::MAX as usize)
             .map(|s| s.total)
             .ok_or(EncodeError::TooLarge { what: "sparse blob" })
@@ -361,7 +395,8 @@ pub fn analyze(weights: &[f32], m: usize, k: usize, layout: Layout) -> Result<Sp
 
 /// Encodes a row-major `m×k` weight matrix (and an optional bias of `m` values) into `out`, which
 /// must hold at least `analyze(..).bytes` (or `bytes_with_bias`) bytes. Returns the blob size.
-/// Padding bytes are written as zeros, so the output is deterministic.
+/// Padding bytes are written as zeros, so the output is deterministic. Values are stored as f32
+/// ([`pack_as`] chooses).
 pub fn pack(
     weights: &[f32],
     m: usize,
@@ -370,13 +405,28 @@ pub fn pack(
     layout: Layout,
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let stats = analyze(weights, m, k, layout)?;
+    pack_as(weights, m, k, bias, layout, ValueType::F32, out)
+}
+
+/// [`pack`] with the stored value type: `F16` rounds each weight with
+/// [`crate::f16::f32_to_f16`] (the bias stays f32); `out` must hold `analyze_as(.., vt)` bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn pack_as(
+    weights: &[f32],
+    m: usize,
+    k: usize,
+    bias: Option<&[f32]>,
+    layout: Layout,
+    vt: ValueType,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let stats = analyze_as(weights, m, k, layout, vt)?;
     if let Some(b) = bias {
         if b.len() != m {
             return Err(EncodeError::ShapeMismatch { what: "bias", expected: m, found: b.len() });
         }
     }
-    let s = sections(m, k, layout, stats.nnz_blocks, bias.is_some(), index_bytes_for(k))
+    let s = sections(m, k, layout, stats.nnz_blocks, bias.is_some(), index_bytes_for(k), vt)
         .ok_or(EncodeError::TooLarge { what: "sparse blob" })?;
     if out.len() < s.total {
         return Err(EncodeError::OutputTooSmall { need: s.total, have: out.len() });
@@ -396,7 +446,7 @@ pub fn pack(
         block_r: r as u8,
         block_c: c as u8,
         index_bytes: s.index_bytes as u8,
-        dtype: ValueType::F32 as u8,
+        dtype: vt as u8,
         flags: if bias.is_some() { FLAG_BIAS } else { 0 },
         _pad: 0,
         nnz_blocks: stats.nnz_blocks as u32,
@@ -424,8 +474,13 @@ pub fn pack(
                 for j in 0..c {
                     let (row, cl) = (row0 + i, col + j);
                     if row < m && cl < k {
-                        let vo = s.val_off + (nb * r * c + i * c + j) * 4;
-                        out[vo..vo + 4].copy_from_slice(&weights[row * k + cl].to_le_bytes());
+                        let w = weights[row * k + cl];
+                        let e = nb * r * c + i * c + j;
+                        match vt {
+                            ValueType::F32 => out[s.val_off + e * 4..s.val_off + e * 4 + 4].copy_from_slice(&w.to_le_bytes()),
+                            ValueType::F16 => out[s.val_off + e * 2..s.val_off + e * 2 + 2]
+                                .copy_from_slice(&crate::f16::f32_to_f16(w).to_le_bytes()),
+                        }
                     }
                 }
             }
@@ -488,7 +543,11 @@ pub struct SparseMatrix<'a> {
     layout: Layout,
     ptr: &'a [u32],
     idx: Indices<'a>,
+    vtype: ValueType,
+    /// The values when `vtype == F32` (else empty).
     values: &'a [f32],
+    /// The values (f16 bits) when `vtype == F16` (else empty).
+    values_h: &'a [u16],
     bias: Option<&'a [f32]>,
 }
 
@@ -543,9 +602,7 @@ impl<'a> SparseMatrix<'a> {
         if h.header_size as usize != HEADER_SIZE {
             return Err(EncodeError::BadHeaderSize(h.header_size));
         }
-        if h.dtype != ValueType::F32 as u8 {
-            return Err(EncodeError::UnsupportedDType(h.dtype));
-        }
+        let vt = ValueType::from_u8(h.dtype).ok_or(EncodeError::UnsupportedDType(h.dtype))?;
         let layout = match (h.layout, h.block_r, h.block_c) {
             (LAYOUT_ROW_BLOCK, r, 1) => Layout::RowBlock(r),
             (LAYOUT_RED_BLOCK, 1, c) => Layout::RedBlock(c),
@@ -565,7 +622,7 @@ impl<'a> SparseMatrix<'a> {
             return Err(EncodeError::BadHeader { field: "flags", expected: 0, found: h.flags as u64 });
         }
         let nnz = h.nnz_blocks as usize;
-        let s = sections(m, k, layout, nnz, has_bias, ib).ok_or(EncodeError::TooLarge { what: "sparse blob" })?;
+        let s = sections(m, k, layout, nnz, has_bias, ib, vt).ok_or(EncodeError::TooLarge { what: "sparse blob" })?;
         let expect = |field: &'static str, expected: usize, found: u32| {
             if expected as u64 == found as u64 {
                 Ok(())
@@ -593,7 +650,10 @@ impl<'a> SparseMatrix<'a> {
             Indices::U32(cast_section(bytes, s.idx_off, nnz))
         };
         let (r, c) = layout.block();
-        let values: &[f32] = cast_section(bytes, s.val_off, nnz * r * c);
+        let (values, values_h): (&[f32], &[u16]) = match vt {
+            ValueType::F32 => (cast_section(bytes, s.val_off, nnz * r * c), &[]),
+            ValueType::F16 => (&[], cast_section(bytes, s.val_off, nnz * r * c)),
+        };
         let bias = if has_bias { Some(cast_section::<f32>(bytes, s.bias_off, m)) } else { None };
         if ptr[0] != 0 {
             return Err(EncodeError::BadPointer { block_row: 0 });
@@ -627,7 +687,7 @@ impl<'a> SparseMatrix<'a> {
         if ptr[s.block_rows] as usize != nnz {
             return Err(EncodeError::BadPointer { block_row: s.block_rows });
         }
-        Ok(SparseMatrix { m, k, layout, ptr, idx, values, bias })
+        Ok(SparseMatrix { m, k, layout, ptr, idx, vtype: vt, values, values_h, bias })
     }
 
     /// Output rows.
@@ -655,9 +715,31 @@ impl<'a> SparseMatrix<'a> {
     pub fn indices(&self) -> Indices<'a> {
         self.idx
     }
-    /// Block values, `R·C` per block, row-major inside the block.
+    /// How the block values are stored.
+    pub fn value_type(&self) -> ValueType {
+        self.vtype
+    }
+    /// Block values, `R·C` per block, row-major inside the block, when stored as f32; **empty**
+    /// for an f16 blob (use [`values_f16`](Self::values_f16) or [`value`](Self::value)).
     pub fn values(&self) -> &'a [f32] {
         self.values
+    }
+    /// Block values as f16 bits (same layout as [`values`](Self::values)) when stored as f16;
+    /// empty for an f32 blob.
+    pub fn values_f16(&self) -> &'a [u16] {
+        self.values_h
+    }
+    /// Number of stored values (`nnz_blocks · R · C`), whatever their type.
+    pub fn values_len(&self) -> usize {
+        self.values.len() + self.values_h.len()
+    }
+    /// Stored value `i` (`i < values_len()`) as f32 (f16 widened exactly). Panics out of range.
+    #[inline]
+    pub fn value(&self, i: usize) -> f32 {
+        match self.vtype {
+            ValueType::F32 => self.values[i],
+            ValueType::F16 => crate::f16::f16_to_f32(self.values_h[i]),
+        }
     }
     pub fn bias(&self) -> Option<&'a [f32]> {
         self.bias
@@ -675,7 +757,7 @@ impl<'a> SparseMatrix<'a> {
                     for jj in 0..c {
                         let (row, cl) = (br * r + i, col + jj);
                         if row < self.m && cl < self.k {
-                            out[row * self.k + cl] = self.values[j * r * c + i * c + jj];
+                            out[row * self.k + cl] = self.value(j * r * c + i * c + jj);
                         }
                     }
                 }

@@ -47,11 +47,11 @@
 //! a table of kernels ([`SPMM_KERNELS`], [`SPMV_KERNELS`]) with a scalar reference and AVX2+FMA,
 //! AVX-512 and NEON versions.
 pub mod encode;
-mod simd;
+pub(crate) mod simd;
 pub mod spmm;
 pub mod spmv;
 
-pub use encode::{analyze, pack, EncodeError, Indices, Layout, SparseHeader, SparseMatrix, SparseStats, ValueType};
+pub use encode::{analyze, analyze_as, pack, pack_as, EncodeError, Indices, Layout, SparseHeader, SparseMatrix, SparseStats, ValueType};
 pub use spmm::{spmm, spmm_with, SpmmFn, SpmmKernel, SPMM_KERNELS};
 pub use spmv::{spmv, spmv_with, SpmvFn, SpmvKernel, SPMV_KERNELS};
 
@@ -74,22 +74,32 @@ impl BlockSel {
     }
 }
 
-/// Picks the table row for `isa` and `layout`: an exact ISA match first, then (for AVX-512, whose
-/// CPUs also run AVX2) an AVX2 row, then the scalar reference. `isa` must be available.
-fn select<T: Copy>(rows: &[T], isa: Isa, layout: Layout, key: impl Fn(&T) -> (Isa, BlockSel)) -> T {
+/// Whether a kernel row of `isa` for values stored as `dtype` can run on this CPU (f16 rows on
+/// x86 also need F16C).
+pub fn kernel_available(isa: Isa, dtype: ValueType) -> bool {
+    match dtype {
+        ValueType::F32 => isa.available(),
+        ValueType::F16 => crate::f16::hw_available(isa),
+    }
+}
+
+/// Picks the table row for `isa`, `layout` and `dtype`: an exact ISA match first, then (for
+/// AVX-512, whose CPUs also run AVX2) an AVX2 row, then the scalar reference; ISAs this CPU cannot
+/// run (for f16: without F16C) are skipped.
+fn select<T: Copy>(rows: &[T], isa: Isa, layout: Layout, dtype: ValueType, key: impl Fn(&T) -> (Isa, BlockSel, ValueType)) -> T {
     let chain: &[Isa] = match isa {
         Isa::Avx512 => &[Isa::Avx512, Isa::Avx2, Isa::Scalar],
         Isa::Avx2 => &[Isa::Avx2, Isa::Scalar],
         Isa::Neon => &[Isa::Neon, Isa::Scalar],
         Isa::Scalar => &[Isa::Scalar],
     };
-    for w in chain.iter().filter(|i| i.available()) {
+    for w in chain.iter().filter(|i| kernel_available(**i, dtype)) {
         if let Some(r) = rows.iter().find(|r| {
-            let (i, b) = key(r);
-            i == *w && b.accepts(layout)
+            let (i, b, d) = key(r);
+            i == *w && b.accepts(layout) && d == dtype
         }) {
             return *r;
         }
     }
-    unreachable!("every table has a scalar row for every layout")
+    unreachable!("every table has a scalar row for every layout and value type")
 }

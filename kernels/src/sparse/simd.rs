@@ -29,6 +29,82 @@ pub(crate) trait Simd: Copy {
     unsafe fn hsum(v: Self) -> f32;
 }
 
+/// Vectors that can load f16 weights (valid inside kernels compiled with the ISA's f16
+/// conversions: `f16c` on x86, base NEON on aarch64).
+pub(crate) trait SimdF16: Simd {
+    /// `LANES` f16 (bits) widened to f32.
+    unsafe fn load_h(p: *const u16) -> Self;
+    /// The first `n < LANES` f16 widened (the rest zero), without touching memory past them.
+    unsafe fn load_h_partial(p: *const u16, n: usize) -> Self {
+        let mut t = [0u16; 16];
+        core::ptr::copy_nonoverlapping(p, t.as_mut_ptr(), n);
+        Self::load_h(t.as_ptr())
+    }
+    /// One f16 widened and broadcast.
+    unsafe fn splat_h(h: u16) -> Self;
+    /// One f16 widened (with the hardware conversion).
+    unsafe fn cvt1(h: u16) -> f32;
+}
+
+/// A stored weight element (`f32`, or `u16` holding f16 bits) as read by a kernel compiled for
+/// vector type `V`. Kernel bodies are generic over it, so each is written once for both types.
+pub(crate) trait Wt<V: Simd>: Copy {
+    /// `LANES` consecutive weights.
+    unsafe fn load(p: *const Self) -> V;
+    /// One weight, broadcast.
+    unsafe fn splat(p: *const Self) -> V;
+    /// One weight.
+    unsafe fn get(p: *const Self) -> f32;
+}
+
+impl<V: Simd> Wt<V> for f32 {
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> V {
+        V::load(p)
+    }
+    #[inline(always)]
+    unsafe fn splat(p: *const f32) -> V {
+        V::splat(*p)
+    }
+    #[inline(always)]
+    unsafe fn get(p: *const f32) -> f32 {
+        *p
+    }
+}
+
+impl<V: SimdF16> Wt<V> for u16 {
+    #[inline(always)]
+    unsafe fn load(p: *const u16) -> V {
+        V::load_h(p)
+    }
+    #[inline(always)]
+    unsafe fn splat(p: *const u16) -> V {
+        V::splat_h(*p)
+    }
+    #[inline(always)]
+    unsafe fn get(p: *const u16) -> f32 {
+        V::cvt1(*p)
+    }
+}
+
+/// The stored values of a matrix as a `W` slice (f32 or f16 bits; the kernel row's dtype tells
+/// which, and the entry points check it against the matrix).
+pub(crate) trait Stored: Copy {
+    fn values<'a>(a: &crate::sparse::SparseMatrix<'a>) -> &'a [Self];
+}
+impl Stored for f32 {
+    #[inline(always)]
+    fn values<'a>(a: &crate::sparse::SparseMatrix<'a>) -> &'a [f32] {
+        a.values()
+    }
+}
+impl Stored for u16 {
+    #[inline(always)]
+    fn values<'a>(a: &crate::sparse::SparseMatrix<'a>) -> &'a [u16] {
+        a.values_f16()
+    }
+}
+
 /// Column-index element type of a blob.
 pub(crate) trait Idx: Copy {
     fn at(self) -> usize;
@@ -93,7 +169,7 @@ impl<V: Simd> VecAct<V> {
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod x86 {
-    use super::Simd;
+    use super::{Simd, SimdF16};
     use core::arch::x86_64::*;
 
     /// 8 lanes; valid inside `avx2,fma` (or `avx512f`) kernels.
@@ -169,6 +245,52 @@ pub(crate) mod x86 {
         unsafe fn hsum(v: Self) -> f32 {
             let s = _mm_add_ps(_mm256_castps256_ps128(v.0), _mm256_extractf128_ps(v.0, 1));
             F32x4::hsum(F32x4(s))
+        }
+    }
+
+    // The f16 impls are valid inside kernels that also enable `f16c`.
+    impl SimdF16 for F32x8 {
+        #[inline(always)]
+        unsafe fn load_h(p: *const u16) -> Self {
+            F32x8(_mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)))
+        }
+        #[inline(always)]
+        unsafe fn splat_h(h: u16) -> Self {
+            F32x8(_mm256_cvtph_ps(_mm_set1_epi16(h as i16)))
+        }
+        #[inline(always)]
+        unsafe fn cvt1(h: u16) -> f32 {
+            _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+        }
+    }
+
+    impl SimdF16 for F32x4 {
+        #[inline(always)]
+        unsafe fn load_h(p: *const u16) -> Self {
+            F32x4(_mm_cvtph_ps(_mm_loadl_epi64(p as *const __m128i)))
+        }
+        #[inline(always)]
+        unsafe fn splat_h(h: u16) -> Self {
+            F32x4(_mm_cvtph_ps(_mm_set1_epi16(h as i16)))
+        }
+        #[inline(always)]
+        unsafe fn cvt1(h: u16) -> f32 {
+            _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
+        }
+    }
+
+    impl SimdF16 for F32x16 {
+        #[inline(always)]
+        unsafe fn load_h(p: *const u16) -> Self {
+            F32x16(_mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)))
+        }
+        #[inline(always)]
+        unsafe fn splat_h(h: u16) -> Self {
+            F32x16(_mm512_cvtph_ps(_mm256_set1_epi16(h as i16)))
+        }
+        #[inline(always)]
+        unsafe fn cvt1(h: u16) -> f32 {
+            _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h as i32)))
         }
     }
 
@@ -282,7 +404,7 @@ pub(crate) mod x86 {
 
 #[cfg(target_arch = "aarch64")]
 pub(crate) mod arm {
-    use super::Simd;
+    use super::{Simd, SimdF16};
     use core::arch::aarch64::*;
 
     /// 4 lanes; valid inside `neon` kernels.
@@ -343,6 +465,21 @@ pub(crate) mod arm {
         #[inline(always)]
         unsafe fn hsum(v: Self) -> f32 {
             vaddvq_f32(v.0)
+        }
+    }
+
+    impl SimdF16 for F32x4 {
+        #[inline(always)]
+        unsafe fn load_h(p: *const u16) -> Self {
+            F32x4(crate::f16::arm::cvt4(vld1_u16(p)))
+        }
+        #[inline(always)]
+        unsafe fn splat_h(h: u16) -> Self {
+            F32x4(crate::f16::arm::cvt4(vdup_n_u16(h)))
+        }
+        #[inline(always)]
+        unsafe fn cvt1(h: u16) -> f32 {
+            vgetq_lane_f32::<0>(crate::f16::arm::cvt4(vdup_n_u16(h)))
         }
     }
 }

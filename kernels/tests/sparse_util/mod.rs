@@ -1,7 +1,7 @@
 //! Helpers shared by the sparse tests: a 64-aligned byte buffer, a deterministic RNG, matrices
 //! with a chosen sparsity pattern, and the independent dense f64 reference.
 #![allow(dead_code)]
-use sprig_kernels::sparse::{analyze, pack, Layout, SparseMatrix};
+use sprig_kernels::sparse::{analyze, analyze_as, pack, pack_as, Layout, SparseMatrix, ValueType};
 use sprig_kernels::Activation;
 
 /// A 64-byte aligned, zeroed byte buffer (blobs in `.sprig` files are 64-aligned).
@@ -78,6 +78,16 @@ pub fn encode(w: &[f32], m: usize, k: usize, bias: Option<&[f32]>, layout: Layou
     let size = if bias.is_some() { st.bytes_with_bias } else { st.bytes };
     let mut buf = Aligned::new(size);
     let n = pack(w, m, k, bias, layout, buf.bytes_mut()).expect("pack");
+    assert_eq!(n, size);
+    buf
+}
+
+/// Packs with the one encoder, values stored as `vt`.
+pub fn encode_as(w: &[f32], m: usize, k: usize, bias: Option<&[f32]>, layout: Layout, vt: ValueType) -> Aligned {
+    let st = analyze_as(w, m, k, layout, vt).expect("analyze");
+    let size = if bias.is_some() { st.bytes_with_bias } else { st.bytes };
+    let mut buf = Aligned::new(size);
+    let n = pack_as(w, m, k, bias, layout, vt, buf.bytes_mut()).expect("pack");
     assert_eq!(n, size);
     buf
 }

@@ -15,10 +15,13 @@
 //! Params: [`BinaryParams`] (or an empty block, meaning no activation); the fused activation is
 //! only allowed on an F32 output.
 //!
-//! Fast paths: equal shapes, a single-element operand, otherwise a strided broadcast walk whose
-//! axes are coalesced, so a per-channel `[C,1,1]` operand becomes runs of constant value.
+//! Fast paths (f32 Add/Sub/Mul/Div/Max/Min, PRelu and f32 comparisons, one monomorphised loop
+//! each): equal shapes, a single-element operand, otherwise a strided broadcast walk whose axes
+//! are coalesced, so a per-channel `[C,1,1]` operand becomes runs of constant value. Everything
+//! else (integer and bool tensors, f32 Mod and Pow) shares one element-at-a-time loop (`zip_cold`)
+//! to keep the binary small.
 use super::params::BinaryParams;
-use super::util::{bcast_strides, broadcast, counts, data, data_mut, dense, for_each_run, numel};
+use super::util::{at, bcast_strides, broadcast, counts, data, data_mut, dense, for_each_run, numel};
 use super::{read_params, req, OpKind};
 use crate::error::OpError;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
@@ -165,7 +168,7 @@ fn zip<A: bytemuck::Pod, B: bytemuck::Pod, O: bytemuck::Pod>(
                 }
                 (s0, s1) => {
                     for (t, d) in yrun.iter_mut().enumerate() {
-                        *d = f(ad[super::util::at(o[0], t, s0)], bd[super::util::at(o[1], t, s1)]);
+                        *d = f(ad[at(o[0], t, s0)], bd[at(o[1], t, s1)]);
                     }
                 }
             }
@@ -174,147 +177,179 @@ fn zip<A: bytemuck::Pod, B: bytemuck::Pod, O: bytemuck::Pod>(
     Ok(())
 }
 
-/// Numeric element types of arithmetic ops.
-trait Num: bytemuck::Pod + PartialOrd {
-    fn add(a: Self, b: Self) -> Self;
-    fn sub(a: Self, b: Self) -> Self;
-    fn mul(a: Self, b: Self) -> Self;
-    fn div(a: Self, b: Self) -> Self;
-    fn rem(a: Self, b: Self) -> Self;
-    fn max(a: Self, b: Self) -> Self;
-    fn min(a: Self, b: Self) -> Self;
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
-}
-
-impl Num for f32 {
-    fn add(a: f32, b: f32) -> f32 {
-        a + b
-    }
-    fn sub(a: f32, b: f32) -> f32 {
-        a - b
-    }
-    fn mul(a: f32, b: f32) -> f32 {
-        a * b
-    }
-    fn div(a: f32, b: f32) -> f32 {
-        a / b
-    }
-    fn rem(a: f32, b: f32) -> f32 {
-        libm::fmodf(a, b)
-    }
-    fn max(a: f32, b: f32) -> f32 {
-        if a.is_nan() || b.is_nan() {
-            f32::NAN
-        } else if a >= b {
-            a
-        } else {
-            b
-        }
-    }
-    fn min(a: f32, b: f32) -> f32 {
-        if a.is_nan() || b.is_nan() {
-            f32::NAN
-        } else if a <= b {
-            a
-        } else {
-            b
-        }
-    }
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> f32 {
-        v as f32
+/// The f32 comparisons as one branch-free closure: `mask` bit 0 = true when less, bit 1 = when
+/// equal, bit 2 = when greater (NaN: all false).
+fn cmp_mask(op: OpKind) -> u8 {
+    match op {
+        OpKind::Less => 1,
+        OpKind::Equal => 2,
+        OpKind::LessOrEqual => 3,
+        OpKind::Greater => 4,
+        _ => 6, // GreaterOrEqual
     }
 }
 
-macro_rules! int_num {
-    ($t:ty) => {
-        impl Num for $t {
-            fn add(a: $t, b: $t) -> $t {
-                a.wrapping_add(b)
-            }
-            fn sub(a: $t, b: $t) -> $t {
-                a.wrapping_sub(b)
-            }
-            fn mul(a: $t, b: $t) -> $t {
-                a.wrapping_mul(b)
-            }
-            fn div(a: $t, b: $t) -> $t {
-                if b == 0 {
-                    0
-                } else {
-                    a.wrapping_div(b)
-                }
-            }
-            fn rem(a: $t, b: $t) -> $t {
-                if b == 0 {
-                    return 0;
-                }
-                let r = a.wrapping_rem(b);
-                if r != 0 && ((r < 0) != (b < 0)) {
-                    r.wrapping_add(b)
-                } else {
-                    r
-                }
-            }
-            fn max(a: $t, b: $t) -> $t {
-                if a >= b {
-                    a
-                } else {
-                    b
-                }
-            }
-            fn min(a: $t, b: $t) -> $t {
-                if a <= b {
-                    a
-                } else {
-                    b
-                }
-            }
-            fn to_f64(self) -> f64 {
-                self as f64
-            }
-            fn from_f64(v: f64) -> $t {
-                v as $t
-            }
-        }
-    };
-}
-int_num!(i64);
-int_num!(i32);
+// The cold path: the ops and dtypes that are not f32 arithmetic (integer arithmetic, f32 Mod and
+// Pow, non-f32 comparisons, logical ops) go through one non-generic loop that loads each element
+// as a `Val`, so they cost one copy of the broadcast walk instead of one per op × dtype (the
+// generic copies were ~110 KB of the 322 KB C example; README "Embedding"). They are shape
+// arithmetic and masks, not hot layers; f32 Add/Sub/Mul/Div/Max/Min, PRelu and f32 comparisons
+// keep their own monomorphised loops.
 
-fn arith<T: Num>(op: OpKind, a: &TensorView, b: &TensorView, y: &mut TensorViewMut) -> Result<(), OpError> {
+/// A cold-path element: integers (i64, i32, u8, bool) widened to i64, f32 to f64. This gives the
+/// same results as computing in the element's own dtype: wrapping add/sub/mul/div/rem on i64
+/// truncated to 32 bits equal the i32 ones, f32 → f64 is exact and keeps the order, and fmod is
+/// exact (so its f64 result rounds back to the f32 one).
+#[derive(Clone, Copy)]
+enum Val {
+    I(i64),
+    F(f64),
+}
+
+impl Val {
+    fn f64(self) -> f64 {
+        match self {
+            Val::I(v) => v as f64,
+            Val::F(v) => v,
+        }
+    }
+}
+
+fn elem<const N: usize>(bytes: &[u8], i: usize) -> [u8; N] {
+    let mut e = [0u8; N];
+    e.copy_from_slice(&bytes[i * N..i * N + N]);
+    e
+}
+
+/// Element `i` of `bytes` holding `dt` elements (F16 never reaches here: check rejects it).
+fn load(bytes: &[u8], dt: DType, i: usize) -> Val {
+    match dt {
+        DType::F32 => Val::F(f32::from_ne_bytes(elem(bytes, i)) as f64),
+        DType::I64 => Val::I(i64::from_ne_bytes(elem(bytes, i))),
+        DType::I32 => Val::I(i32::from_ne_bytes(elem(bytes, i)) as i64),
+        _ => Val::I(bytes[i] as i64),
+    }
+}
+
+/// Stores `v` as element `i` of `dt`: integers wrap (i64 → i32), floats convert with `as`
+/// (saturating, as Pow's `from_f64` did).
+fn store(bytes: &mut [u8], dt: DType, i: usize, v: Val) {
+    fn put<const N: usize>(bytes: &mut [u8], i: usize, e: [u8; N]) {
+        bytes[i * N..i * N + N].copy_from_slice(&e);
+    }
+    match (dt, v) {
+        (DType::F32, v) => put(bytes, i, (v.f64() as f32).to_ne_bytes()),
+        (DType::I64, Val::I(x)) => put(bytes, i, x.to_ne_bytes()),
+        (DType::I64, Val::F(x)) => put(bytes, i, (x as i64).to_ne_bytes()),
+        (DType::I32, Val::I(x)) => put(bytes, i, (x as i32).to_ne_bytes()),
+        (DType::I32, Val::F(x)) => put(bytes, i, (x as i32).to_ne_bytes()),
+        (_, Val::I(x)) => bytes[i] = x as u8,
+        (_, Val::F(x)) => bytes[i] = x as u8,
+    }
+}
+
+fn int_arith(op: OpKind, a: i64, b: i64) -> i64 {
     use OpKind::*;
     match op {
-        Add => zip(a, b, y, T::add),
-        Sub => zip(a, b, y, T::sub),
-        Mul => zip(a, b, y, T::mul),
-        Div => zip(a, b, y, T::div),
-        Mod => zip(a, b, y, T::rem),
-        Max => zip(a, b, y, T::max),
-        Min => zip(a, b, y, T::min),
-        Pow => match b.info.dtype {
-            DType::F32 => zip(a, b, y, |x: T, e: f32| T::from_f64(libm::pow(x.to_f64(), e as f64))),
-            DType::I64 => zip(a, b, y, |x: T, e: i64| T::from_f64(libm::pow(x.to_f64(), e as f64))),
-            DType::I32 => zip(a, b, y, |x: T, e: i32| T::from_f64(libm::pow(x.to_f64(), e as f64))),
-            _ => Err(OpError::BadShape("Pow exponent dtype")),
+        Add => a.wrapping_add(b),
+        Sub => a.wrapping_sub(b),
+        Mul => a.wrapping_mul(b),
+        // Integer division or Mod by zero yields 0 (module doc).
+        Div | Mod if b == 0 => 0,
+        Div => a.wrapping_div(b),
+        Mod => {
+            // The sign of the divisor (ONNX fmod = 0).
+            let r = a.wrapping_rem(b);
+            if r != 0 && ((r < 0) != (b < 0)) {
+                r.wrapping_add(b)
+            } else {
+                r
+            }
+        }
+        Max => a.max(b),
+        _ => a.min(b), // Min
+    }
+}
+
+fn float_arith(op: OpKind, a: f64, b: f64) -> f64 {
+    use OpKind::*;
+    match op {
+        Add => a + b,
+        Sub => a - b,
+        Mul => a * b,
+        Div => a / b,
+        // C fmod (ONNX fmod = 1 for floats).
+        Mod => libm::fmod(a, b),
+        _ if a.is_nan() || b.is_nan() => f64::NAN,
+        Max if a >= b => a,
+        Min if a <= b => a,
+        _ => b,
+    }
+}
+
+/// One cold-path element of `op` (the dtypes passed `check`).
+fn eval(op: OpKind, x: Val, z: Val) -> Val {
+    use OpKind::*;
+    match op {
+        Pow => Val::F(libm::pow(x.f64(), z.f64())),
+        Equal | Less | Greater | LessOrEqual | GreaterOrEqual => {
+            let ord = match (x, z) {
+                (Val::I(a), Val::I(b)) => Some(a.cmp(&b)),
+                _ => x.f64().partial_cmp(&z.f64()),
+            };
+            let bit = match ord {
+                Some(core::cmp::Ordering::Less) => 1,
+                Some(core::cmp::Ordering::Equal) => 2,
+                Some(core::cmp::Ordering::Greater) => 4,
+                None => 0,
+            };
+            Val::I((cmp_mask(op) & bit != 0) as i64)
+        }
+        // Any non-zero byte is true.
+        And | Or | Xor => {
+            let (p, q) = (x.f64() != 0.0, z.f64() != 0.0);
+            Val::I(match op {
+                And => p && q,
+                Or => p || q,
+                _ => p != q,
+            } as i64)
+        }
+        _ => match (x, z) {
+            (Val::I(a), Val::I(b)) => Val::I(int_arith(op, a, b)),
+            _ => Val::F(float_arith(op, x.f64(), z.f64())),
         },
-        _ => Err(OpError::Unsupported("not an arithmetic op")),
     }
 }
 
-fn compare<T: bytemuck::Pod + PartialOrd>(op: OpKind, a: &TensorView, b: &TensorView, y: &mut TensorViewMut) -> Result<(), OpError> {
-    use OpKind::*;
-    match op {
-        Equal => zip(a, b, y, |x: T, z: T| (x == z) as u8),
-        Less => zip(a, b, y, |x: T, z: T| (x < z) as u8),
-        Greater => zip(a, b, y, |x: T, z: T| (x > z) as u8),
-        LessOrEqual => zip(a, b, y, |x: T, z: T| (x <= z) as u8),
-        GreaterOrEqual => zip(a, b, y, |x: T, z: T| (x >= z) as u8),
-        _ => Err(OpError::Unsupported("not a comparison")),
+/// The bytes of a dense tensor, length-checked against its shape and dtype.
+fn raw<'a>(info: &TensorInfo, bytes: &'a [u8]) -> Result<&'a [u8], OpError> {
+    if info.dtype == DType::F16 || Some(bytes.len()) != info.shape.numel().checked_mul(info.dtype.size()) {
+        return Err(OpError::BadShape("tensor data length does not match its shape"));
     }
+    Ok(bytes)
+}
+
+/// `y = eval(op, a, b)` elementwise with broadcasting: the cold path (see above).
+fn zip_cold(op: OpKind, a: &TensorView, b: &TensorView, y: &mut TensorViewMut) -> Result<(), OpError> {
+    let ys: Shape = y.info.shape;
+    let (sa, sb) = (a.info.shape, b.info.shape);
+    if broadcast(&sa, &sb) != Some(ys) {
+        return Err(OpError::BadShape("output shape is not the broadcast of the inputs"));
+    }
+    let (adt, bdt, ydt) = (a.info.dtype, b.info.dtype, y.info.dtype);
+    let ab = raw(&a.info, a.bytes)?;
+    let bb = raw(&b.info, b.bytes)?;
+    let yi = y.info;
+    let yb = &mut *y.bytes;
+    raw(&yi, yb)?;
+    let st = [bcast_strides(&sa, &ys), bcast_strides(&sb, &ys), super::util::strides(&ys)];
+    for_each_run(ys.dims(), st, [0; 3], |o, n, s| {
+        for t in 0..n {
+            let v = eval(op, load(ab, adt, at(o[0], t, s[0])), load(bb, bdt, at(o[1], t, s[1])));
+            store(yb, ydt, at(o[2], t, s[2]), v);
+        }
+    });
+    Ok(())
 }
 
 pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut]) -> Result<(), OpError> {
@@ -326,38 +361,38 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
     let dt = a.info.dtype;
     match op {
         Add | Sub | Mul | Div | Max | Min | Mod | Pow => {
-            if y.info.dtype != dt {
-                return Err(OpError::BadShape("output dtype differs from the input's"));
+            if y.info.dtype != dt || !is_num(dt) || !is_num(b.info.dtype) || (op != Pow && b.info.dtype != dt) {
+                return Err(OpError::BadShape("arithmetic dtypes"));
             }
-            match dt {
-                DType::F32 => arith::<f32>(op, &a, &b, y)?,
-                DType::I64 => arith::<i64>(op, &a, &b, y)?,
-                DType::I32 => arith::<i32>(op, &a, &b, y)?,
-                _ => return Err(OpError::BadShape("arithmetic dtype")),
+            match (dt, op) {
+                (DType::F32, Add) => zip(&a, &b, y, |x: f32, z: f32| x + z)?,
+                (DType::F32, Sub) => zip(&a, &b, y, |x: f32, z: f32| x - z)?,
+                (DType::F32, Mul) => zip(&a, &b, y, |x: f32, z: f32| x * z)?,
+                (DType::F32, Div) => zip(&a, &b, y, |x: f32, z: f32| x / z)?,
+                // Max/Min propagate NaN.
+                (DType::F32, Max) => zip(&a, &b, y, |x: f32, z: f32| if x.is_nan() || z.is_nan() { f32::NAN } else if x >= z { x } else { z })?,
+                (DType::F32, Min) => zip(&a, &b, y, |x: f32, z: f32| if x.is_nan() || z.is_nan() { f32::NAN } else if x <= z { x } else { z })?,
+                _ => zip_cold(op, &a, &b, y)?,
             }
         }
         Equal | Less | Greater | LessOrEqual | GreaterOrEqual => {
-            if y.info.dtype != DType::Bool || b.info.dtype != dt {
+            if y.info.dtype != DType::Bool || b.info.dtype != dt || dt == DType::F16 {
                 return Err(OpError::BadShape("comparison dtypes"));
             }
-            match dt {
-                DType::F32 => compare::<f32>(op, &a, &b, y)?,
-                DType::I64 => compare::<i64>(op, &a, &b, y)?,
-                DType::I32 => compare::<i32>(op, &a, &b, y)?,
-                DType::U8 | DType::Bool => compare::<u8>(op, &a, &b, y)?,
-                DType::F16 => return Err(OpError::BadShape("comparison dtype")),
+            if dt == DType::F32 {
+                let m = cmp_mask(op);
+                zip(&a, &b, y, |x: f32, z: f32| {
+                    (((x < z) as u8 | (((x == z) as u8) << 1) | (((x > z) as u8) << 2)) & m != 0) as u8
+                })?;
+            } else {
+                zip_cold(op, &a, &b, y)?;
             }
         }
         And | Or | Xor => {
             if dt != DType::Bool || b.info.dtype != DType::Bool || y.info.dtype != DType::Bool {
                 return Err(OpError::BadShape("logical ops need bool tensors"));
             }
-            // Any non-zero byte is true.
-            match op {
-                And => zip(&a, &b, y, |x: u8, z: u8| (x != 0 && z != 0) as u8)?,
-                Or => zip(&a, &b, y, |x: u8, z: u8| (x != 0 || z != 0) as u8)?,
-                _ => zip(&a, &b, y, |x: u8, z: u8| ((x != 0) != (z != 0)) as u8)?,
-            }
+            zip_cold(op, &a, &b, y)?;
         }
         PRelu => {
             if dt != DType::F32 || y.info.dtype != DType::F32 {
@@ -399,10 +434,153 @@ fn where_(cond: &TensorView, x: &TensorView, yv: &TensorView, out: &mut TensorVi
         let od = data_mut::<T>(out)?;
         for_each_run(os.dims(), st, [0; 4], |o, n, s| {
             for t in 0..n {
-                let c = cd[super::util::at(o[0], t, s[0])] != 0;
-                od[o[3] + t] = if c { xd[super::util::at(o[1], t, s[1])] } else { yd[super::util::at(o[2], t, s[2])] };
+                let c = cd[at(o[0], t, s[0])] != 0;
+                od[o[3] + t] = if c { xd[at(o[1], t, s[1])] } else { yd[at(o[2], t, s[2])] };
             }
         });
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The cold path against Rust's own typed operators (the references), including the edge
+    //! values where widening to i64/f64 could differ from computing in the element's dtype.
+    use super::*;
+    use crate::tensor::Encoding;
+    use bytemuck::Pod;
+
+    fn info(dtype: DType, dims: &[usize]) -> TensorInfo {
+        TensorInfo { dtype, shape: Shape::new(dims).unwrap(), encoding: Encoding::Dense }
+    }
+
+    /// `op(a, b)` with `a` of shape `[N]` and `b` of shape `[1]` or `[N]` (broadcast or not).
+    fn run<A: Pod, B: Pod, O: Pod, const N: usize>(op: OpKind, (a, adt): (&[A; N], DType), (b, bdt): (&[B], DType), odt: DType) -> [O; N] {
+        let av = TensorView { info: info(adt, &[N]), bytes: bytemuck::cast_slice(a) };
+        let bv = TensorView { info: info(bdt, &[b.len()]), bytes: bytemuck::cast_slice(b) };
+        let mut out = [O::zeroed(); N];
+        let mut yv = [TensorViewMut { info: info(odt, &[N]), bytes: bytemuck::cast_slice_mut(&mut out) }];
+        check(op, &[], &[Some(av.info), Some(bv.info)], &[yv[0].info]).unwrap();
+        exec(op, &[], &[Some(av), Some(bv)], &mut yv).unwrap();
+        out
+    }
+
+    type Ref32 = fn(i32, i32) -> i32;
+    type RefCmp = fn(f64, f64) -> bool;
+
+    const A32: [i32; 8] = [i32::MIN, i32::MAX, i32::MIN, -7, 7, -7, 0, 5];
+    const B32: [i32; 8] = [-1, 2, 3, 2, -2, 0, -3, 5];
+
+    fn onnx_mod(a: i64, b: i64) -> i64 {
+        if b == 0 {
+            return 0;
+        }
+        // The sign of the divisor: a - b * floor(a / b), in i128 so nothing wraps.
+        let (a, b) = (a as i128, b as i128);
+        (a - b * a.div_euclid(b).wrapping_sub((b < 0 && a.rem_euclid(b) != 0) as i128)) as i64
+    }
+
+    #[test]
+    fn i32_arith_wraps_like_i32() {
+        let refs: [(OpKind, Ref32); 7] = [
+            (OpKind::Add, i32::wrapping_add),
+            (OpKind::Sub, i32::wrapping_sub),
+            (OpKind::Mul, i32::wrapping_mul),
+            (OpKind::Div, |x, z| if z == 0 { 0 } else { x.wrapping_div(z) }),
+            (OpKind::Mod, |x, z| onnx_mod(x as i64, z as i64) as i32),
+            (OpKind::Max, |x, z| x.max(z)),
+            (OpKind::Min, |x, z| x.min(z)),
+        ];
+        for (op, f) in refs {
+            let got: [i32; 8] = run(op, (&A32, DType::I32), (&B32, DType::I32), DType::I32);
+            let want: [i32; 8] = core::array::from_fn(|i| f(A32[i], B32[i]));
+            assert_eq!(got, want, "{op:?}");
+            // Broadcast of a one-element operand.
+            let got: [i32; 8] = run(op, (&A32, DType::I32), (&[-3i32], DType::I32), DType::I32);
+            let want: [i32; 8] = core::array::from_fn(|i| f(A32[i], -3));
+            assert_eq!(got, want, "{op:?} broadcast");
+        }
+        // Hand-checked: Mod follows the divisor's sign.
+        assert_eq!(onnx_mod(-7, 2), 1);
+        assert_eq!(onnx_mod(7, -2), -1);
+        assert_eq!(onnx_mod(-7, -2), -1);
+    }
+
+    #[test]
+    fn i64_extremes() {
+        let a = [i64::MIN, i64::MAX, i64::MIN, -9];
+        let b = [-1i64, 1, 7, 4];
+        let got: [i64; 4] = run(OpKind::Div, (&a, DType::I64), (&b, DType::I64), DType::I64);
+        assert_eq!(got, [i64::MIN, i64::MAX, i64::MIN / 7, -2]);
+        let got: [i64; 4] = run(OpKind::Mod, (&a, DType::I64), (&b, DType::I64), DType::I64);
+        assert_eq!(got, core::array::from_fn(|i| onnx_mod(a[i], b[i])));
+        let got: [i64; 4] = run(OpKind::Add, (&a, DType::I64), (&b, DType::I64), DType::I64);
+        assert_eq!(got, core::array::from_fn(|i| a[i].wrapping_add(b[i])));
+    }
+
+    #[test]
+    fn pow_converts_like_as() {
+        // i32 base: the f64 result converts with `as` (saturating): 2^40 -> i32::MAX.
+        let got: [i32; 4] = run(OpKind::Pow, (&[2i32, -2, 3, 2], DType::I32), (&[40i64, 31, -1, 3], DType::I64), DType::I32);
+        assert_eq!(got, [i32::MAX, i32::MIN, 0, 8]);
+        let got: [f32; 3] = run(OpKind::Pow, (&[2.0f32, 1.5, 4.0], DType::F32), (&[3.0f32, 2.0, 0.5], DType::F32), DType::F32);
+        assert_eq!(got, [8.0, 2.25, 2.0]);
+        let got: [i64; 3] = run(OpKind::Pow, (&[3i64, -5, 10], DType::I64), (&[2.0f32], DType::F32), DType::I64);
+        assert_eq!(got, [9, 25, 100]);
+    }
+
+    #[test]
+    fn f32_mod_is_fmodf() {
+        let a = [5.5f32, -5.5, 1e30, 0.1, -0.0, 3.0];
+        let b = [2.0f32, 2.0, 3.3, 0.03, 1.0, 0.0];
+        let got: [f32; 6] = run(OpKind::Mod, (&a, DType::F32), (&b, DType::F32), DType::F32);
+        for i in 0..6 {
+            let want = libm::fmodf(a[i], b[i]);
+            assert!(got[i].to_bits() == want.to_bits() || (got[i].is_nan() && want.is_nan()), "{i}: {} vs {want}", got[i]);
+        }
+    }
+
+    #[test]
+    fn comparisons_per_dtype() {
+        let ops: [(OpKind, RefCmp); 5] = [
+            (OpKind::Equal, |x, z| x == z),
+            (OpKind::Less, |x, z| x < z),
+            (OpKind::Greater, |x, z| x > z),
+            (OpKind::LessOrEqual, |x, z| x <= z),
+            (OpKind::GreaterOrEqual, |x, z| x >= z),
+        ];
+        let fa = [1.0f32, 2.0, f32::NAN, -0.0, 3.0, f32::INFINITY];
+        let fb = [2.0f32, 2.0, 1.0, 0.0, 1.0, f32::NAN];
+        let ia = [i64::MIN, 5, -5, 0, i64::MAX, 7];
+        let ib = [i64::MAX, 5, 5, -1, i64::MAX - 1, 7];
+        let ua = [0u8, 255, 7, 8, 200, 1];
+        let ub = [255u8, 255, 8, 7, 100, 1];
+        for (op, f) in ops {
+            let got: [u8; 6] = run(op, (&fa, DType::F32), (&fb, DType::F32), DType::Bool);
+            assert_eq!(got, core::array::from_fn(|i| f(fa[i] as f64, fb[i] as f64) as u8), "{op:?} f32");
+            let got: [u8; 6] = run(op, (&ia, DType::I64), (&ib, DType::I64), DType::Bool);
+            let want: [u8; 6] = core::array::from_fn(|i| match op {
+                OpKind::Equal => ia[i] == ib[i],
+                OpKind::Less => ia[i] < ib[i],
+                OpKind::Greater => ia[i] > ib[i],
+                OpKind::LessOrEqual => ia[i] <= ib[i],
+                _ => ia[i] >= ib[i],
+            } as u8);
+            assert_eq!(got, want, "{op:?} i64");
+            let got: [u8; 6] = run(op, (&ua, DType::U8), (&ub, DType::U8), DType::Bool);
+            assert_eq!(got, core::array::from_fn(|i| f(ua[i] as f64, ub[i] as f64) as u8), "{op:?} u8");
+        }
+    }
+
+    #[test]
+    fn logical_any_nonzero_is_true() {
+        let a = [0u8, 0, 1, 1, 2, 255];
+        let b = [0u8, 1, 0, 1, 1, 2];
+        let and: [u8; 6] = run(OpKind::And, (&a, DType::Bool), (&b, DType::Bool), DType::Bool);
+        let or: [u8; 6] = run(OpKind::Or, (&a, DType::Bool), (&b, DType::Bool), DType::Bool);
+        let xor: [u8; 6] = run(OpKind::Xor, (&a, DType::Bool), (&b, DType::Bool), DType::Bool);
+        assert_eq!(and, [0, 0, 0, 1, 1, 1]);
+        assert_eq!(or, [0, 1, 1, 1, 1, 1]);
+        assert_eq!(xor, [0, 1, 1, 0, 0, 0]);
+    }
 }

@@ -52,10 +52,18 @@ pub struct Args {
     /// Seed of the weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Structured pruning: fraction of whole output channels of the pruned convs (and BERT's FFN
+    /// units and heads) that are zeroed, as a channel pruner leaves them (0 = none).
+    #[arg(long, default_value_t = 0.0)]
+    channel_sparsity: f32,
+    /// Dead conv channels keep their BatchNormalization shift (constant non-zero outputs).
+    #[arg(long)]
+    channel_keep_bias: bool,
 }
 
 pub fn main(a: Args) -> Result<()> {
     ensure!((0.0..=1.0).contains(&a.sparsity), "--sparsity must be in [0, 1], got {}", a.sparsity);
+    ensure!((0.0..=1.0).contains(&a.channel_sparsity), "--channel-sparsity must be in [0, 1], got {}", a.channel_sparsity);
     let arch = match a.arch {
         ArchArg::MobileNetV1 => Arch::MobileNetV1,
         ArchArg::MobileNetV2 => Arch::MobileNetV2,
@@ -72,10 +80,20 @@ pub fn main(a: Args) -> Result<()> {
         layers: a.layers,
         heads: a.heads,
         seed: a.seed,
+        channel_sparsity: a.channel_sparsity,
+        channel_keep_bias: a.channel_keep_bias,
         ..SynthOptions::default()
     };
     let bytes = synth::build(arch, &opts).with_context(|| format!("cannot synthesize {}", arch.name()))?;
     write_atomic(&a.output, &bytes)?;
-    println!("{}: {} at {:.0}% sparsity ({}x1 blocks), {} bytes", a.output.display(), arch.name(), a.sparsity * 100.0, a.block, bytes.len());
+    println!(
+        "{}: {} at {:.0}% sparsity ({}x1 blocks), {:.0}% of channels pruned, {} bytes",
+        a.output.display(),
+        arch.name(),
+        a.sparsity * 100.0,
+        a.block,
+        a.channel_sparsity * 100.0,
+        bytes.len()
+    );
     Ok(())
 }

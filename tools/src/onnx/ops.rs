@@ -25,6 +25,7 @@ const TABLE: &[(&str, Lower)] = &[
     ("Pow", |cx, n| variadic(cx, n, OpKind::Pow)),
     ("Max", |cx, n| variadic(cx, n, OpKind::Max)),
     ("Min", |cx, n| variadic(cx, n, OpKind::Min)),
+    ("Mod", mod_),
     ("Sum", |cx, n| variadic(cx, n, OpKind::Add)),
     ("Equal", |cx, n| variadic(cx, n, OpKind::Equal)),
     ("Less", |cx, n| variadic(cx, n, OpKind::Less)),
@@ -176,6 +177,24 @@ fn variadic(cx: &mut Cx, n: &OnnxNode, op: OpKind) -> Result<()> {
         acc = emit_binary(cx, &n.name, op, acc, b, out)?;
     }
     cx.bind(n, 0, acc);
+    Ok(())
+}
+
+/// Mod: the runtime computes integer Mod with the divisor's sign (ONNX fmod=0) and f32 Mod as C
+/// fmod (ONNX fmod=1, the only value ONNX allows for floats). PyTorch's legacy exporter emits
+/// integer Mod (fmod=0) in the shape arithmetic of multi-head attention.
+fn mod_(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
+    let (a, b) = (cx.req(n, 0)?, cx.req(n, 1)?);
+    let fmod = n.attrs.int("fmod", 0) != 0;
+    match (cx.dtype(a), fmod) {
+        (DType::F32, false) => bail!("attribute fmod=0 is not valid for float inputs (ONNX requires fmod=1)"),
+        (DType::F32, true) | (DType::I32 | DType::I64, false) => {}
+        (DType::I32 | DType::I64, true) => bail!("attribute fmod=1 on integer inputs is not supported (supported: fmod=0)"),
+        (dt, _) => bail!("dtype {} is not supported (supported: float, int32, int64)", dt.name()),
+    }
+    let out = cx.out_name(n, 0);
+    let t = emit_binary(cx, &n.name, OpKind::Mod, a, b, out)?;
+    cx.bind(n, 0, t);
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 use super::{generic, SpmmKernel};
 use crate::sparse::{BlockSel, Layout, SparseMatrix};
 use crate::sparse::simd::x86::F32x8;
+use crate::sparse::ValueType;
 use crate::{Activation, Isa};
 
 pub const NR_1X1: usize = 64;
@@ -12,7 +13,7 @@ pub const NR_1X1: usize = 64;
 /// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 1x1.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn spmm_f32_1x1_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x8, 1, 1, { NR_1X1 / 8 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x8, f32, 1, 1, { NR_1X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_1X1: SpmmKernel = SpmmKernel {
@@ -21,6 +22,7 @@ pub const K_1X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(1)),
     mr: 1,
     nr: NR_1X1,
+    dtype: ValueType::F32,
     f: spmm_f32_1x1_n64_avx2,
 };
 
@@ -30,7 +32,7 @@ pub const NR_2X1: usize = 32;
 /// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 2x1.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn spmm_f32_2x1_n32_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x8, 2, 1, { NR_2X1 / 8 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x8, f32, 2, 1, { NR_2X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_2X1: SpmmKernel = SpmmKernel {
@@ -39,6 +41,7 @@ pub const K_2X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(2)),
     mr: 2,
     nr: NR_2X1,
+    dtype: ValueType::F32,
     f: spmm_f32_2x1_n32_avx2,
 };
 
@@ -48,7 +51,7 @@ pub const NR_4X1: usize = 16;
 /// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 4x1.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn spmm_f32_4x1_n16_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x8, 4, 1, { NR_4X1 / 8 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x8, f32, 4, 1, { NR_4X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_4X1: SpmmKernel = SpmmKernel {
@@ -57,6 +60,7 @@ pub const K_4X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(4)),
     mr: 4,
     nr: NR_4X1,
+    dtype: ValueType::F32,
     f: spmm_f32_4x1_n16_avx2,
 };
 
@@ -66,7 +70,7 @@ pub const NR_8X1: usize = 8;
 /// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 8x1.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn spmm_f32_8x1_n8_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x8, 8, 1, { NR_8X1 / 8 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x8, f32, 8, 1, { NR_8X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_8X1: SpmmKernel = SpmmKernel {
@@ -75,6 +79,7 @@ pub const K_8X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(8)),
     mr: 8,
     nr: NR_8X1,
+    dtype: ValueType::F32,
     f: spmm_f32_8x1_n8_avx2,
 };
 
@@ -84,7 +89,7 @@ pub const NR_1X4: usize = 64;
 /// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 1x4.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn spmm_f32_1x4_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x8, 1, 4, { NR_1X4 / 8 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x8, f32, 1, 4, { NR_1X4 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_1X4: SpmmKernel = SpmmKernel {
@@ -93,6 +98,7 @@ pub const K_1X4: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RedBlock(4)),
     mr: 1,
     nr: NR_1X4,
+    dtype: ValueType::F32,
     f: spmm_f32_1x4_n64_avx2,
 };
 
@@ -102,7 +108,7 @@ pub const NR_1X8: usize = 64;
 /// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 1x8.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn spmm_f32_1x8_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x8, 1, 8, { NR_1X8 / 8 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x8, f32, 1, 8, { NR_1X8 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_1X8: SpmmKernel = SpmmKernel {
@@ -111,5 +117,110 @@ pub const K_1X8: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RedBlock(8)),
     mr: 1,
     nr: NR_1X8,
+    dtype: ValueType::F32,
     f: spmm_f32_1x8_n64_avx2,
+};
+
+// f16 weights: the same bodies with `W = u16` (F16C / fcvtl widening loads).
+
+/// # Safety
+/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 1x1.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn spmm_f16_1x1_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x8, u16, 1, 1, { NR_1X1 / 8 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_1X1_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_1x1_n64_avx2",
+    isa: Isa::Avx2,
+    block: BlockSel::Only(Layout::RowBlock(1)),
+    mr: 1,
+    nr: NR_1X1,
+    dtype: ValueType::F16,
+    f: spmm_f16_1x1_n64_avx2,
+};
+
+/// # Safety
+/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 2x1.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn spmm_f16_2x1_n32_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x8, u16, 2, 1, { NR_2X1 / 8 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_2X1_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_2x1_n32_avx2",
+    isa: Isa::Avx2,
+    block: BlockSel::Only(Layout::RowBlock(2)),
+    mr: 2,
+    nr: NR_2X1,
+    dtype: ValueType::F16,
+    f: spmm_f16_2x1_n32_avx2,
+};
+
+/// # Safety
+/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 4x1.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn spmm_f16_4x1_n16_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x8, u16, 4, 1, { NR_4X1 / 8 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_4X1_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_4x1_n16_avx2",
+    isa: Isa::Avx2,
+    block: BlockSel::Only(Layout::RowBlock(4)),
+    mr: 4,
+    nr: NR_4X1,
+    dtype: ValueType::F16,
+    f: spmm_f16_4x1_n16_avx2,
+};
+
+/// # Safety
+/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 8x1.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn spmm_f16_8x1_n8_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x8, u16, 8, 1, { NR_8X1 / 8 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_8X1_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_8x1_n8_avx2",
+    isa: Isa::Avx2,
+    block: BlockSel::Only(Layout::RowBlock(8)),
+    mr: 8,
+    nr: NR_8X1,
+    dtype: ValueType::F16,
+    f: spmm_f16_8x1_n8_avx2,
+};
+
+/// # Safety
+/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 1x4.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn spmm_f16_1x4_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x8, u16, 1, 4, { NR_1X4 / 8 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_1X4_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_1x4_n64_avx2",
+    isa: Isa::Avx2,
+    block: BlockSel::Only(Layout::RedBlock(4)),
+    mr: 1,
+    nr: NR_1X4,
+    dtype: ValueType::F16,
+    f: spmm_f16_1x4_n64_avx2,
+};
+
+/// # Safety
+/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 1x8.
+#[target_feature(enable = "avx2,fma,f16c")]
+pub unsafe fn spmm_f16_1x8_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x8, u16, 1, 8, { NR_1X8 / 8 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_1X8_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_1x8_n64_avx2",
+    isa: Isa::Avx2,
+    block: BlockSel::Only(Layout::RedBlock(8)),
+    mr: 1,
+    nr: NR_1X8,
+    dtype: ValueType::F16,
+    f: spmm_f16_1x8_n64_avx2,
 };

@@ -3,6 +3,7 @@
 use super::{generic, SpmmKernel};
 use crate::sparse::{BlockSel, Layout, SparseMatrix};
 use crate::sparse::simd::x86::F32x16;
+use crate::sparse::ValueType;
 use crate::{Activation, Isa};
 
 pub const NR_1X1: usize = 64;
@@ -11,7 +12,7 @@ pub const NR_1X1: usize = 64;
 /// CPU with `avx512f,avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 1x1.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn spmm_f32_1x1_n64_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x16, 1, 1, { NR_1X1 / 16 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x16, f32, 1, 1, { NR_1X1 / 16 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_1X1: SpmmKernel = SpmmKernel {
@@ -20,6 +21,7 @@ pub const K_1X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(1)),
     mr: 1,
     nr: NR_1X1,
+    dtype: ValueType::F32,
     f: spmm_f32_1x1_n64_avx512,
 };
 
@@ -29,7 +31,7 @@ pub const NR_2X1: usize = 64;
 /// CPU with `avx512f,avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 2x1.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn spmm_f32_2x1_n64_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x16, 2, 1, { NR_2X1 / 16 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x16, f32, 2, 1, { NR_2X1 / 16 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_2X1: SpmmKernel = SpmmKernel {
@@ -38,6 +40,7 @@ pub const K_2X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(2)),
     mr: 2,
     nr: NR_2X1,
+    dtype: ValueType::F32,
     f: spmm_f32_2x1_n64_avx512,
 };
 
@@ -47,7 +50,7 @@ pub const NR_4X1: usize = 32;
 /// CPU with `avx512f,avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 4x1.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn spmm_f32_4x1_n32_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x16, 4, 1, { NR_4X1 / 16 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x16, f32, 4, 1, { NR_4X1 / 16 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_4X1: SpmmKernel = SpmmKernel {
@@ -56,6 +59,7 @@ pub const K_4X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(4)),
     mr: 4,
     nr: NR_4X1,
+    dtype: ValueType::F32,
     f: spmm_f32_4x1_n32_avx512,
 };
 
@@ -65,7 +69,7 @@ pub const NR_8X1: usize = 32;
 /// CPU with `avx512f,avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 8x1.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn spmm_f32_8x1_n32_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x16, 8, 1, { NR_8X1 / 16 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x16, f32, 8, 1, { NR_8X1 / 16 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_8X1: SpmmKernel = SpmmKernel {
@@ -74,6 +78,7 @@ pub const K_8X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(8)),
     mr: 8,
     nr: NR_8X1,
+    dtype: ValueType::F32,
     f: spmm_f32_8x1_n32_avx512,
 };
 
@@ -83,7 +88,7 @@ pub const NR_1X4: usize = 64;
 /// CPU with `avx512f,avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 1x4.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn spmm_f32_1x4_n64_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x16, 1, 4, { NR_1X4 / 16 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x16, f32, 1, 4, { NR_1X4 / 16 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_1X4: SpmmKernel = SpmmKernel {
@@ -92,6 +97,7 @@ pub const K_1X4: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RedBlock(4)),
     mr: 1,
     nr: NR_1X4,
+    dtype: ValueType::F32,
     f: spmm_f32_1x4_n64_avx512,
 };
 
@@ -101,7 +107,7 @@ pub const NR_1X8: usize = 64;
 /// CPU with `avx512f,avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 1x8.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn spmm_f32_1x8_n64_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    generic::run::<F32x16, 1, 8, { NR_1X8 / 16 }>(a, b, ldb, n, c, ldc, act)
+    generic::run::<F32x16, f32, 1, 8, { NR_1X8 / 16 }>(a, b, ldb, n, c, ldc, act)
 }
 
 pub const K_1X8: SpmmKernel = SpmmKernel {
@@ -110,5 +116,110 @@ pub const K_1X8: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RedBlock(8)),
     mr: 1,
     nr: NR_1X8,
+    dtype: ValueType::F32,
     f: spmm_f32_1x8_n64_avx512,
+};
+
+// f16 weights: the same bodies with `W = u16` (F16C / fcvtl widening loads).
+
+/// # Safety
+/// CPU with `avx512f,avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 1x1.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub unsafe fn spmm_f16_1x1_n64_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x16, u16, 1, 1, { NR_1X1 / 16 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_1X1_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_1x1_n64_avx512",
+    isa: Isa::Avx512,
+    block: BlockSel::Only(Layout::RowBlock(1)),
+    mr: 1,
+    nr: NR_1X1,
+    dtype: ValueType::F16,
+    f: spmm_f16_1x1_n64_avx512,
+};
+
+/// # Safety
+/// CPU with `avx512f,avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 2x1.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub unsafe fn spmm_f16_2x1_n64_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x16, u16, 2, 1, { NR_2X1 / 16 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_2X1_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_2x1_n64_avx512",
+    isa: Isa::Avx512,
+    block: BlockSel::Only(Layout::RowBlock(2)),
+    mr: 2,
+    nr: NR_2X1,
+    dtype: ValueType::F16,
+    f: spmm_f16_2x1_n64_avx512,
+};
+
+/// # Safety
+/// CPU with `avx512f,avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 4x1.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub unsafe fn spmm_f16_4x1_n32_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x16, u16, 4, 1, { NR_4X1 / 16 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_4X1_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_4x1_n32_avx512",
+    isa: Isa::Avx512,
+    block: BlockSel::Only(Layout::RowBlock(4)),
+    mr: 4,
+    nr: NR_4X1,
+    dtype: ValueType::F16,
+    f: spmm_f16_4x1_n32_avx512,
+};
+
+/// # Safety
+/// CPU with `avx512f,avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 8x1.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub unsafe fn spmm_f16_8x1_n32_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x16, u16, 8, 1, { NR_8X1 / 16 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_8X1_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_8x1_n32_avx512",
+    isa: Isa::Avx512,
+    block: BlockSel::Only(Layout::RowBlock(8)),
+    mr: 8,
+    nr: NR_8X1,
+    dtype: ValueType::F16,
+    f: spmm_f16_8x1_n32_avx512,
+};
+
+/// # Safety
+/// CPU with `avx512f,avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 1x4.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub unsafe fn spmm_f16_1x4_n64_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x16, u16, 1, 4, { NR_1X4 / 16 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_1X4_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_1x4_n64_avx512",
+    isa: Isa::Avx512,
+    block: BlockSel::Only(Layout::RedBlock(4)),
+    mr: 1,
+    nr: NR_1X4,
+    dtype: ValueType::F16,
+    f: spmm_f16_1x4_n64_avx512,
+};
+
+/// # Safety
+/// CPU with `avx512f,avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 1x8.
+#[target_feature(enable = "avx512f,avx2,fma,f16c")]
+pub unsafe fn spmm_f16_1x8_n64_avx512(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+    generic::run::<F32x16, u16, 1, 8, { NR_1X8 / 16 }>(a, b, ldb, n, c, ldc, act)
+}
+
+pub const K_1X8_F16: SpmmKernel = SpmmKernel {
+    name: "spmm_f16_1x8_n64_avx512",
+    isa: Isa::Avx512,
+    block: BlockSel::Only(Layout::RedBlock(8)),
+    mr: 1,
+    nr: NR_1X8,
+    dtype: ValueType::F16,
+    f: spmm_f16_1x8_n64_avx512,
 };

@@ -3,17 +3,18 @@
 //! the entry's features).
 // Accumulator tiles are indexed [row][vector] on purpose: it mirrors the register tile.
 #![allow(clippy::needless_range_loop)]
-use crate::sparse::simd::{Idx, Simd, VecAct};
+use crate::sparse::simd::{Idx, Simd, Stored, VecAct, Wt};
 use crate::sparse::{Indices, SparseMatrix};
 use crate::Activation;
 
-/// Runs the kernel for block R×C (R = 1 or C = 1) with tiles of `R × NV·LANES`.
+/// Runs the kernel for block R×C (R = 1 or C = 1) with tiles of `R × NV·LANES`, weights stored as
+/// `W` (f32, or u16 f16 bits widened on load).
 ///
 /// # Safety
-/// The entry's ISA must provide `V`; the arguments must satisfy `super::check_args`, `n ≥ 1`, and
-/// the layout must be R×C.
+/// The entry's ISA must provide `V` (and its f16 loads when `W = u16`); the arguments must satisfy
+/// `super::check_args`, `n ≥ 1`, the layout must be R×C and the matrix's values stored as `W`.
 #[inline(always)]
-pub(crate) unsafe fn run<V: Simd, const R: usize, const C: usize, const NV: usize>(
+pub(crate) unsafe fn run<V: Simd, W: Wt<V> + Stored, const R: usize, const C: usize, const NV: usize>(
     a: &SparseMatrix,
     b: &[f32],
     ldb: usize,
@@ -24,14 +25,14 @@ pub(crate) unsafe fn run<V: Simd, const R: usize, const C: usize, const NV: usiz
 ) {
     debug_assert_eq!(a.layout().block(), (R, C));
     match a.indices() {
-        Indices::U16(ix) => spmm::<V, u16, R, C, NV>(a, ix, b, ldb, n, c, ldc, act),
-        Indices::U32(ix) => spmm::<V, u32, R, C, NV>(a, ix, b, ldb, n, c, ldc, act),
+        Indices::U16(ix) => spmm::<V, W, u16, R, C, NV>(a, ix, b, ldb, n, c, ldc, act),
+        Indices::U32(ix) => spmm::<V, W, u32, R, C, NV>(a, ix, b, ldb, n, c, ldc, act),
     }
 }
 
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn spmm<V: Simd, I: Idx, const R: usize, const C: usize, const NV: usize>(
+unsafe fn spmm<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const C: usize, const NV: usize>(
     a: &SparseMatrix,
     idx: &[I],
     b: &[f32],
@@ -44,7 +45,7 @@ unsafe fn spmm<V: Simd, I: Idx, const R: usize, const C: usize, const NV: usize>
     let va = VecAct::<V>::new(act);
     let nr = NV * V::LANES;
     let (bp, cp) = (b.as_ptr(), c.as_mut_ptr());
-    let t = Tile { a, idx, b: bp, ldb, c: cp, ldc, va: &va, act };
+    let t = Tile { a, idx, vals: W::values(a).as_ptr(), b: bp, ldb, c: cp, ldc, va: &va, act };
     let mut n0 = 0;
     while n0 + nr <= n {
         for br in 0..a.block_rows() {
@@ -65,9 +66,10 @@ unsafe fn spmm<V: Simd, I: Idx, const R: usize, const C: usize, const NV: usize>
     }
 }
 
-struct Tile<'a, 'b, I, V> {
+struct Tile<'a, 'b, I, V, W> {
     a: &'a SparseMatrix<'b>,
     idx: &'a [I],
+    vals: *const W,
     b: *const f32,
     ldb: usize,
     c: *mut f32,
@@ -76,7 +78,7 @@ struct Tile<'a, 'b, I, V> {
     act: &'a Activation,
 }
 
-impl<I: Idx, V: Simd> Tile<'_, '_, I, V> {
+impl<I: Idx, V: Simd, W: Wt<V>> Tile<'_, '_, I, V, W> {
     /// Computes rows `br·R .. br·R+R` (those < m), columns `n0 .. n0+cols` of C. With `PARTIAL`,
     /// `NV == 1` and `cols < LANES`.
     #[inline(always)]
@@ -84,7 +86,7 @@ impl<I: Idx, V: Simd> Tile<'_, '_, I, V> {
         let l = V::LANES;
         let (m, k) = (self.a.m(), self.a.k());
         let ptr = self.a.ptr();
-        let vals = self.a.values().as_ptr();
+        let vals = self.vals;
         let row0 = br * R;
         let mut acc = [[V::zero(); NV]; R];
         if let Some(bias) = self.a.bias() {
@@ -111,7 +113,7 @@ impl<I: Idx, V: Simd> Tile<'_, '_, I, V> {
                     *x = if PARTIAL { V::load_partial(brow.add(v * l), cols) } else { V::load(brow.add(v * l)) };
                 }
                 for (r, accr) in acc.iter_mut().enumerate() {
-                    let wr = V::splat(*w.add(r));
+                    let wr = W::splat(w.add(r));
                     for v in 0..NV {
                         accr[v] = V::fma(accr[v], wr, bv[v]);
                     }
@@ -122,7 +124,7 @@ impl<I: Idx, V: Simd> Tile<'_, '_, I, V> {
                 for cc in 0..C {
                     if cc < cn {
                         let brow = self.b.add((p + cc) * self.ldb + n0);
-                        let wc = V::splat(*w.add(cc));
+                        let wc = W::splat(w.add(cc));
                         for v in 0..NV {
                             let x = if PARTIAL { V::load_partial(brow.add(v * l), cols) } else { V::load(brow.add(v * l)) };
                             acc[0][v] = V::fma(acc[0][v], wc, x);

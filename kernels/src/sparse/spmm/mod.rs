@@ -20,7 +20,7 @@ pub mod avx512;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 
-use super::{select, BlockSel, Layout, SparseMatrix};
+use super::{select, BlockSel, Layout, SparseMatrix, ValueType};
 use crate::{Activation, Isa};
 
 /// A SpMM kernel. Safety: the kernel's ISA must be available, its [`BlockSel`] must accept the
@@ -35,6 +35,8 @@ pub struct SpmmKernel {
     pub name: &'static str,
     pub isa: Isa,
     pub block: BlockSel,
+    /// How the matrix's values must be stored for this kernel.
+    pub dtype: ValueType,
     /// Rows of C computed per tile (R; 1 for 1×C blocks).
     pub mr: usize,
     /// Columns of C per tile (a multiple of the vector width; tails are masked).
@@ -44,7 +46,7 @@ pub struct SpmmKernel {
 
 /// Every SpMM kernel of this target. Dispatch, tests and benches iterate it.
 pub const SPMM_KERNELS: &[SpmmKernel] = &[
-    SpmmKernel { name: "spmm_f32_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, nr: 1, f: scalar::spmm_f32_any_scalar },
+    SpmmKernel { name: "spmm_f32_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, nr: 1, dtype: ValueType::F32, f: scalar::spmm_any_scalar },
     #[cfg(target_arch = "x86_64")]
     avx512::K_1X1,
     #[cfg(target_arch = "x86_64")]
@@ -81,6 +83,44 @@ pub const SPMM_KERNELS: &[SpmmKernel] = &[
     neon::K_1X4,
     #[cfg(target_arch = "aarch64")]
     neon::K_1X8,
+    // f16 weights (after every f32 row, so a search by ISA and layout alone finds the f32 one).
+    SpmmKernel { name: "spmm_f16_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, nr: 1, dtype: ValueType::F16, f: scalar::spmm_any_scalar },
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_2X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_4X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_8X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X4_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X8_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_2X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_4X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_8X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X4_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X8_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X1_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_2X1_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_4X1_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_8X1_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X4_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X8_F16,
 ];
 
 /// Panics unless `b` and `c` hold the strided `k×n` and `m×n` matrices.
@@ -98,29 +138,36 @@ pub fn check_args(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &[f32], 
     assert!(c.len() >= need(a.m(), ldc), "spmm: C shorter than m×n with stride ldc");
 }
 
-/// The kernel [`spmm`] would use for `isa` and `layout`.
+/// The kernel [`spmm`] would use for `isa` and `layout` with f32 values.
 pub fn spmm_kernel(isa: Isa, layout: Layout) -> SpmmKernel {
-    select(SPMM_KERNELS, isa, layout, |k| (k.isa, k.block))
+    spmm_kernel_for(isa, layout, ValueType::F32)
+}
+
+/// The kernel [`spmm`] would use for `isa`, `layout` and values stored as `dtype`.
+pub fn spmm_kernel_for(isa: Isa, layout: Layout, dtype: ValueType) -> SpmmKernel {
+    select(SPMM_KERNELS, isa, layout, dtype, |k| (k.isa, k.block, k.dtype))
 }
 
 #[allow(clippy::too_many_arguments)]
 /// `C = act(W·B + bias)` with the best kernel of the table for `isa` and the matrix's layout
 /// (falling back to the scalar reference when `isa` is not available).
 pub fn spmm(isa: Isa, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    spmm_with(&spmm_kernel(isa, a.layout()), a, b, ldb, n, c, ldc, act)
+    spmm_with(&spmm_kernel_for(isa, a.layout(), a.value_type()), a, b, ldb, n, c, ldc, act)
 }
 
-/// Runs one given table kernel (tests and benches force kernels this way). Panics if its ISA is
-/// not available, it does not accept the layout, or a slice is too short.
+/// Runs one given table kernel (tests and benches force kernels this way). Panics if its ISA (for
+/// f16: with F16C) is not available, it does not accept the layout or the value type, or a slice
+/// is too short.
 #[allow(clippy::too_many_arguments)]
 pub fn spmm_with(kernel: &SpmmKernel, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    assert!(kernel.isa.available(), "{}: CPU lacks {}", kernel.name, kernel.isa.name());
+    assert!(super::kernel_available(kernel.isa, kernel.dtype), "{}: CPU lacks {} ({})", kernel.name, kernel.isa.name(), kernel.dtype.name());
+    assert_eq!(kernel.dtype, a.value_type(), "{}: wrong value type", kernel.name);
     assert!(kernel.block.accepts(a.layout()), "{}: does not take {} blocks", kernel.name, a.layout());
     check_args(a, b, ldb, n, c, ldc);
     if n == 0 || a.m() == 0 {
         return;
     }
-    // SAFETY: ISA available and layout accepted (asserted above); slice lengths checked by
+    // SAFETY: ISA available, layout and value type accepted (asserted above); slice lengths checked by
     // `check_args`; `a` is a parsed, validated view.
     unsafe { (kernel.f)(a, b, ldb, n, c, ldc, act) }
 }

@@ -3,12 +3,12 @@
 use crate::sparse::SparseMatrix;
 use crate::Activation;
 
-/// Any layout.
+/// Any layout, f32 or f16 values (the rows `spmm_f32_any_scalar` and `spmm_f16_any_scalar`).
 ///
 /// # Safety
 /// None beyond the arguments checked by `super::check_args` (it indexes with bounds checks);
 /// `unsafe` only to fit [`super::SpmmFn`].
-pub unsafe fn spmm_f32_any_scalar(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_any_scalar(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
     spmm_ref(a, b, ldb, n, c, ldc, act)
 }
 
@@ -21,7 +21,7 @@ pub fn spmm_ref(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32]
             c[i * ldc + j] = bias;
         }
     }
-    let (ptr, idx, vals) = (a.ptr(), a.indices(), a.values());
+    let (ptr, idx) = (a.ptr(), a.indices());
     for br in 0..a.block_rows() {
         for blk in ptr[br] as usize..ptr[br + 1] as usize {
             let col0 = idx.get(blk);
@@ -31,7 +31,8 @@ pub fn spmm_ref(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32]
                     if row >= m || p >= k {
                         continue;
                     }
-                    let w = vals[blk * r * bc + di * bc + dc];
+                    // f16 values are widened exactly (`SparseMatrix::value`).
+                    let w = a.value(blk * r * bc + di * bc + dc);
                     for j in 0..n {
                         c[row * ldc + j] += w * b[p * ldb + j];
                     }

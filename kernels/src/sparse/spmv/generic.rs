@@ -1,11 +1,14 @@
 //! SIMD SpMV bodies written once over [`Simd`], instantiated inside the ISA files'
 //! `#[target_feature]` entries (everything `#[inline(always)]`).
 //!
+//! Every body is generic over the stored weight type `W` (f32, or u16 f16 bits widened on load).
+//!
 //! # Safety (all functions)
-//! The entry's ISA must provide `V`; `x.len() == k`, `y.len() == m`; the layout matches.
+//! The entry's ISA must provide `V` (and its f16 loads when `W = u16`); `x.len() == k`,
+//! `y.len() == m`; the layout matches; the matrix's values are stored as `W`.
 // Accumulators are indexed [chain][vector] on purpose: it mirrors the register tile.
 #![allow(clippy::needless_range_loop)]
-use crate::sparse::simd::{Idx, Simd, VecAct};
+use crate::sparse::simd::{Idx, Simd, Stored, VecAct, Wt};
 use crate::sparse::{Indices, SparseMatrix};
 use crate::Activation;
 
@@ -15,15 +18,15 @@ const UNROLL: usize = 4;
 
 /// R×1 blocks, `R == RV · LANES`.
 #[inline(always)]
-pub(crate) unsafe fn rx1<V: Simd, const R: usize, const RV: usize>(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+pub(crate) unsafe fn rx1<V: Simd, W: Wt<V> + Stored, const R: usize, const RV: usize>(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     match a.indices() {
-        Indices::U16(ix) => rx1_idx::<V, u16, R, RV>(a, ix, x, y, act),
-        Indices::U32(ix) => rx1_idx::<V, u32, R, RV>(a, ix, x, y, act),
+        Indices::U16(ix) => rx1_idx::<V, W, u16, R, RV>(a, ix, x, y, act),
+        Indices::U32(ix) => rx1_idx::<V, W, u32, R, RV>(a, ix, x, y, act),
     }
 }
 
 #[inline(always)]
-unsafe fn rx1_idx<V: Simd, I: Idx, const R: usize, const RV: usize>(
+unsafe fn rx1_idx<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const RV: usize>(
     a: &SparseMatrix,
     idx: &[I],
     x: &[f32],
@@ -34,7 +37,7 @@ unsafe fn rx1_idx<V: Simd, I: Idx, const R: usize, const RV: usize>(
     let l = V::LANES;
     let m = a.m();
     let va = VecAct::<V>::new(act);
-    let (ptr, vals, xp, yp) = (a.ptr(), a.values().as_ptr(), x.as_ptr(), y.as_mut_ptr());
+    let (ptr, vals, xp, yp) = (a.ptr(), W::values(a).as_ptr(), x.as_ptr(), y.as_mut_ptr());
     let bias = a.bias();
     for br in 0..a.block_rows() {
         // SAFETY (unchecked access in this loop): br < block_rows, ptr has block_rows + 1 entries;
@@ -47,7 +50,7 @@ unsafe fn rx1_idx<V: Simd, I: Idx, const R: usize, const RV: usize>(
                 let xv = V::splat(*xp.add(idx.get_unchecked(j + u).at()));
                 let w = vals.add((j + u) * R);
                 for (v, av) in accu.iter_mut().enumerate() {
-                    *av = V::fma(*av, V::load(w.add(v * l)), xv);
+                    *av = V::fma(*av, W::load(w.add(v * l)), xv);
                 }
             }
             j += UNROLL;
@@ -56,7 +59,7 @@ unsafe fn rx1_idx<V: Simd, I: Idx, const R: usize, const RV: usize>(
             let xv = V::splat(*xp.add(idx.get_unchecked(j).at()));
             let w = vals.add(j * R);
             for (v, av) in acc[0].iter_mut().enumerate() {
-                *av = V::fma(*av, V::load(w.add(v * l)), xv);
+                *av = V::fma(*av, W::load(w.add(v * l)), xv);
             }
             j += 1;
         }
@@ -91,15 +94,15 @@ unsafe fn rx1_idx<V: Simd, I: Idx, const R: usize, const RV: usize>(
 
 /// 1×C blocks, `C == CV · LANES`.
 #[inline(always)]
-pub(crate) unsafe fn red<V: Simd, const C: usize, const CV: usize>(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+pub(crate) unsafe fn red<V: Simd, W: Wt<V> + Stored, const C: usize, const CV: usize>(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     match a.indices() {
-        Indices::U16(ix) => red_idx::<V, u16, C, CV>(a, ix, x, y, act),
-        Indices::U32(ix) => red_idx::<V, u32, C, CV>(a, ix, x, y, act),
+        Indices::U16(ix) => red_idx::<V, W, u16, C, CV>(a, ix, x, y, act),
+        Indices::U32(ix) => red_idx::<V, W, u32, C, CV>(a, ix, x, y, act),
     }
 }
 
 #[inline(always)]
-unsafe fn red_idx<V: Simd, I: Idx, const C: usize, const CV: usize>(
+unsafe fn red_idx<V: Simd, W: Wt<V> + Stored, I: Idx, const C: usize, const CV: usize>(
     a: &SparseMatrix,
     idx: &[I],
     x: &[f32],
@@ -109,7 +112,7 @@ unsafe fn red_idx<V: Simd, I: Idx, const C: usize, const CV: usize>(
     debug_assert_eq!(C, CV * V::LANES);
     let l = V::LANES;
     let k = a.k();
-    let (ptr, vals, xp) = (a.ptr(), a.values().as_ptr(), x.as_ptr());
+    let (ptr, vals, xp) = (a.ptr(), W::values(a).as_ptr(), x.as_ptr());
     let bias = a.bias();
     for (i, yi) in y.iter_mut().enumerate() {
         // SAFETY (unchecked access in this loop): as in `rx1_idx`; in addition a full block
@@ -122,7 +125,7 @@ unsafe fn red_idx<V: Simd, I: Idx, const C: usize, const CV: usize>(
             if p + C > k {
                 j1 -= 1;
                 for cc in 0..k - p {
-                    tail += *vals.add(j1 * C + cc) * *xp.add(p + cc);
+                    tail += W::get(vals.add(j1 * C + cc)) * *xp.add(p + cc);
                 }
             }
         }
@@ -133,7 +136,7 @@ unsafe fn red_idx<V: Simd, I: Idx, const C: usize, const CV: usize>(
                 let p = idx.get_unchecked(j + u).at();
                 let w = vals.add((j + u) * C);
                 for (v, av) in accu.iter_mut().enumerate() {
-                    *av = V::fma(*av, V::load(w.add(v * l)), V::load(xp.add(p + v * l)));
+                    *av = V::fma(*av, W::load(w.add(v * l)), V::load(xp.add(p + v * l)));
                 }
             }
             j += UNROLL;
@@ -142,7 +145,7 @@ unsafe fn red_idx<V: Simd, I: Idx, const C: usize, const CV: usize>(
             let p = idx.get_unchecked(j).at();
             let w = vals.add(j * C);
             for (v, av) in acc[0].iter_mut().enumerate() {
-                *av = V::fma(*av, V::load(w.add(v * l)), V::load(xp.add(p + v * l)));
+                *av = V::fma(*av, W::load(w.add(v * l)), V::load(xp.add(p + v * l)));
             }
             j += 1;
         }
@@ -160,17 +163,17 @@ unsafe fn red_idx<V: Simd, I: Idx, const C: usize, const CV: usize>(
 /// R×1 blocks with small R (1, 2): scalar code with `UNROLL` accumulators per row, compiled with
 /// the entry's ISA (LLVM may vectorise the R lanes).
 #[inline(always)]
-pub(crate) unsafe fn rx1_scalar<const R: usize>(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+pub(crate) unsafe fn rx1_scalar<V: Simd, W: Wt<V> + Stored, const R: usize>(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     match a.indices() {
-        Indices::U16(ix) => rx1_scalar_idx::<u16, R>(a, ix, x, y, act),
-        Indices::U32(ix) => rx1_scalar_idx::<u32, R>(a, ix, x, y, act),
+        Indices::U16(ix) => rx1_scalar_idx::<V, W, u16, R>(a, ix, x, y, act),
+        Indices::U32(ix) => rx1_scalar_idx::<V, W, u32, R>(a, ix, x, y, act),
     }
 }
 
 #[inline(always)]
-unsafe fn rx1_scalar_idx<I: Idx, const R: usize>(a: &SparseMatrix, idx: &[I], x: &[f32], y: &mut [f32], act: &Activation) {
+unsafe fn rx1_scalar_idx<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize>(a: &SparseMatrix, idx: &[I], x: &[f32], y: &mut [f32], act: &Activation) {
     let m = a.m();
-    let (ptr, vals, xp) = (a.ptr(), a.values().as_ptr(), x.as_ptr());
+    let (ptr, vals, xp) = (a.ptr(), W::values(a).as_ptr(), x.as_ptr());
     for br in 0..a.block_rows() {
         // SAFETY: as in `rx1_idx`.
         let (j0, j1) = (*ptr.get_unchecked(br) as usize, *ptr.get_unchecked(br + 1) as usize);
@@ -180,7 +183,7 @@ unsafe fn rx1_scalar_idx<I: Idx, const R: usize>(a: &SparseMatrix, idx: &[I], x:
             for (u, accu) in acc.iter_mut().enumerate() {
                 let xv = *xp.add(idx.get_unchecked(j + u).at());
                 for (r, av) in accu.iter_mut().enumerate() {
-                    *av += *vals.add((j + u) * R + r) * xv;
+                    *av += W::get(vals.add((j + u) * R + r)) * xv;
                 }
             }
             j += UNROLL;
@@ -188,7 +191,7 @@ unsafe fn rx1_scalar_idx<I: Idx, const R: usize>(a: &SparseMatrix, idx: &[I], x:
         while j < j1 {
             let xv = *xp.add(idx.get_unchecked(j).at());
             for (r, av) in acc[0].iter_mut().enumerate() {
-                *av += *vals.add(j * R + r) * xv;
+                *av += W::get(vals.add(j * R + r)) * xv;
             }
             j += 1;
         }

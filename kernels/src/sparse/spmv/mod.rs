@@ -23,7 +23,7 @@ pub mod avx512;
 #[cfg(target_arch = "aarch64")]
 pub mod neon;
 
-use super::{select, BlockSel, Layout, SparseMatrix};
+use super::{select, BlockSel, Layout, SparseMatrix, ValueType};
 use crate::{Activation, Isa};
 
 /// A SpMV kernel. Safety: the kernel's ISA must be available, its [`BlockSel`] must accept the
@@ -37,6 +37,8 @@ pub struct SpmvKernel {
     pub name: &'static str,
     pub isa: Isa,
     pub block: BlockSel,
+    /// How the matrix's values must be stored for this kernel.
+    pub dtype: ValueType,
     /// Output rows per block row (R; 1 for 1×C).
     pub mr: usize,
     pub f: SpmvFn,
@@ -44,7 +46,7 @@ pub struct SpmvKernel {
 
 /// Every SpMV kernel of this target. Dispatch, tests and benches iterate it.
 pub const SPMV_KERNELS: &[SpmvKernel] = &[
-    SpmvKernel { name: "spmv_f32_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, f: scalar::spmv_f32_any_scalar },
+    SpmvKernel { name: "spmv_f32_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, dtype: ValueType::F32, f: scalar::spmv_any_scalar },
     #[cfg(target_arch = "x86_64")]
     avx512::K_1X1,
     #[cfg(target_arch = "x86_64")]
@@ -81,27 +83,71 @@ pub const SPMV_KERNELS: &[SpmvKernel] = &[
     neon::K_1X4,
     #[cfg(target_arch = "aarch64")]
     neon::K_1X8,
+    // f16 weights (after every f32 row, so a search by ISA and layout alone finds the f32 one).
+    SpmvKernel { name: "spmv_f16_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, dtype: ValueType::F16, f: scalar::spmv_any_scalar },
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_2X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_4X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_8X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X4_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx512::K_1X8_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_2X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_4X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_8X1_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X4_F16,
+    #[cfg(target_arch = "x86_64")]
+    avx2::K_1X8_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X1_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_2X1_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_4X1_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_8X1_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X4_F16,
+    #[cfg(target_arch = "aarch64")]
+    neon::K_1X8_F16,
 ];
 
-/// The kernel [`spmv`] would use for `isa` and `layout`.
+/// The kernel [`spmv`] would use for `isa` and `layout` with f32 values.
 pub fn spmv_kernel(isa: Isa, layout: Layout) -> SpmvKernel {
-    select(SPMV_KERNELS, isa, layout, |k| (k.isa, k.block))
+    spmv_kernel_for(isa, layout, ValueType::F32)
+}
+
+/// The kernel [`spmv`] would use for `isa`, `layout` and values stored as `dtype`.
+pub fn spmv_kernel_for(isa: Isa, layout: Layout, dtype: ValueType) -> SpmvKernel {
+    select(SPMV_KERNELS, isa, layout, dtype, |k| (k.isa, k.block, k.dtype))
 }
 
 /// `y = act(W·x + bias)` with the best kernel of the table for `isa` and the matrix's layout
 /// (falling back to the scalar reference when `isa` is not available).
 pub fn spmv(isa: Isa, a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    spmv_with(&spmv_kernel(isa, a.layout()), a, x, y, act)
+    spmv_with(&spmv_kernel_for(isa, a.layout(), a.value_type()), a, x, y, act)
 }
 
-/// Runs one given table kernel. Panics if its ISA is not available, it does not accept the
-/// layout, or `x`/`y` have the wrong length.
+/// Runs one given table kernel. Panics if its ISA (for f16: with F16C) is not available, it does
+/// not accept the layout or the value type, or `x`/`y` have the wrong length.
 pub fn spmv_with(kernel: &SpmvKernel, a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    assert!(kernel.isa.available(), "{}: CPU lacks {}", kernel.name, kernel.isa.name());
+    assert!(super::kernel_available(kernel.isa, kernel.dtype), "{}: CPU lacks {} ({})", kernel.name, kernel.isa.name(), kernel.dtype.name());
+    assert_eq!(kernel.dtype, a.value_type(), "{}: wrong value type", kernel.name);
     assert!(kernel.block.accepts(a.layout()), "{}: does not take {} blocks", kernel.name, a.layout());
     assert_eq!(x.len(), a.k(), "spmv: x length != k");
     assert_eq!(y.len(), a.m(), "spmv: y length != m");
-    // SAFETY: ISA available, layout accepted, lengths checked (asserted above); `a` is a parsed,
+    // SAFETY: ISA available, layout and value type accepted, lengths checked (asserted above); `a` is a parsed,
     // validated view.
     unsafe { (kernel.f)(a, x, y, act) }
 }

@@ -2,63 +2,120 @@
 use super::{generic, SpmvKernel};
 use crate::sparse::{BlockSel, Layout, SparseMatrix};
 use crate::sparse::simd::arm::{F32x4};
+use crate::sparse::ValueType;
 use crate::{Activation, Isa};
 
 /// # Safety
 /// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 1x1.
 #[target_feature(enable = "neon")]
 pub unsafe fn spmv_f32_1x1_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    generic::rx1_scalar::<1>(a, x, y, act)
+    generic::rx1_scalar::<F32x4, f32, 1>(a, x, y, act)
 }
 
-pub const K_1X1: SpmvKernel = SpmvKernel { name: "spmv_f32_1x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(1)), mr: 1, f: spmv_f32_1x1_neon };
+pub const K_1X1: SpmvKernel = SpmvKernel { name: "spmv_f32_1x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(1)), mr: 1, dtype: ValueType::F32, f: spmv_f32_1x1_neon };
 
 
 /// # Safety
 /// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 2x1.
 #[target_feature(enable = "neon")]
 pub unsafe fn spmv_f32_2x1_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    generic::rx1_scalar::<2>(a, x, y, act)
+    generic::rx1_scalar::<F32x4, f32, 2>(a, x, y, act)
 }
 
-pub const K_2X1: SpmvKernel = SpmvKernel { name: "spmv_f32_2x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(2)), mr: 2, f: spmv_f32_2x1_neon };
+pub const K_2X1: SpmvKernel = SpmvKernel { name: "spmv_f32_2x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(2)), mr: 2, dtype: ValueType::F32, f: spmv_f32_2x1_neon };
 
 
 /// # Safety
 /// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 4x1.
 #[target_feature(enable = "neon")]
 pub unsafe fn spmv_f32_4x1_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    generic::rx1::<F32x4, 4, 1>(a, x, y, act)
+    generic::rx1::<F32x4, f32, 4, 1>(a, x, y, act)
 }
 
-pub const K_4X1: SpmvKernel = SpmvKernel { name: "spmv_f32_4x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(4)), mr: 4, f: spmv_f32_4x1_neon };
+pub const K_4X1: SpmvKernel = SpmvKernel { name: "spmv_f32_4x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(4)), mr: 4, dtype: ValueType::F32, f: spmv_f32_4x1_neon };
 
 
 /// # Safety
 /// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 8x1.
 #[target_feature(enable = "neon")]
 pub unsafe fn spmv_f32_8x1_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    generic::rx1::<F32x4, 8, 2>(a, x, y, act)
+    generic::rx1::<F32x4, f32, 8, 2>(a, x, y, act)
 }
 
-pub const K_8X1: SpmvKernel = SpmvKernel { name: "spmv_f32_8x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(8)), mr: 8, f: spmv_f32_8x1_neon };
+pub const K_8X1: SpmvKernel = SpmvKernel { name: "spmv_f32_8x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(8)), mr: 8, dtype: ValueType::F32, f: spmv_f32_8x1_neon };
 
 
 /// # Safety
 /// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 1x4.
 #[target_feature(enable = "neon")]
 pub unsafe fn spmv_f32_1x4_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    generic::red::<F32x4, 4, 1>(a, x, y, act)
+    generic::red::<F32x4, f32, 4, 1>(a, x, y, act)
 }
 
-pub const K_1X4: SpmvKernel = SpmvKernel { name: "spmv_f32_1x4_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RedBlock(4)), mr: 1, f: spmv_f32_1x4_neon };
+pub const K_1X4: SpmvKernel = SpmvKernel { name: "spmv_f32_1x4_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RedBlock(4)), mr: 1, dtype: ValueType::F32, f: spmv_f32_1x4_neon };
 
 
 /// # Safety
 /// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 1x8.
 #[target_feature(enable = "neon")]
 pub unsafe fn spmv_f32_1x8_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    generic::red::<F32x4, 8, 2>(a, x, y, act)
+    generic::red::<F32x4, f32, 8, 2>(a, x, y, act)
 }
 
-pub const K_1X8: SpmvKernel = SpmvKernel { name: "spmv_f32_1x8_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RedBlock(8)), mr: 1, f: spmv_f32_1x8_neon };
+pub const K_1X8: SpmvKernel = SpmvKernel { name: "spmv_f32_1x8_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RedBlock(8)), mr: 1, dtype: ValueType::F32, f: spmv_f32_1x8_neon };
+
+// f16 weights: the same bodies with `W = u16` (F16C / fcvtl widening loads).
+
+/// # Safety
+/// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 1x1.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmv_f16_1x1_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+    generic::rx1_scalar::<F32x4, u16, 1>(a, x, y, act)
+}
+
+pub const K_1X1_F16: SpmvKernel = SpmvKernel { name: "spmv_f16_1x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(1)), mr: 1, dtype: ValueType::F16, f: spmv_f16_1x1_neon };
+
+/// # Safety
+/// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 2x1.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmv_f16_2x1_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+    generic::rx1_scalar::<F32x4, u16, 2>(a, x, y, act)
+}
+
+pub const K_2X1_F16: SpmvKernel = SpmvKernel { name: "spmv_f16_2x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(2)), mr: 2, dtype: ValueType::F16, f: spmv_f16_2x1_neon };
+
+/// # Safety
+/// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 4x1.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmv_f16_4x1_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+    generic::rx1::<F32x4, u16, 4, 1>(a, x, y, act)
+}
+
+pub const K_4X1_F16: SpmvKernel = SpmvKernel { name: "spmv_f16_4x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(4)), mr: 4, dtype: ValueType::F16, f: spmv_f16_4x1_neon };
+
+/// # Safety
+/// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 8x1.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmv_f16_8x1_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+    generic::rx1::<F32x4, u16, 8, 2>(a, x, y, act)
+}
+
+pub const K_8X1_F16: SpmvKernel = SpmvKernel { name: "spmv_f16_8x1_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RowBlock(8)), mr: 8, dtype: ValueType::F16, f: spmv_f16_8x1_neon };
+
+/// # Safety
+/// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 1x4.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmv_f16_1x4_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+    generic::red::<F32x4, u16, 4, 1>(a, x, y, act)
+}
+
+pub const K_1X4_F16: SpmvKernel = SpmvKernel { name: "spmv_f16_1x4_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RedBlock(4)), mr: 1, dtype: ValueType::F16, f: spmv_f16_1x4_neon };
+
+/// # Safety
+/// CPU with `neon`; `x.len() == k`, `y.len() == m`, layout 1x8.
+#[target_feature(enable = "neon")]
+pub unsafe fn spmv_f16_1x8_neon(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+    generic::red::<F32x4, u16, 8, 2>(a, x, y, act)
+}
+
+pub const K_1X8_F16: SpmvKernel = SpmvKernel { name: "spmv_f16_1x8_neon", isa: Isa::Neon, block: BlockSel::Only(Layout::RedBlock(8)), mr: 1, dtype: ValueType::F16, f: spmv_f16_1x8_neon };

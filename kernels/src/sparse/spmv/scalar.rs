@@ -2,11 +2,11 @@
 use crate::sparse::SparseMatrix;
 use crate::Activation;
 
-/// Any layout.
+/// Any layout, f32 or f16 values (the rows `spmv_f32_any_scalar` and `spmv_f16_any_scalar`).
 ///
 /// # Safety
 /// None (it indexes with bounds checks); `unsafe` only to fit [`super::SpmvFn`].
-pub unsafe fn spmv_f32_any_scalar(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
+pub unsafe fn spmv_any_scalar(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     spmv_ref(a, x, y, act)
 }
 
@@ -16,7 +16,7 @@ pub fn spmv_ref(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     for (i, yi) in y.iter_mut().enumerate().take(m) {
         *yi = a.bias().map_or(0.0, |b| b[i]);
     }
-    let (ptr, idx, vals) = (a.ptr(), a.indices(), a.values());
+    let (ptr, idx) = (a.ptr(), a.indices());
     for br in 0..a.block_rows() {
         for blk in ptr[br] as usize..ptr[br + 1] as usize {
             let col0 = idx.get(blk);
@@ -24,7 +24,8 @@ pub fn spmv_ref(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
                 for dc in 0..c {
                     let (row, p) = (br * r + di, col0 + dc);
                     if row < m && p < k {
-                        y[row] += vals[blk * r * c + di * c + dc] * x[p];
+                        // f16 values are widened exactly (`SparseMatrix::value`).
+                        y[row] += a.value(blk * r * c + di * c + dc) * x[p];
                     }
                 }
             }
