@@ -364,7 +364,7 @@ impl<'a> Parsed<'a> {
             // The tensor's dtype and the blob's value type (header byte 28) must agree; checked
             // before `parse` so that the error says so rather than "malformed".
             let vt = blob.get(BLOB_VALUE_TYPE_BYTE).copied();
-            if vt != Some(blob_value_type(info.dtype)) {
+            if vt != Some(blob_value_type(info.dtype) as u8) {
                 return Err(err("block-sparse blob's value type differs from the tensor's dtype"));
             }
             let sm = sprig_kernels::sparse::SparseMatrix::parse(blob).map_err(|_| err("block-sparse blob is malformed"))?;
@@ -387,12 +387,12 @@ impl<'a> Parsed<'a> {
 /// Offset of the value-type byte in a `sprig_kernels::sparse` blob header.
 const BLOB_VALUE_TYPE_BYTE: usize = 28;
 
-/// The blob value type (`sprig_kernels::sparse::ValueType` as u8) a block-sparse tensor of
-/// `dtype` must hold: 1 f32, 2 f16.
-fn blob_value_type(dtype: DType) -> u8 {
+/// The blob value type a block-sparse tensor of `dtype` must hold.
+fn blob_value_type(dtype: DType) -> sprig_kernels::sparse::ValueType {
+    use sprig_kernels::sparse::ValueType;
     match dtype {
-        DType::F16 => 2,
-        _ => 1,
+        DType::F16 => ValueType::F16,
+        _ => ValueType::F32,
     }
 }
 

@@ -115,9 +115,15 @@ fn weight_slot(g: &Graph, ni: usize) -> Option<usize> {
 
 /// Re-packs an f32 block-sparse blob with f16 values (same layout, same bias); `dense` is the
 /// tensor's dense values (`m × k`, already rounded).
-fn f16_blob(_blob: &[u8], _dense: &[f32], name: &str) -> Result<Vec<u8>> {
-    // Waits for the f16 sparse encoder of sprig-kernels (pack_as).
-    Err(anyhow!("weight '{name}': f16 block-sparse blobs are not available yet"))
+fn f16_blob(blob: &[u8], dense: &[f32], name: &str) -> Result<Vec<u8>> {
+    use sprig_kernels::sparse::{analyze_as, pack_as, SparseMatrix, ValueType};
+    let s = SparseMatrix::parse(blob).map_err(|e| anyhow!("weight '{name}': block-sparse blob does not parse: {e}"))?;
+    let (m, k, layout) = (s.m(), s.k(), s.layout());
+    let bias: Option<Vec<f32>> = s.bias().map(|b| b.to_vec());
+    let st = analyze_as(dense, m, k, layout, ValueType::F16).map_err(|e| anyhow!("weight '{name}': {e}"))?;
+    let mut out = vec![0u8; if bias.is_some() { st.bytes_with_bias } else { st.bytes }];
+    pack_as(dense, m, k, bias.as_deref(), layout, ValueType::F16, &mut out).map_err(|e| anyhow!("weight '{name}': {e}"))?;
+    Ok(out)
 }
 
 /// Converts the weights of every Conv/MatMul of `g` to f16 (see the module doc).

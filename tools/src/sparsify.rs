@@ -352,7 +352,8 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<
     let (nnz, block, kernel) = match w.encoding {
         Encoding::BlockSparse => {
             let s = SparseMatrix::parse(bytes).ok()?;
-            let nnz = s.values().iter().filter(|&&v| v != 0.0).count();
+            // f32 or f16 values, widened.
+            let nnz = (0..s.values_len()).filter(|&i| s.value(i) != 0.0).count();
             let rows = match n.op {
                 OpKind::MatMul => {
                     let a = model.value(*n.inputs.first()?)?;
@@ -377,6 +378,9 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<
             } else {
                 gemm()
             };
+            // f16 weights run the same kernels on weights widened while packing (or per
+            // depthwise filter; `sgemm_mixed`, `dwconv2d_f16w`).
+            let kernel = if w.dtype == sprig_runtime::DType::F16 { format!("{kernel}+f16w") } else { kernel };
             (nnz, "-".to_string(), kernel)
         }
     };
