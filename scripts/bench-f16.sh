@@ -12,14 +12,15 @@
 # the f16/f32 ratio is computed per round and the median over rounds reported, with the median
 # latencies of each variant (drift of the shared machine cancels within a round).
 # Env: ROUNDS (default 5), RUNS (per round and file, default 20), OUT (default target/bench-f16),
-# BERT_ARGS (default: 2 layers, hidden 768, sequence 128), SKIP_BUILD=1.
+# BERT_ARGS (default: 2 layers, hidden 768, sequence 128), SKIP_BUILD=1, SPRIG (the binary),
+# CONVERT_ONLY=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
 RUNS=${RUNS:-20}
 OUT=${OUT:-target/bench-f16}
 BERT_ARGS=${BERT_ARGS:---layers 2 --hidden 768 --heads 12 --seq-len 128}
-SPRIG=target/release/sprig
+SPRIG=${SPRIG:-target/release/sprig}
 [ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release -q -p sprig-tools
 mkdir -p "$OUT"
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; load: $(uptime | sed 's/.*load/load/')" >&2
@@ -37,11 +38,15 @@ for m in "${models[@]}"; do
   esac
   [ -f "$OUT/$m.onnx" ] || "$SPRIG" synth "${arch[@]}" "${sp[@]}" -o "$OUT/$m.onnx" >&2
   for w in f32 f16; do
+    # Conversions are deterministic: an existing, newer output is reused (CONVERT_ONLY=1 runs
+    # only this part, e.g. with a debug binary while the release one builds).
+    [ "$OUT/$m-$w.sprig" -nt "$OUT/$m.onnx" ] && continue
     "$SPRIG" convert "$OUT/$m.onnx" -o "$OUT/$m-$w.sprig" "${fmt[@]}" --weights "$w" > "$OUT/$m-$w.convert.txt"
     grep -E 'f16 weights|verification|max rel|output' "$OUT/$m-$w.convert.txt" | tail -4 >&2 || true
   done
 done
 
+[ "${CONVERT_ONLY:-0}" = 1 ] && exit 0
 log="$OUT/rounds.jsonl"; : > "$log"
 for r in $(seq 1 "$ROUNDS"); do
   for m in "${models[@]}"; do
