@@ -314,3 +314,25 @@ fn inspect_shows_f16_weights() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("dtype") && text.contains("f16"), "{text}");
 }
+
+/// `sprig convert --weights f16`: the per-layer dtype and rounding errors, the model's rounding
+/// line, and verification against tract under the f16 tolerance; a bad `--weights` is refused.
+#[test]
+fn cli_convert_weights_f16() {
+    let onnx = build(Arch::MobileNetV1, &small(Arch::MobileNetV1, 0.9)).unwrap();
+    let src = temp("cli.onnx", &onnx);
+    let dst = TempFile(src.0.with_extension("sprig"));
+    let sprig = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_sprig")).args(args).output().unwrap();
+    let (s, d) = (src.0.to_str().unwrap(), dst.0.to_str().unwrap());
+    let out = sprig(&["convert", s, "-o", d, "--weights", "f16"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("f16 abs") && text.contains("f16 rel"), "{text}");
+    assert!(text.contains("f16 weights") && text.contains("max rel"), "{text}");
+    assert!(text.contains("tolerance 1e-2"), "{text}");
+    let m = Model::from_vec(&std::fs::read(&dst.0).unwrap()).unwrap();
+    assert!(!f16_values(&m).is_empty());
+    let bad = sprig(&["convert", s, "-o", d, "--weights", "f64"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("f32 or f16"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
