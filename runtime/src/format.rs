@@ -304,7 +304,7 @@ impl<'a> Parsed<'a> {
             // The size rule of a blob is its own header's; `check_sparse_blob` checks it at load.
             Encoding::BlockSparse => {
                 if !matches!(dtype, DType::F32 | DType::F16) || v.rank < 2 || v.storage != Storage::Const as u8 {
-                    return Err(err("a block-sparse tensor must be an f32 or f16 constant of rank >= 2"));
+                    return Err(err("a block-sparse tensor must be an f32 constant of rank >= 2 (or an f16 one)"));
                 }
                 if v.nbytes < sprig_kernels::sparse::encode::HEADER_SIZE as u64 {
                     return Err(err("block-sparse blob shorter than its header"));
