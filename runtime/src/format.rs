@@ -1,4 +1,4 @@
-//! The `.sprig` file format, version 1.0. The normative description is `runtime/FORMAT.md`; this
+//! The `.sprig` file format, version 1.1 (1.0 plus f16 weights). The normative description is `runtime/FORMAT.md`; this
 //! module holds the record types (all `#[repr(C)]`, little-endian, read zero-copy with bytemuck)
 //! and the parser that validates every offset and size with checked arithmetic.
 //!
@@ -13,7 +13,12 @@ use bytemuck::{Pod, Zeroable};
 
 pub const MAGIC: [u8; 8] = *b"SPRIG\0\r\n";
 pub const VERSION_MAJOR: u16 = 1;
-pub const VERSION_MINOR: u16 = 0;
+/// The newest minor this reader reads. 1.1 adds f16 constant weights (dense, or block-sparse with
+/// an f16 blob); a writer writes 1.1 only for files that hold an f16 tensor, 1.0 otherwise, so that
+/// 1.0 readers reject exactly the files they cannot run ([`MINOR_F16`]).
+pub const VERSION_MINOR: u16 = 1;
+/// The first minor version whose files may hold [`DType::F16`] tensors.
+pub const MINOR_F16: u16 = 1;
 /// Alignment of the Data section and of every constant tensor inside it.
 pub const DATA_ALIGN: usize = 64;
 /// Alignment of every arena offset.
@@ -298,8 +303,8 @@ impl<'a> Parsed<'a> {
             }
             // The size rule of a blob is its own header's; `check_sparse_blob` checks it at load.
             Encoding::BlockSparse => {
-                if dtype != DType::F32 || v.rank < 2 || v.storage != Storage::Const as u8 {
-                    return Err(err("a block-sparse tensor must be an f32 constant of rank >= 2"));
+                if !matches!(dtype, DType::F32 | DType::F16) || v.rank < 2 || v.storage != Storage::Const as u8 {
+                    return Err(err("a block-sparse tensor must be an f32 constant of rank >= 2 (or an f16 one)"));
                 }
                 if v.nbytes < sprig_kernels::sparse::encode::HEADER_SIZE as u64 {
                     return Err(err("block-sparse blob shorter than its header"));
@@ -311,6 +316,15 @@ impl<'a> Parsed<'a> {
             1 => Storage::Const,
             _ => return Err(err("unknown storage kind")),
         };
+        if dtype == DType::F16 {
+            // f16 is a storage type for weights: activations (arena tensors) stay f32.
+            if storage != Storage::Const {
+                return Err(err("an f16 tensor must be a constant (f16 is for stored weights, not activations)"));
+            }
+            if self.header.minor < MINOR_F16 {
+                return Err(err("f16 tensor in a file of format 1.0 (f16 weights need format 1.1)"));
+            }
+        }
         match storage {
             Storage::Arena => {
                 let end = v.offset.checked_add(v.nbytes).ok_or_else(|| err("arena range overflows"))?;
@@ -347,6 +361,12 @@ impl<'a> Parsed<'a> {
         if info.encoding == Encoding::BlockSparse {
             let err = |problem| Error::BadValue { index: i, name: Name::new(info.name), problem };
             let blob = range(self.file, info.offset, info.nbytes).ok_or_else(|| err("block-sparse blob out of bounds"))?;
+            // The tensor's dtype and the blob's value type (header byte 28) must agree; checked
+            // before `parse` so that the error says so rather than "malformed".
+            let vt = blob.get(BLOB_VALUE_TYPE_BYTE).copied();
+            if vt != Some(blob_value_type(info.dtype) as u8) {
+                return Err(err("block-sparse blob's value type differs from the tensor's dtype"));
+            }
             let sm = sprig_kernels::sparse::SparseMatrix::parse(blob).map_err(|_| err("block-sparse blob is malformed"))?;
             // `parse` checked `total_size` (bytes 12..16) against the layout and counts; the value
             // must be exactly the blob, no trailing bytes.
@@ -361,6 +381,18 @@ impl<'a> Parsed<'a> {
             }
         }
         Ok(info)
+    }
+}
+
+/// Offset of the value-type byte in a `sprig_kernels::sparse` blob header.
+const BLOB_VALUE_TYPE_BYTE: usize = 28;
+
+/// The blob value type a block-sparse tensor of `dtype` must hold.
+fn blob_value_type(dtype: DType) -> sprig_kernels::sparse::ValueType {
+    use sprig_kernels::sparse::ValueType;
+    match dtype {
+        DType::F16 => ValueType::F16,
+        _ => ValueType::F32,
     }
 }
 

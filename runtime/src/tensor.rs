@@ -14,7 +14,7 @@ pub enum DType {
     U8 = 4,
     /// One byte per element, 0 or 1.
     Bool = 5,
-    /// IEEE half; used for stored weights (see the tensor's encoding), not for activations.
+    /// IEEE half; only for constant weights of Conv and MatMul (format 1.1), never an activation.
     F16 = 6,
 }
 
@@ -122,7 +122,8 @@ impl core::fmt::Debug for Shape {
 pub enum Encoding {
     /// Row-major elements of the tensor's dtype.
     Dense = 0,
-    /// A block-sparse f32 weight: `nbytes` is the length of one `sprig_kernels::sparse` blob
+    /// A block-sparse f32 or f16 weight (the blob's value type equals the dtype; format 1.1 for
+    /// f16): `nbytes` is the length of one `sprig_kernels::sparse` blob
     /// (validated with `SparseMatrix::parse` at load) and the dims are the logical dense shape
     /// `[d0, d1, ...]` of the matrix it encodes, rows = axis 0: the blob's `m = d0` and
     /// `k = d1·d2·…`. Only constants use it, and only the ops that say so accept it: Conv

@@ -8,7 +8,8 @@ use crate::writer::{self, FileDef, NodeDef, ValueDef, ValueStorage};
 use crate::{onnx, passes, plan, reduce_channels};
 use anyhow::{anyhow, bail, Context};
 use sprig_runtime::ops::OpKind;
-use sprig_runtime::tensor::Encoding;
+use crate::tensor::OwnedData;
+use sprig_runtime::tensor::{DType, Encoding};
 use std::path::Path;
 
 /// Options of `sprig convert`.
@@ -23,11 +24,13 @@ pub struct ConvertOptions {
     /// see [`crate::sparsify`].
     pub format: crate::sparsify::FormatChoice,
     pub block: Option<sprig_kernels::sparse::Layout>,
+    /// Storage type of Conv/MatMul weights (`--weights`); see [`crate::f16`].
+    pub weights: crate::f16::WeightType,
 }
 
 impl Default for ConvertOptions {
     fn default() -> Self {
-        ConvertOptions { input_shapes: Vec::new(), reduce_channels: true, format: Default::default(), block: None }
+        ConvertOptions { input_shapes: Vec::new(), reduce_channels: true, format: Default::default(), block: None, weights: Default::default() }
     }
 }
 
@@ -55,6 +58,14 @@ pub struct LayerReport {
     pub block: String,
     pub nnz: Option<usize>,
     pub flops_saved: u64,
+    /// Weight layers only: storage type of the weight ("f32" or "f16"; "-" for layers without
+    /// one) and, for f16, the rounding error against the f32 weight ([`crate::f16`]: max abs, and
+    /// max abs over the layer's largest weight magnitude).
+    pub weight_dtype: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f16_max_abs: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f16_max_rel: Option<f64>,
     /// Channels removed by channel reduction, with params and FLOPs before it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reduced: Option<crate::reduce_channels::LayerChange>,
@@ -69,6 +80,9 @@ pub struct Report {
     pub intermediates_total: u64,
     /// Counts of folded or removed ONNX nodes, one line each (e.g. "folded 12 constant nodes").
     pub notes: Vec<String>,
+    /// `--weights f16`: the per-layer and whole-model rounding errors ([`crate::f16`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f16: Option<crate::f16::F16Summary>,
 }
 
 /// A converted model.
@@ -98,6 +112,10 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
     let unreduced: Vec<LayerReport> = if opts.reduce_channels { g.nodes.iter().map(|n| layer_report(&g, n)).collect() } else { Vec::new() };
     let reduced = if opts.reduce_channels { reduce_channels::run(&mut g) } else { Default::default() };
     let sparse = crate::sparsify::run(&mut g, &crate::sparsify::SparsifyOptions { format: opts.format, block: opts.block })?;
+    let f16 = match opts.weights {
+        crate::f16::WeightType::F16 => Some(crate::f16::run(&mut g)?),
+        crate::f16::WeightType::F32 => None,
+    };
 
     // Scratch sizes come from the runtime's own checks, which also validate every node.
     let mut scratch = Vec::with_capacity(g.nodes.len());
@@ -122,6 +140,10 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         let storage = match (&tensor.data, plan.tensor_offsets[t]) {
             (Some(_), _) if tensor.sparse.is_some() => {
                 ValueStorage::Const { bytes: tensor.sparse.clone().unwrap_or_default(), encoding: Encoding::BlockSparse }
+            }
+            // An f16 weight keeps its (rounded) values as f32 in the IR (`crate::f16`).
+            (Some(OwnedData::F32(v)), _) if tensor.dtype == DType::F16 => {
+                ValueStorage::Const { bytes: crate::f16::f16_bytes(v), encoding: Encoding::Dense }
             }
             (Some(d), _) => ValueStorage::Const { bytes: d.to_bytes(), encoding: Encoding::Dense },
             (None, Some(offset)) => ValueStorage::Arena { offset },
@@ -156,6 +178,9 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
     let mut notes = vec![format!("opset {}", imported.opset)];
     reduce_channels::annotate(&reduced, &unreduced, &mut layers, &mut notes);
     crate::sparsify::annotate(&mut layers, &sparse);
+    if let Some(f) = &f16 {
+        crate::f16::annotate(&mut layers, f);
+    }
     let counts = [
         (imported.folded, "folded {} constant nodes"),
         (stats.bn_folded, "fused {} BatchNormalization into Conv/MatMul"),
@@ -164,6 +189,7 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         (stats.acts_fused, "fused {} activations"),
         (stats.dead_nodes, "removed {} dead nodes"),
         (sparse.iter().filter(|s| s.encoding != "dense").count(), "stored {} weight layers block-sparse"),
+        (f16.as_ref().map_or(0, |f| f.layers.len()), "stored {} weight layers as f16"),
     ];
     for (k, text) in counts {
         if k > 0 {
@@ -171,8 +197,22 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         }
     }
     notes.extend(imported.notes);
-    let report = Report { layers, arena_size: plan.arena_size, intermediates_total: plan.total, notes };
+    if let Some(f) = &f16 {
+        for w in &f.kept_f32 {
+            notes.push(format!("weight '{w}' kept f32: a value exceeds the f16 range (65504)"));
+        }
+    }
+    let report = Report { layers, arena_size: plan.arena_size, intermediates_total: plan.total, notes, f16 };
     Ok(Conversion { bytes, report })
+}
+
+/// Storage type of a Conv/MatMul node's constant weight ("-" for other nodes).
+fn weight_dtype(g: &Graph, n: &Node) -> String {
+    if !matches!(n.op, OpKind::Conv | OpKind::ConvTranspose | OpKind::MatMul) {
+        return "-".into();
+    }
+    let mut consts = n.inputs.iter().take(2).flatten().map(|&t| &g.tensors[t]).filter(|t| t.is_const());
+    consts.next().map_or("-".into(), |t| t.dtype.name().to_string())
 }
 
 fn layer_report(g: &Graph, n: &Node) -> LayerReport {
@@ -209,5 +249,8 @@ fn layer_report(g: &Graph, n: &Node) -> LayerReport {
         block: "-".into(),
         nnz: None,
         flops_saved: 0,
+        weight_dtype: weight_dtype(g, n),
+        f16_max_abs: None,
+        f16_max_rel: None,
     }
 }

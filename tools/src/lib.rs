@@ -1,6 +1,7 @@
 //! The sprig converter and command-line tools.
 pub mod convert;
 pub mod demo;
+pub mod f16;
 pub mod ir;
 pub mod npy;
 pub mod onnx;

@@ -352,7 +352,8 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<
     let (nnz, block, kernel) = match w.encoding {
         Encoding::BlockSparse => {
             let s = SparseMatrix::parse(bytes).ok()?;
-            let nnz = s.values().iter().filter(|&&v| v != 0.0).count();
+            // f32 or f16 values, widened.
+            let nnz = (0..s.values_len()).filter(|&i| s.value(i) != 0.0).count();
             let rows = match n.op {
                 OpKind::MatMul => {
                     let a = model.value(*n.inputs.first()?)?;
@@ -366,14 +367,21 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<
             (nnz, s.layout().to_string(), kernel.to_string())
         }
         Encoding::Dense => {
-            let v: &[f32] = bytemuck::try_cast_slice(bytes).ok()?;
+            let nnz = match w.dtype {
+                // f16 bits: zero is +0 or -0.
+                sprig_runtime::DType::F16 => bytemuck::try_cast_slice::<u8, u16>(bytes).ok()?.iter().filter(|&&h| h & 0x7fff != 0).count(),
+                _ => bytemuck::try_cast_slice::<u8, f32>(bytes).ok()?.iter().filter(|&&x| x != 0.0).count(),
+            };
             let depthwise = n.op == OpKind::Conv && read_params::<ConvParams>(n.params).is_ok_and(|p| p.group > 1 && w.shape[1] == 1);
             let kernel = if depthwise {
                 sprig_kernels::dwconv::kernel_for(isa).filter(|_| isa.available()).map_or("dwconv_ref_scalar", |k| k.name).to_string()
             } else {
                 gemm()
             };
-            (v.iter().filter(|&&x| x != 0.0).count(), "-".to_string(), kernel)
+            // f16 weights run the same kernels on weights widened while packing (or per
+            // depthwise filter; `sgemm_mixed`, `dwconv2d_f16w`).
+            let kernel = if w.dtype == sprig_runtime::DType::F16 { format!("{kernel}+f16w") } else { kernel };
+            (nnz, "-".to_string(), kernel)
         }
     };
     let sparsity = if numel == 0 { 0.0 } else { 1.0 - nnz as f64 / numel as f64 };

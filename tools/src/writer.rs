@@ -1,8 +1,8 @@
 //! Serialises a planned graph into the `.sprig` format (see `runtime/FORMAT.md`). The reader in
 //! `sprig_runtime::format` is the other half; `tests` round-trip the two.
 use sprig_runtime::format::{
-    Header, NodeRecord, SectionEntry, SectionKind, ValueRecord, ARENA_ALIGN, DATA_ALIGN, MAGIC, NO_VALUE, VERSION_MAJOR,
-    VERSION_MINOR,
+    Header, NodeRecord, SectionEntry, SectionKind, ValueRecord, ARENA_ALIGN, DATA_ALIGN, MAGIC, MINOR_F16, NO_VALUE,
+    VERSION_MAJOR,
 };
 use sprig_runtime::ops::OpKind;
 use sprig_runtime::tensor::{DType, Encoding, MAX_RANK};
@@ -179,10 +179,13 @@ pub fn write(def: &FileDef) -> Result<Vec<u8>, WriteError> {
     // Values were serialised before their offsets were final: re-serialise that section.
     let values_bytes: Vec<u8> = bytemuck::cast_slice(&values).to_vec();
     let file_size = data_off + data.len() as u64;
+    // The lowest minor whose features the file uses (FORMAT.md, Versioning): 1.0 readers keep
+    // reading every file without f16 weights.
+    let minor = if def.values.iter().any(|v| v.dtype == DType::F16) { MINOR_F16 } else { 0 };
     let header = Header {
         magic: MAGIC,
         major: VERSION_MAJOR,
-        minor: VERSION_MINOR,
+        minor,
         header_size: hsize as u32,
         file_size,
         arena_size: align_up(def.arena_size, ARENA_ALIGN as u64),

@@ -10,6 +10,9 @@
 //! A block-sparse weight (group 1 only) runs SpMM instead of `sgemm`, on the same columns; see
 //! [`super::sparse`].
 //!
+//! Conv's W may be an f16 weight (dtype F16; dense or block-sparse): the same paths with
+//! `dwconv2d_f16w` and `sgemm_mixed`, which widen W on the fly (ConvTranspose is f32 only).
+//!
 //! ConvTranspose, per image and group: `cols[M/g·kh·kw × H·W] = W_g^T · X_g` into scratch, then
 //! col2im scatters the columns into Y (pre-filled with the bias), then the activation. The output
 //! size comes from the output shape; the output padding it implies must be below
@@ -22,8 +25,9 @@ use super::{read_params, req};
 use crate::error::OpError;
 use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
+use super::matmul::{expect_weight, Elems};
 use sprig_kernels::dwconv::DwGeom;
-use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
+use sprig_kernels::gemm::{sgemm, sgemm_mixed_scratch_len, sgemm_scratch_len, Bias, MatMut, MatRef, Operand};
 use sprig_kernels::{Activation, Isa};
 
 /// Geometry of one Conv/ConvTranspose node, all in elements.
@@ -158,8 +162,10 @@ fn check_common(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorI
     for t in [&x, y] {
         expect(t, DType::F32, "conv is f32 only")?;
     }
-    if transpose || !super::sparse::is_sparse(&w) {
-        expect(&w, DType::F32, "conv is f32 only")?;
+    if transpose {
+        expect(&w, DType::F32, "ConvTranspose is f32 only (no f16 weights)")?;
+    } else if !super::sparse::is_sparse(&w) {
+        expect_weight(&w, "conv weight must be f32 or f16")?;
     } else {
         super::sparse::expect_sparse(&w)?;
     }
@@ -182,7 +188,8 @@ fn conv_plan(g: &Geom) -> (usize, usize, usize, usize) {
 
 fn scratch_bytes(cols: usize, m: usize, n: usize, k: usize) -> Result<usize, OpError> {
     let end = f32_region_end(0, cols)?;
-    f32_region_end(end, sgemm_scratch_len(m, n, k))
+    // `sgemm_mixed` (f16 or f32 W) needs at least what `sgemm` does.
+    f32_region_end(end, sgemm_scratch_len(m, n, k).max(sgemm_mixed_scratch_len(m, n, k)))
 }
 
 pub(crate) fn check_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
@@ -261,7 +268,7 @@ pub(crate) fn exec_conv(
         return exec_conv_sparse(&g, &x, &w, b.as_ref(), y, &act, scratch, isa, workers);
     }
     let xd = data::<f32>(&x)?;
-    let wd = data::<f32>(&w)?;
+    let wd = Elems::of(&w)?;
     let bd = match b {
         Some(b) => Some(data::<f32>(&b)?),
         None => None,
@@ -279,7 +286,7 @@ pub(crate) fn exec_conv(
         return Ok(());
     }
     let (ncols, gm, gn, gk) = conv_plan(&g);
-    let (cols, gs) = split_scratch(scratch, ncols, sgemm_scratch_len(gm, gn, gk))?;
+    let (cols, gs) = split_scratch(scratch, ncols, sgemm_scratch_len(gm, gn, gk).max(sgemm_mixed_scratch_len(gm, gn, gk)))?;
     let (cg, mg, hw_in) = (g.cg(), g.mg(), g.h * g.w);
     for n in 0..g.n {
         for gi in 0..g.group {
@@ -290,13 +297,13 @@ pub(crate) fn exec_conv(
                 im2col_split(&g, xg, cols, workers);
                 MatRef::row_major(cols, gk, gn)
             };
-            let wg = MatRef::row_major(&wd[gi * mg * gk..(gi + 1) * mg * gk], mg, gk);
+            let wg = wd.mat(gi * mg * gk, mg, gk).ok_or(OpError::BadShape("conv weight size is inconsistent"))?;
             let yo = n * out_img + gi * mg * gn;
             let bias = match bd {
                 Some(b) => Bias::Row(&b[gi * mg..(gi + 1) * mg]),
                 None => Bias::None,
             };
-            super::split::sgemm_split(isa, wg, bmat, &mut yd[yo..yo + mg * gn], bias, &act, gs, workers)?;
+            super::split::sgemm_split(isa, wg, Operand::F32(bmat), &mut yd[yo..yo + mg * gn], bias, &act, gs, workers)?;
         }
     }
     Ok(())

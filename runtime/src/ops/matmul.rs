@@ -6,6 +6,10 @@
 //! the GEMM, then the activation is applied. Each batch matrix is one `sgemm` call on strided
 //! views of the inputs (no copies). Scratch: `sgemm_scratch_len(M, N, K)` f32.
 //!
+//! One operand may be an f16 weight (dtype F16, dense; the converter makes the constant B, or A
+//! when B is not constant, f16): `sgemm_mixed` widens it on the fly. Scratch:
+//! `sgemm_mixed_scratch_len(M, N, K)` f32 then.
+//!
 //! A constant block-sparse B (stored as Bᵀ `[N, K]`) is handled in [`super::sparse`].
 use super::params::MatMulParams;
 use super::util::{bcast_strides, broadcast, broadcasts_to, counts, data, data_mut, expect, for_each_run, numel, strides};
@@ -13,7 +17,7 @@ use super::{read_params, req};
 use crate::error::OpError;
 use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut, MAX_RANK};
-use sprig_kernels::gemm::{sgemm_scratch_len, Bias, MatRef};
+use sprig_kernels::gemm::{sgemm_mixed_scratch_len, Bias, MatRef, MatRefF16, Operand};
 use sprig_kernels::{Activation, Isa};
 
 /// Shapes derived from A and B.
@@ -74,8 +78,9 @@ pub(crate) fn check(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[Ten
         expect(y, DType::F32, "MatMul is f32 only")?;
         return super::sparse::check_matmul(&a, &b, inputs.get(2).copied().flatten().as_ref(), y);
     }
-    for t in [&a, &b, y] {
-        expect(t, DType::F32, "MatMul is f32 only")?;
+    expect(y, DType::F32, "MatMul output must be f32")?;
+    for t in [&a, &b] {
+        expect_weight(t, "MatMul operands must be f32 (or an f16 weight)")?;
     }
     let g = geom(&a.shape, &b.shape)?;
     if y_shape(&g, &a.shape, &b.shape)? != y.shape {
@@ -88,7 +93,41 @@ pub(crate) fn check(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[Ten
             return Err(OpError::BadShape("MatMul bias does not broadcast to the output"));
         }
     }
-    sgemm_scratch_len(g.m, g.n, g.k).checked_mul(4).ok_or(OpError::BadShape("scratch size overflows"))
+    sgemm_mixed_scratch_len(g.m, g.n, g.k).checked_mul(4).ok_or(OpError::BadShape("scratch size overflows"))
+}
+
+/// Dense, and f32 or f16 (f16 only in weights: the loader keeps f16 tensors constant).
+pub(crate) fn expect_weight(info: &TensorInfo, what: &'static str) -> Result<(), OpError> {
+    super::util::dense(info)?;
+    if !matches!(info.dtype, DType::F32 | DType::F16) {
+        return Err(OpError::BadShape(what));
+    }
+    Ok(())
+}
+
+/// The elements of an operand that may be an f16 weight.
+#[derive(Clone, Copy)]
+pub(crate) enum Elems<'a> {
+    F32(&'a [f32]),
+    F16(&'a [u16]),
+}
+
+impl<'a> Elems<'a> {
+    pub(crate) fn of(v: &TensorView<'a>) -> Result<Self, OpError> {
+        match v.info.dtype {
+            DType::F16 => Ok(Elems::F16(data::<u16>(v)?)),
+            _ => Ok(Elems::F32(data::<f32>(v)?)),
+        }
+    }
+
+    /// The row-major `rows × cols` operand over `[off, off + rows·cols)`; `None` out of bounds.
+    pub(crate) fn mat(self, off: usize, rows: usize, cols: usize) -> Option<Operand<'a>> {
+        let r = off..off.checked_add(rows.checked_mul(cols)?)?;
+        Some(match self {
+            Elems::F32(d) => Operand::F32(MatRef::row_major(d.get(r)?, rows, cols)),
+            Elems::F16(d) => Operand::F16(MatRefF16::row_major(d.get(r)?, rows, cols)),
+        })
+    }
 }
 
 /// Whether a bias of this shape is one value per output column (all dims 1 except a last of N).
@@ -123,12 +162,12 @@ pub(crate) fn exec(
     }
     let g = geom(&a.info.shape, &b.info.shape)?;
     let (m, n, k) = (g.m, g.n, g.k);
-    let ad = data::<f32>(&a)?;
-    let bd = data::<f32>(&b)?;
+    let ad = Elems::of(&a)?;
+    let bd = Elems::of(&b)?;
     let y = outputs.first_mut().ok_or(OpError::BadShape("MatMul needs one output"))?;
     let y_shape = y.info.shape;
     let yd = data_mut::<f32>(y)?;
-    let need = sgemm_scratch_len(m, n, k);
+    let need = sgemm_mixed_scratch_len(m, n, k);
     let sc: &mut [f32] = if need == 0 {
         &mut []
     } else {
@@ -167,12 +206,10 @@ pub(crate) fn exec(
             let ao = super::util::at(o[0], t, s[0]);
             let bo = super::util::at(o[1], t, s[1]);
             let yo = super::util::at(o[2], t, s[2]);
-            let (Some(asl), Some(bsl), Some(ysl)) = (ad.get(ao..ao + m * k), bd.get(bo..bo + k * n), yd.get_mut(yo..yo + m * n)) else {
+            let (Some(am), Some(bm), Some(ysl)) = (ad.mat(ao, m, k), bd.mat(bo, k, n), yd.get_mut(yo..yo + m * n)) else {
                 ok = false;
                 return;
             };
-            let am = MatRef::row_major(asl, m, k);
-            let bm = MatRef::row_major(bsl, k, n);
             if super::split::sgemm_split(isa, am, bm, ysl, gemm_bias, &gemm_act, sc, workers).is_err() {
                 ok = false;
             }

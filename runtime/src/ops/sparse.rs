@@ -18,6 +18,9 @@
 //!   along R), the result transposed from scratch into Y. The SpMM kernels store C row-major, so
 //!   Yᵀ cannot be written into Y in place.
 //!
+//! f16 weights (dtype F16, an f16 blob): the same paths; `spmm`/`spmv` dispatch on the blob's
+//! value type and widen the values on the fly.
+//!
 //! Bias and activation: the converter puts a per-output-channel bias (Conv `[M]`, MatMul `[N]`)
 //! **into the blob**, and the kernel epilogue applies bias + activation. A bias *input* on the
 //! node is still accepted (any shape the dense op accepts): the kernel then runs without
@@ -29,7 +32,7 @@ use super::util::{bcast_strides, broadcasts_to, data, f32_region, f32_region_end
 use crate::error::OpError;
 use crate::tensor::{DType, Encoding, Shape, TensorInfo, TensorView, MAX_RANK};
 use crate::par::Workers;
-use sprig_kernels::sparse::SparseMatrix;
+use sprig_kernels::sparse::{SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
 
 /// Batch rows up to which MatMul runs one SpMV per row instead of transposing for SpMM.
@@ -41,10 +44,11 @@ pub(crate) fn is_sparse(info: &TensorInfo) -> bool {
     info.encoding == Encoding::BlockSparse
 }
 
-/// A sparse weight must be an f32 block-sparse tensor.
+/// A sparse weight must be an f32 or f16 block-sparse tensor (the blob's value type agrees with
+/// the dtype: checked at load, and again by [`matrix`]).
 pub(crate) fn expect_sparse(info: &TensorInfo) -> Result<(), OpError> {
-    if !is_sparse(info) || info.dtype != DType::F32 {
-        return Err(OpError::BadShape("sparse weight must be an f32 block-sparse tensor"));
+    if !is_sparse(info) || !matches!(info.dtype, DType::F32 | DType::F16) {
+        return Err(OpError::BadShape("sparse weight must be an f32 or f16 block-sparse tensor"));
     }
     Ok(())
 }
@@ -55,6 +59,13 @@ pub(crate) fn matrix<'a>(w: &TensorView<'a>, m: usize, k: usize) -> Result<Spars
     let s = SparseMatrix::parse(w.bytes).map_err(|_| OpError::BadShape("block-sparse blob is malformed"))?;
     if s.m() != m || s.k() != k {
         return Err(OpError::BadShape("block-sparse blob's m x k does not fit the op"));
+    }
+    let vt_ok = match w.info.dtype {
+        DType::F16 => s.value_type() == ValueType::F16,
+        _ => s.value_type() == ValueType::F32,
+    };
+    if !vt_ok {
+        return Err(OpError::BadShape("block-sparse blob's value type differs from the weight's dtype"));
     }
     Ok(s)
 }

@@ -10,8 +10,9 @@
 use crate::error::OpError;
 use crate::par::{DisjointMut, Workers, TASKS_PER_THREAD};
 use core::sync::atomic::{AtomicBool, Ordering};
-use sprig_kernels::dwconv::{dwconv2d, DwGeom};
-use sprig_kernels::gemm::{self, sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
+use super::matmul::Elems;
+use sprig_kernels::dwconv::{dwconv2d, dwconv2d_f16w, DwGeom};
+use sprig_kernels::gemm::{self, sgemm_mixed, sgemm_mixed_scratch_len, Bias, MatMut, MatRef, MatRefF16, Operand};
 use sprig_kernels::sparse::{spmm, spmv, SparseMatrix};
 use sprig_kernels::{Activation, Isa};
 
@@ -22,22 +23,22 @@ const SCRATCH_ERR: OpError = OpError::BadShape("scratch smaller than the op need
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn sgemm_split(
     isa: Isa,
-    a: MatRef,
-    b: MatRef,
+    a: Operand,
+    b: Operand,
     c: &mut [f32],
     bias: Bias,
     act: &Activation,
     own: &mut [f32],
     workers: &Workers,
 ) -> Result<(), OpError> {
-    let (m, n, k) = (a.rows, b.cols, a.cols);
+    let (m, n, k) = (a.rows(), b.cols(), a.cols());
     let work = m.saturating_mul(n).saturating_mul(k);
     if c.len() < m * n {
         return Err(OpError::BadShape("GEMM output shorter than m x n"));
     }
     let c = &mut c[..m * n];
     if workers.threads() == 1 || work < crate::par::MIN_PARALLEL_WORK {
-        sgemm(isa, a, b, MatMut::row_major(c, m, n), bias, act, own);
+        sgemm_mixed(isa, a, b, MatMut::row_major(c, m, n), bias, act, own);
         return Ok(());
     }
     if m == 1 {
@@ -46,18 +47,18 @@ pub(crate) fn sgemm_split(
         let threads = workers.threads();
         workers.for_ranges(n, 16, work, threads * TASKS_PER_THREAD, &|r, _| {
             let nj = r.len();
-            let bsub = MatRef { data: &b.data[(r.start * b.cs).min(b.data.len())..], rows: k, cols: nj, rs: b.rs, cs: b.cs };
+            let bsub = sub_view(b, 0, k, r.start, nj);
             let bias_sub = match bias {
                 Bias::Col(v) => Bias::Col(&v[r.clone()]),
                 other => other,
             };
             // SAFETY: the ranges of one split are disjoint.
             let cj = unsafe { cs.range(r) };
-            sgemm(isa, a, bsub, MatMut::row_major(cj, 1, nj), bias_sub, act, &mut []);
+            sgemm_mixed(isa, a, bsub, MatMut::row_major(cj, 1, nj), bias_sub, act, &mut []);
         });
         return Ok(());
     }
-    let need = sgemm_scratch_len(m, n, k);
+    let need = sgemm_mixed_scratch_len(m, n, k);
     let threads = workers.threads_for(need * 4);
     let align = gemm::kernel_for(isa).map_or(1, |kr| kr.mr);
     // Each part packs all of B again: two parts per thread only when a part keeps >= 64 rows.
@@ -67,19 +68,19 @@ pub(crate) fn sgemm_split(
     let failed = AtomicBool::new(false);
     workers.for_ranges(m, align, work, parts, &|r, w| {
         let rows = r.len();
-        let asub = MatRef { data: &a.data[(r.start * a.rs).min(a.data.len())..], rows, cols: k, rs: a.rs, cs: a.cs };
+        let asub = sub_view(a, r.start, rows, 0, k);
         let bias_sub = match bias {
             Bias::Row(v) => Bias::Row(&v[r.clone()]),
             other => other,
         };
         // SAFETY: this task runs as worker `w`, and only worker 0 takes from `own`.
-        let Some(sc) = (unsafe { workers.scratch_f32(w, &own, sgemm_scratch_len(rows, n, k)) }) else {
+        let Some(sc) = (unsafe { workers.scratch_f32(w, &own, sgemm_mixed_scratch_len(rows, n, k)) }) else {
             failed.store(true, Ordering::Relaxed);
             return;
         };
         // SAFETY: the row ranges of one split are disjoint, so are their C rows.
         let ci = unsafe { cs.range(r.start * n..r.end * n) };
-        sgemm(isa, asub, b, MatMut::row_major(ci, rows, n), bias_sub, act, sc);
+        sgemm_mixed(isa, asub, b, MatMut::row_major(ci, rows, n), bias_sub, act, sc);
     });
     if failed.load(Ordering::Relaxed) {
         return Err(SCRATCH_ERR);
@@ -89,11 +90,11 @@ pub(crate) fn sgemm_split(
 
 /// Depthwise conv of one image, split by channels.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn dwconv_split(isa: Isa, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32], workers: &Workers) {
+pub(crate) fn dwconv_split(isa: Isa, g: &DwGeom, x: &[f32], w: Elems, bias: Option<&[f32]>, act: &Activation, y: &mut [f32], workers: &Workers) {
     let (xs, ws, ys) = (g.h * g.w, g.kh * g.kw, g.oh * g.ow);
     let work = g.c.saturating_mul(ys).saturating_mul(ws);
     if workers.threads() == 1 || work < crate::par::MIN_PARALLEL_WORK {
-        dwconv2d(isa, g, x, w, bias, act, y);
+        dw_call(isa, g, x, w, bias, act, y);
         return;
     }
     let yd = DisjointMut::new(y);
@@ -101,7 +102,11 @@ pub(crate) fn dwconv_split(isa: Isa, g: &DwGeom, x: &[f32], w: &[f32], bias: Opt
         let sub = DwGeom { c: r.len(), ..*g };
         // SAFETY: the channel ranges of one split are disjoint, so are their output planes.
         let yc = unsafe { yd.range(r.start * ys..r.end * ys) };
-        dwconv2d(isa, &sub, &x[r.start * xs..r.end * xs], &w[r.start * ws..r.end * ws], bias.map(|b| &b[r.clone()]), act, yc);
+        let wr = match w {
+            Elems::F32(d) => Elems::F32(&d[r.start * ws..r.end * ws]),
+            Elems::F16(d) => Elems::F16(&d[r.start * ws..r.end * ws]),
+        };
+        dw_call(isa, &sub, &x[r.start * xs..r.end * xs], wr, bias.map(|b| &b[r.clone()]), act, yc);
     });
 }
 
@@ -161,7 +166,7 @@ pub(crate) fn sgemm_batch_split(
     isa: Isa,
     batch_dims: &[usize],
     strides: [[isize; crate::tensor::MAX_RANK]; 3],
-    (a, b, y): (&[f32], &[f32], &mut [f32]),
+    (a, b, y): (Elems, Elems, &mut [f32]),
     (m, n, k): (usize, usize, usize),
     bias: Bias,
     act: &Activation,
@@ -169,7 +174,7 @@ pub(crate) fn sgemm_batch_split(
     workers: &Workers,
 ) -> Result<bool, OpError> {
     let count: usize = batch_dims.iter().product();
-    let need = sgemm_scratch_len(m, n, k);
+    let need = sgemm_mixed_scratch_len(m, n, k);
     let threads = workers.threads_for(need * 4);
     let work = count.saturating_mul(m).saturating_mul(n).saturating_mul(k);
     if threads == 1 || count < threads || work < crate::par::MIN_PARALLEL_WORK {
@@ -200,7 +205,7 @@ pub(crate) fn sgemm_batch_split(
             // SAFETY: Y's batch strides are those of a dense row-major batch of m×n matrices, so
             // distinct batch indices give disjoint ranges.
             let yt = unsafe { ys.range(yo..yo + m * n) };
-            let (Some(at), Some(bt)) = (a.get(ao..ao + m * k), b.get(bo..bo + k * n)) else {
+            let (Some(at), Some(bt)) = (a.mat(ao, m, k), b.mat(bo, k, n)) else {
                 failed.store(true, Ordering::Relaxed);
                 return;
             };
@@ -208,11 +213,35 @@ pub(crate) fn sgemm_batch_split(
                 failed.store(true, Ordering::Relaxed);
                 return;
             }
-            sgemm(isa, MatRef::row_major(at, m, k), MatRef::row_major(bt, k, n), MatMut::row_major(yt, m, n), bias, act, sc);
+            sgemm_mixed(isa, at, bt, MatMut::row_major(yt, m, n), bias, act, sc);
         }
     });
     if failed.load(Ordering::Relaxed) {
         return Err(OpError::BadShape("MatMul operand sizes are inconsistent"));
     }
     Ok(true)
+}
+
+/// Depthwise conv with f32 or f16 weights.
+fn dw_call(isa: Isa, g: &DwGeom, x: &[f32], w: Elems, bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
+    match w {
+        Elems::F32(w) => dwconv2d(isa, g, x, w, bias, act, y),
+        Elems::F16(w) => dwconv2d_f16w(isa, g, x, w, bias, act, y),
+    }
+}
+
+/// The `rows × cols` part of `op` starting at element (r0, c0), same strides. The start offset is
+/// clamped to the data (an empty or out-of-range part then fails the kernel's own bounds check,
+/// never an unchecked access).
+fn sub_view(op: Operand, r0: usize, rows: usize, c0: usize, cols: usize) -> Operand {
+    match op {
+        Operand::F32(m) => {
+            let off = (r0 * m.rs + c0 * m.cs).min(m.data.len());
+            Operand::F32(MatRef { data: &m.data[off..], rows, cols, rs: m.rs, cs: m.cs })
+        }
+        Operand::F16(m) => {
+            let off = (r0 * m.rs + c0 * m.cs).min(m.data.len());
+            Operand::F16(MatRefF16 { data: &m.data[off..], rows, cols, rs: m.rs, cs: m.cs })
+        }
+    }
 }

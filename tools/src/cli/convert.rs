@@ -2,6 +2,7 @@
 use super::{fmt_bytes, fmt_count, fmt_shape, parse_input_shape, spinner, table, write_atomic};
 use anyhow::{bail, Context, Result};
 use sprig_tools::convert::{convert_file, Conversion, ConvertOptions, Report};
+use sprig_tools::f16::WeightType;
 use sprig_tools::verify::{verify_file, VerifyReport};
 use std::path::{Path, PathBuf};
 
@@ -10,8 +11,8 @@ use std::path::{Path, PathBuf};
 #[command(after_help = "The output is written (atomically) only after conversion and verification succeed; \
 on failure no output file is left behind (a stale one from an earlier run is removed).\n\n\
 Verification runs the .sprig model and the ONNX model (with tract) on the same random inputs and \
-compares every output: max_rel = max|sprig - tract| / max(max|tract|, 1e-6) must not exceed --tolerance.\n\n\
-Examples:\n  sprig convert mobilenet.onnx -o mobilenet.sprig\n  sprig convert bert.onnx -o bert.sprig --input-shape input_ids=1,128 --input-shape attention_mask=1,128\n  sprig convert model.onnx -o model.sprig --no-verify --report-json report.json")]
+compares every output: max_rel = max|sprig - tract| / max(max|tract|, 1e-6) must not exceed --tolerance (default 1e-4; 1e-2 with --weights f16, where tract still runs the f32 weights).\n\nWith --weights f16 the report gives, per layer and for the model, the rounding error of the f16 weights: max abs = max|w16 - w|, max rel = max abs / max|w| of the layer (the model's max rel is the largest layer's).\n\n\
+Examples:\n  sprig convert mobilenet.onnx -o mobilenet.sprig\n  sprig convert bert.onnx -o bert.sprig --input-shape input_ids=1,128 --input-shape attention_mask=1,128\n  sprig convert model.onnx -o model.sprig --no-verify --report-json report.json\n  sprig convert pruned.onnx -o pruned-f16.sprig --weights f16")]
 pub struct Args {
     /// The ONNX model to convert.
     input: PathBuf,
@@ -33,9 +34,13 @@ pub struct Args {
     /// Only consider this block shape for sparse weights (4x1, 1x8, ...).
     #[arg(long, value_name = "RxC", value_parser = sprig_tools::sparsify::parse_block)]
     block: Option<sprig_kernels::sparse::Layout>,
-    /// Largest accepted relative error (max_rel, see below) of any output.
-    #[arg(long, default_value_t = 1e-4)]
-    tolerance: f64,
+    /// Storage type of Conv/MatMul weights (dense or sparse); activations and biases stay f32.
+    #[arg(long, value_name = "f32|f16", default_value = "f32")]
+    weights: sprig_tools::f16::WeightType,
+    /// Largest accepted relative error (max_rel, see below) of any output [default: 1e-4, or
+    /// 1e-2 with --weights f16].
+    #[arg(long)]
+    tolerance: Option<f64>,
     /// Seed of the random verification inputs.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -90,6 +95,7 @@ pub fn layer_table(r: &Report) -> String {
                 if l.fused.is_empty() { "-".into() } else { l.fused.join("+") },
                 l.output_shapes.iter().map(|s| fmt_shape(s)).collect::<Vec<_>>().join(" "),
                 l.encoding.clone(),
+                l.weight_dtype.clone(),
                 if l.params == 0 { "-".into() } else { fmt_count(l.params as u64) },
                 if l.param_bytes == 0 { "-".into() } else { fmt_bytes(l.param_bytes as u64) },
                 if l.flops == 0 { "-".into() } else { fmt_count(l.flops) },
@@ -97,10 +103,15 @@ pub fn layer_table(r: &Report) -> String {
                 l.block.clone(),
                 l.nnz.map_or("-".into(), |n| fmt_count(n as u64)),
                 if l.flops_saved == 0 { "-".into() } else { fmt_count(l.flops_saved) },
+                l.f16_max_abs.map_or("-".into(), |e| format!("{e:.2e}")),
+                l.f16_max_rel.map_or("-".into(), |e| format!("{e:.2e}")),
             ]
         })
         .collect();
-    table(&["layer", "op", "fused", "output", "encoding", "params", "bytes", "FLOPs", "sparsity", "block", "nnz", "FLOPs saved"], &rows)
+    table(
+        &["layer", "op", "fused", "output", "encoding", "dtype", "params", "bytes", "FLOPs", "sparsity", "block", "nnz", "FLOPs saved", "f16 abs", "f16 rel"],
+        &rows,
+    )
 }
 
 fn ratio(a: u64, b: u64) -> String {
@@ -126,6 +137,17 @@ pub fn render_totals(t: &Totals, notes: &[String]) -> String {
     s += &format!("parameters  {} ({})\n", fmt_count(t.params), fmt_bytes(t.param_bytes));
     s += &format!("FLOPs       {} per run\n", fmt_count(t.flops));
     s
+}
+
+/// The whole-model f16 rounding line of a report (`None` for f32 weights).
+pub fn render_f16(r: &Report) -> Option<String> {
+    let f = r.f16.as_ref()?;
+    Some(format!(
+        "f16 weights {} layers, rounding error max abs {:.3e}, max rel {:.3e} (|w16 - w| / max|w| of the layer, largest layer)\n",
+        f.layers.len(),
+        f.max_abs,
+        f.max_rel
+    ))
 }
 
 pub fn render_verification(v: &VerifyReport) -> String {
@@ -184,12 +206,23 @@ fn convert(args: &Args) -> Result<()> {
     let onnx_size = std::fs::metadata(&args.input)
         .with_context(|| format!("cannot open '{}'", args.input.display()))?
         .len();
-    if args.tolerance.is_nan() || args.tolerance < 0.0 {
+    let tolerance = args.tolerance.unwrap_or(match args.weights {
+        WeightType::F32 => 1e-4,
+        WeightType::F16 => sprig_tools::f16::F16_TOLERANCE,
+    });
+    if tolerance.is_nan() || tolerance < 0.0 {
         bail!("--tolerance must be a non-negative number");
     }
     // The converter's options may grow; new fields keep their defaults here.
     #[allow(clippy::needless_update)]
-    let opts = ConvertOptions { input_shapes: args.input_shapes.clone(), reduce_channels: !args.no_reduce_channels, format: args.format, block: args.block, ..Default::default() };
+    let opts = ConvertOptions {
+        input_shapes: args.input_shapes.clone(),
+        reduce_channels: !args.no_reduce_channels,
+        format: args.format,
+        block: args.block,
+        weights: args.weights,
+        ..Default::default()
+    };
     let pb = spinner(format!("converting {}", args.input.display()));
     let conv = convert_file(&args.input, &opts);
     pb.finish_and_clear();
@@ -198,16 +231,22 @@ fn convert(args: &Args) -> Result<()> {
     print!("{}", layer_table(&conv.report));
     println!();
     print!("{}", render_totals(&t, &conv.report.notes));
+    if let Some(s) = render_f16(&conv.report) {
+        print!("{s}");
+    }
 
     let verification = if args.no_verify {
         println!("verification skipped (--no-verify)");
         None
     } else {
         let pb = spinner("verifying against tract");
-        let v = verify_file(&args.input, &conv.bytes, &args.input_shapes, args.seed, args.tolerance);
+        let v = verify_file(&args.input, &conv.bytes, &args.input_shapes, args.seed, tolerance);
         pb.finish_and_clear();
         let v = v.with_context(|| format!("verification of '{}' failed", args.input.display()))?;
         print!("{}", render_verification(&v));
+        if args.weights == WeightType::F16 {
+            println!("(f16 weights against tract's f32 run: tolerance {tolerance:e}, see `sprig convert --help`)");
+        }
         Some(v)
     };
     if let Some(path) = &args.report_json {

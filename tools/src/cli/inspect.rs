@@ -40,6 +40,8 @@ pub struct LayerDesc {
     pub attrs: String,
     /// Encodings of the node's constant inputs ("-" when it has none).
     pub encoding: String,
+    /// Conv/ConvTranspose/MatMul: dtype of the constant weight ("f32", "f16"); "-" otherwise.
+    pub weight_dtype: String,
     /// Elements and bytes of the node's constant inputs.
     pub params: u64,
     pub bytes: u64,
@@ -189,12 +191,19 @@ pub fn describe(model: &Model, file: &str) -> ModelDesc {
         let consts: Vec<&TensorDesc> = ins.iter().flatten().filter(|t| t.constant).collect();
         let mut encs: Vec<&str> = consts.iter().map(|t| t.encoding).collect();
         encs.dedup();
+        let weight_dtype = match n.op {
+            OpKind::Conv | OpKind::ConvTranspose | OpKind::MatMul => {
+                ins.iter().take(2).flatten().find(|t| t.constant).map_or("-", |t| t.dtype).to_string()
+            }
+            _ => "-".to_string(),
+        };
         layers.push(LayerDesc {
             index: k,
             name: n.name.to_string(),
             op: n.op.name(),
             attrs: attrs(n.op, n.params),
             encoding: if encs.is_empty() { "-".to_string() } else { encs.join("+") },
+            weight_dtype,
             params: consts.iter().map(|t| t.shape.iter().product::<usize>() as u64).sum(),
             bytes: consts.iter().map(|t| t.bytes).sum(),
             scratch_bytes: n.scratch_size,
@@ -239,6 +248,7 @@ pub fn render(d: &ModelDesc) -> String {
                 shapes(&l.outputs, false),
                 l.attrs.clone(),
                 l.encoding.clone(),
+                l.weight_dtype.clone(),
                 if l.bytes == 0 { "-".into() } else { fmt_bytes(l.bytes) },
                 if l.flops == 0 { "-".into() } else { fmt_count(l.flops) },
                 l.weight.as_ref().map_or("-".into(), |w| format!("{:.1}%", w.sparsity * 100.0)),
@@ -258,7 +268,7 @@ pub fn render(d: &ModelDesc) -> String {
     }
     s += "\n";
     s += &table(
-        &["#", "name", "op", "input", "output", "params", "encoding", "bytes", "FLOPs", "sparsity", "block", "nnz", "FLOPs saved", "kernel"],
+        &["#", "name", "op", "input", "output", "params", "encoding", "dtype", "bytes", "FLOPs", "sparsity", "block", "nnz", "FLOPs saved", "kernel"],
         &rows,
     );
     s += &format!(
