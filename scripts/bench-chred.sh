@@ -15,7 +15,9 @@
 # Env: ROUNDS (default 5), RUNS (runs per round and engine, default 30), OUT (work dir, default
 # target/bench-chred), PEERS (default ../shared/peers), ISA (passed to sprig bench --isa if set),
 # SKIP_BUILD=1 (use the existing binary, e.g. while the shared tree does not build), SPRIG (the sprig
-# binary, default target/release/sprig; a copy keeps a concurrent rebuild from changing it mid-run).
+# binary, default target/release/sprig; a copy keeps a concurrent rebuild from changing it mid-run),
+# CHANNEL_OPTS (more `sprig synth` options for the pruned model, e.g. --channel-coupled: the convs
+# summed by residual Adds share their dead channels, as dependency-aware pruners do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-5}
@@ -24,6 +26,7 @@ OUT=${OUT:-target/bench-chred}
 PEERS=${PEERS:-../shared/peers}
 SPRIG=${SPRIG:-target/release/sprig}
 ISAARG=${ISA:+--isa $ISA}
+CHANNEL_OPTS=${CHANNEL_OPTS:-}
 archs=("$@")
 [ ${#archs[@]} -gt 0 ] || archs=(mobilenet-v2 resnet18)
 
@@ -36,7 +39,8 @@ rows=()
 for a in "${archs[@]}"; do
   d="$OUT/$a-dense" p="$OUT/$a-c50"
   "$SPRIG" synth --arch "$a" -o "$d.onnx" >&2
-  "$SPRIG" synth --arch "$a" --channel-sparsity 0.5 -o "$p.onnx" >&2
+  # shellcheck disable=SC2086
+  "$SPRIG" synth --arch "$a" --channel-sparsity 0.5 $CHANNEL_OPTS -o "$p.onnx" >&2
   "$SPRIG" convert "$d.onnx" -o "$d.sprig" > "$d.convert.txt"
   "$SPRIG" convert "$p.onnx" -o "$p.sprig" --report-json "$p.report.json" > "$p.convert.txt"
   "$SPRIG" convert "$p.onnx" -o "$p-noreduce.sprig" --no-reduce-channels > "$p-noreduce.convert.txt"

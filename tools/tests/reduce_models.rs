@@ -100,6 +100,41 @@ fn resnet18_inner_block_channels_removed_residual_kept() {
     assert!(flops(&r) * 10 < flops(&plain) * 7, "FLOPs {} vs {}", flops(&r), flops(&plain));
 }
 
+/// `channel_coupled`: the convs summed by a stage's residual Adds share their dead channels, so
+/// from stage 2 on (stage 1's shortcut is the unpruned stem) the residual stream itself halves:
+/// conv2 and downsample outputs, the next blocks' conv1/conv2 inputs, and the classifier input.
+#[test]
+fn resnet18_coupled_residual_channels_are_removed() {
+    let onnx = build(Arch::ResNet18, &SynthOptions { channel_coupled: true, ..small_convnet(0.5, false) }).unwrap();
+    let (r, plain) = convert_and_verify(&onnx, "resnet_coupled");
+    for l in ["layer2", "layer3", "layer4"] {
+        let c = weight(&plain, &format!("{l}.0.conv2"))[0];
+        for out in [format!("{l}.0.conv2"), format!("{l}.0.downsample"), format!("{l}.1.conv2")] {
+            assert_eq!(weight(&r, &out)[0], c / 2, "{out}");
+        }
+        // The dead residual channels leave the next block's conv1 input; conv2 loses its dead
+        // conv1 channels as input.
+        assert_eq!(weight(&r, &format!("{l}.1.conv1"))[1], c / 2, "{l}.1.conv1 input");
+        assert_eq!(weight(&r, &format!("{l}.1.conv2"))[1], c / 2, "{l}.1.conv2 input");
+    }
+    let fc = weight(&plain, "logits")[0]; // MatMul [c, classes] after conversion
+    assert_eq!(weight(&r, "logits")[0], fc / 2);
+    let independent = convert_bytes(&build(Arch::ResNet18, &small_convnet(0.5, false)).unwrap(), &ConvertOptions::default()).unwrap();
+    assert!(flops(&r) < flops(&independent), "coupled {} vs independent {}", flops(&r), flops(&independent));
+}
+
+#[test]
+fn mobilenet_v2_coupled_projections_are_removed() {
+    let onnx = build(Arch::MobileNetV2, &SynthOptions { channel_coupled: true, ..small_convnet(0.5, false) }).unwrap();
+    let (r, plain) = convert_and_verify(&onnx, "mbv2_coupled");
+    // b1..b2 form a stage with a residual Add (b2.add): both projections lose the same half.
+    for p in ["b1.project", "b2.project"] {
+        assert_eq!(weight(&r, p)[0], weight(&plain, p)[0] / 2, "{p}");
+    }
+    // The next block's expand reads the halved stream.
+    assert_eq!(weight(&r, "b3.expand")[1], weight(&plain, "b3.expand")[1] / 2);
+}
+
 #[test]
 fn resnet18_non_zero_dead_channels_into_padded_conv_are_kept() {
     let onnx = build(Arch::ResNet18, &small_convnet(0.5, true)).unwrap();

@@ -59,6 +59,10 @@ pub struct Args {
     /// Dead conv channels keep their BatchNormalization shift (constant non-zero outputs).
     #[arg(long)]
     channel_keep_bias: bool,
+    /// Conv nets: convs summed by residual Adds share one dead-channel set (dependency-aware
+    /// structured pruning) instead of each choosing its own.
+    #[arg(long)]
+    channel_coupled: bool,
 }
 
 pub fn main(a: Args) -> Result<()> {
@@ -82,6 +86,7 @@ pub fn main(a: Args) -> Result<()> {
         seed: a.seed,
         channel_sparsity: a.channel_sparsity,
         channel_keep_bias: a.channel_keep_bias,
+        channel_coupled: a.channel_coupled,
         ..SynthOptions::default()
     };
     let bytes = synth::build(arch, &opts).with_context(|| format!("cannot synthesize {}", arch.name()))?;

@@ -13,6 +13,9 @@ struct Net<'o> {
     o: &'o SynthOptions,
     /// Dead output channels of the last conv (channel pruning), for its BatchNormalization.
     dead: Vec<bool>,
+    /// `channel_coupled`: the dead set of the current residual group, once its first member
+    /// chose it.
+    group: Option<Vec<bool>>,
 }
 
 /// Conv geometry.
@@ -26,13 +29,15 @@ struct ConvSpec {
     bias: bool,
     /// Pruned to the model's sparsity (pointwise and full convs except the stem).
     prune: bool,
+    /// Member of the current residual group (see `SynthOptions::channel_coupled`).
+    residual: bool,
 }
 
 impl<'o> Net<'o> {
     fn new(o: &'o SynthOptions) -> Self {
         let mut g = Graph::new(o.seed, o.paddle_constants);
         g.inputs.push(value_info("input", DataType::Float, &[1, 3, o.resolution, o.resolution]));
-        Net { g, o, dead: Vec::new() }
+        Net { g, o, dead: Vec::new(), group: None }
     }
 
     /// Channel count scaled by the width multiplier, a multiple of 8 and at least 8.
@@ -47,7 +52,19 @@ impl<'o> Net<'o> {
         let mut w = self.g.normals(s.cout * fan_in, (2.0 / fan_in as f32).sqrt());
         if s.prune {
             prune(&mut w, s.cout, fan_in, self.o.block_rows, self.o.sparsity, |o, i| o * fan_in + i);
-            self.dead = channel::prune_outputs(&mut w, s.cout, fan_in, self.o.channel_sparsity, |o, i| o * fan_in + i);
+            let coupled = s.residual && self.o.channel_coupled;
+            match &self.group {
+                Some(dead) if coupled && dead.len() == s.cout => {
+                    channel::zero_outputs(&mut w, dead, fan_in, |o, i| o * fan_in + i);
+                    self.dead = dead.clone();
+                }
+                _ => {
+                    self.dead = channel::prune_outputs(&mut w, s.cout, fan_in, self.o.channel_sparsity, |o, i| o * fan_in + i);
+                    if coupled {
+                        self.group = Some(self.dead.clone());
+                    }
+                }
+            }
         }
         let wn = self.g.f32_const(&format!("{name}.weight"), &[s.cout, cin_g, s.k, s.k], &w);
         let mut ins = vec![x.to_string(), wn];
@@ -134,11 +151,11 @@ impl<'o> Net<'o> {
 }
 
 fn full(cin: usize, cout: usize, k: usize, stride: usize) -> ConvSpec {
-    ConvSpec { cin, cout, k, stride, group: 1, bias: false, prune: true }
+    ConvSpec { cin, cout, k, stride, group: 1, bias: false, prune: true, residual: false }
 }
 
 fn dw(c: usize, stride: usize) -> ConvSpec {
-    ConvSpec { cin: c, cout: c, k: 3, stride, group: c, bias: false, prune: false }
+    ConvSpec { cin: c, cout: c, k: 3, stride, group: c, bias: false, prune: false, residual: false }
 }
 
 pub fn mobilenet_v1(o: &SynthOptions) -> Vec<u8> {
@@ -175,6 +192,7 @@ pub fn mobilenet_v2(o: &SynthOptions) -> Vec<u8> {
     let mut bi = 0;
     for &(t, out, reps, s) in &SETTINGS {
         let out = n.ch(out);
+        n.group = None;
         for r in 0..reps {
             let stride = if r == 0 { s } else { 1 };
             let hidden = c * t;
@@ -185,7 +203,7 @@ pub fn mobilenet_v2(o: &SynthOptions) -> Vec<u8> {
             }
             let d = n.conv_bn(&format!("b{bi}.dw"), &y, dw(hidden, stride));
             let d = n.relu6(&format!("b{bi}.dw.relu6"), &d);
-            let p = n.conv_bn(&format!("b{bi}.project"), &d, full(hidden, out, 1, 1));
+            let p = n.conv_bn(&format!("b{bi}.project"), &d, ConvSpec { residual: true, ..full(hidden, out, 1, 1) });
             x = if stride == 1 && c == out { n.g.op("Add", &format!("b{bi}.add"), &[&x, &p], vec![]) } else { p };
             c = out;
             bi += 1;
@@ -213,14 +231,15 @@ pub fn resnet18(o: &SynthOptions) -> Vec<u8> {
     );
     for (si, &width) in [64usize, 128, 256, 512].iter().enumerate() {
         let out = n.ch(width);
+        n.group = None;
         for bi in 0..2 {
             let stride = if si > 0 && bi == 0 { 2 } else { 1 };
             let name = format!("layer{}.{bi}", si + 1);
             let y = n.conv_bn(&format!("{name}.conv1"), &x, full(c, out, 3, stride));
             let y = n.relu(&format!("{name}.relu1"), &y);
-            let y = n.conv_bn(&format!("{name}.conv2"), &y, full(out, out, 3, 1));
+            let y = n.conv_bn(&format!("{name}.conv2"), &y, ConvSpec { residual: true, ..full(out, out, 3, 1) });
             let short = if stride != 1 || c != out {
-                n.conv_bn(&format!("{name}.downsample"), &x, full(c, out, 1, stride))
+                n.conv_bn(&format!("{name}.downsample"), &x, ConvSpec { residual: true, ..full(c, out, 1, stride) })
             } else {
                 x.clone()
             };

@@ -70,6 +70,11 @@ pub struct SynthOptions {
     pub channel_sparsity: f32,
     /// Dead conv channels keep their BatchNormalization shift (constant non-zero outputs).
     pub channel_keep_bias: bool,
+    /// Conv nets: the convs whose outputs are summed by residual Adds (ResNet's conv2 and
+    /// downsample of a stage, MobileNetV2's projections of a stage) share one dead-channel set,
+    /// chosen by the first of them, as dependency-aware structured pruners do; otherwise each
+    /// conv's channels are chosen on its own (a residual channel then stays alive).
+    pub channel_coupled: bool,
 }
 
 impl Default for SynthOptions {
@@ -91,6 +96,7 @@ impl Default for SynthOptions {
             decomposed_layernorm: false,
             channel_sparsity: 0.0,
             channel_keep_bias: false,
+            channel_coupled: false,
         }
     }
 }
