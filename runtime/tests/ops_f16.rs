@@ -1,11 +1,11 @@
-//! f16 weights in Conv and MatMul (dense and block-sparse) against nested-loop references on the
-//! weights widened by this test's own decoder; and `check` rejecting f16 where it is not
-//! supported. Weights are random f16 bit patterns (normal and subnormal, both signs), so the
+//! f16 weights in Conv and MatMul (dense and block-sparse) and f16 Gather tables (embeddings)
+//! against nested-loop references on the weights widened by this test's own decoder; and `check`
+//! rejecting f16 where it is not supported. Weights are random f16 bit patterns (normal and subnormal, both signs), so the
 //! reference is exact f32 arithmetic on exactly the values the file holds.
 mod ops_common;
 use ops_common::*;
 use sprig_kernels::sparse::{analyze_as, pack_as, Layout, ValueType};
-use sprig_runtime::ops::params::{ActParams, ConvParams, MatMulParams};
+use sprig_runtime::ops::params::{ActParams, AxisParams, ConvParams, MatMulParams};
 use sprig_runtime::ops::OpKind;
 use sprig_runtime::tensor::Encoding;
 use sprig_runtime::{Activation, DType, Isa, OpError};
@@ -233,5 +233,92 @@ fn check_rejects_f16_where_unsupported() {
     // Elementwise ops on f16.
     let h = Owned::zeros(DType::F16, &[4]);
     let r = check(OpKind::Relu, &bytes(&sprig_runtime::ops::params::UnaryParams::default()), &[Some(&h)], &[info(DType::F16, &[4])]);
+    assert!(r.is_err(), "{r:?}");
+}
+
+/// ONNX Gather on `table` (shape `d`) along `axis`, with indices already normalised (non-negative).
+fn gather_ref(table: &[f32], d: &[usize], axis: usize, idx: &[usize]) -> Vec<f32> {
+    let outer: usize = d[..axis].iter().product();
+    let inner: usize = d[axis + 1..].iter().product();
+    let mut y = Vec::new();
+    for o in 0..outer {
+        for &k in idx {
+            y.extend_from_slice(&table[(o * d[axis] + k) * inner..(o * d[axis] + k + 1) * inner]);
+        }
+    }
+    y
+}
+
+fn axis_params(axis: u32) -> Vec<u8> {
+    bytes(&AxisParams { axis, ..Default::default() })
+}
+
+/// Gather on an f16 table writes f32 rows equal to the table widened by hand, on every ISA's
+/// conversion: axis 0 (an embedding lookup: 37 columns, not a multiple of any SIMD width, and
+/// negative indices) with i64 and i32 indices, and axis 1 of a rank-3 table.
+#[test]
+fn gather_f16_table() {
+    let (v, dim) = (7, 37);
+    let h = rand_f16(v * dim, 5);
+    let table = f16_owned(&[v, dim], &h);
+    let wide: Vec<f32> = h.iter().map(|&x| widen(x)).collect();
+    let raw = [3i64, -1, 0, -7, 6, 3];
+    let norm: Vec<usize> = raw.iter().map(|&i| if i < 0 { (i + v as i64) as usize } else { i as usize }).collect();
+    let want = gather_ref(&wide, &[v, dim], 0, &norm);
+    assert!(want.iter().any(|&x| x != 0.0 && x.abs() < 2f32.powi(-14)), "the rows hold f16 subnormals");
+    let i64s = Owned::i64(&[2, 3], &raw);
+    let i32s = Owned::i32(&[2, 3], &raw.map(|i| i as i32));
+    for isa in isas() {
+        for ind in [&i64s, &i32s] {
+            let y = run_isa(OpKind::Gather, &axis_params(0), &[Some(&table), Some(ind)], &[info(DType::F32, &[2, 3, dim])], isa).unwrap();
+            assert_eq!(y[0].as_f32(), want, "{} {:?} indices", isa.name(), ind.info.dtype);
+        }
+        // Axis 1 of [2, 5, 3]: rows of 3 from each of the 2 outer slices.
+        let h3 = rand_f16(2 * 5 * 3, 9);
+        let t3 = f16_owned(&[2, 5, 3], &h3);
+        let w3: Vec<f32> = h3.iter().map(|&x| widen(x)).collect();
+        let ind = Owned::i64(&[3], &[4, -5, 2]);
+        let y = run_isa(OpKind::Gather, &axis_params(1), &[Some(&t3), Some(&ind)], &[info(DType::F32, &[2, 3, 3])], isa).unwrap();
+        assert_eq!(y[0].as_f32(), gather_ref(&w3, &[2, 5, 3], 1, &[4, 0, 2]), "{} axis 1", isa.name());
+        // An index out of range is still a data error, not a panic.
+        let bad = Owned::i64(&[1], &[-8]);
+        let r = run_isa(OpKind::Gather, &axis_params(0), &[Some(&table), Some(&bad)], &[info(DType::F32, &[1, dim])], isa);
+        assert!(matches!(r, Err(OpError::IndexOutOfRange { index: -8, len: 7 })), "{:?}", r.err());
+    }
+}
+
+/// An f16 Gather table needs an f32 output; f16 is rejected in every other slot of the
+/// data-movement ops (indices, outputs, other ops' data).
+#[test]
+fn gather_f16_rejections() {
+    let table = Owned::zeros(DType::F16, &[4, 8]);
+    let ind = Owned::i64(&[2], &[0, 1]);
+    let ap = axis_params(0);
+    assert!(check(OpKind::Gather, &ap, &[Some(&table), Some(&ind)], &[info(DType::F32, &[2, 8])]).is_ok());
+    let r = check(OpKind::Gather, &ap, &[Some(&table), Some(&ind)], &[info(DType::F16, &[2, 8])]);
+    assert!(matches!(r, Err(OpError::Unsupported(_))), "f16 output: {r:?}");
+    for dt in [DType::I32, DType::I64, DType::U8] {
+        let r = check(OpKind::Gather, &ap, &[Some(&table), Some(&ind)], &[info(dt, &[2, 8])]);
+        assert!(matches!(r, Err(OpError::BadShape(_))), "{dt:?} output: {r:?}");
+    }
+    // The f32 path keeps requiring the data's dtype.
+    let t32 = Owned::zeros(DType::F32, &[4, 8]);
+    let r = check(OpKind::Gather, &ap, &[Some(&t32), Some(&ind)], &[info(DType::I32, &[2, 8])]);
+    assert!(matches!(r, Err(OpError::BadShape(_))), "{r:?}");
+    // f16 indices.
+    let ind16 = Owned::zeros(DType::F16, &[2]);
+    let r = check(OpKind::Gather, &ap, &[Some(&t32), Some(&ind16)], &[info(DType::F32, &[2, 8])]);
+    assert!(matches!(r, Err(OpError::Unsupported(_))), "f16 indices: {r:?}");
+    // Other data-movement ops on f16, whatever the output dtype.
+    for out in [DType::F16, DType::F32] {
+        let r = check(OpKind::Reshape, &[], &[Some(&table)], &[info(out, &[32])]);
+        assert!(matches!(r, Err(OpError::Unsupported(_))), "Reshape f16 -> {out:?}: {r:?}");
+        let r = check(OpKind::Concat, &ap, &[Some(&table), Some(&table)], &[info(out, &[8, 8])]);
+        assert!(matches!(r, Err(OpError::Unsupported(_))), "Concat f16 -> {out:?}: {r:?}");
+    }
+    // exec alone (no `check`) refuses an f16 table with an f16 output too.
+    let mut y = Owned::zeros(DType::F16, &[2, 8]);
+    let mut outs = [sprig_runtime::TensorViewMut { info: y.info, bytes: y.buf.as_mut_slice() }];
+    let r = sprig_runtime::ops::exec(OpKind::Gather, &ap, &[Some(table.view()), Some(ind.view())], &mut outs, &mut [], Isa::Scalar);
     assert!(r.is_err(), "{r:?}");
 }

@@ -114,7 +114,8 @@ ops! {
     Split = 81,
     /// Params: [`params::SliceParams`].
     Slice = 82,
-    /// Inputs: data, indices (I64 or I32). Params: [`params::AxisParams`].
+    /// Inputs: data, indices (I64 or I32). Params: [`params::AxisParams`]. `data` may be an f16
+    /// constant table (the output is then f32).
     Gather = 83,
     /// Params: [`params::TransposeParams`].
     Transpose = 84,
@@ -192,7 +193,7 @@ pub fn exec_with(
         }
         MaxPool | AveragePool | GlobalAveragePool | GlobalMaxPool => pool::exec(op, params, inputs, outputs),
         Concat | Split | Slice | Gather | Transpose | Reshape | Pad | Resize | Expand | Tile => {
-            shape::exec(op, params, inputs, outputs)
+            shape::exec(op, params, inputs, outputs, isa)
         }
     }
 }

@@ -4,11 +4,16 @@
 //! work on every dtype by element size. Extra ONNX inputs that the converter folds into params or
 //! into the output shape (Reshape's shape, Slice's starts/ends, Pad's pads, Resize's scales...)
 //! may be present and are ignored.
+//!
+//! f16: only Gather takes it, as a constant table (`data`, dtype F16, e.g. a word embedding that
+//! `--weights f16` stored as f16); it writes f32 rows, each widened by `sprig_kernels::f16::widen`
+//! straight into the output. Every other f16 input or output here is an `Unsupported` error.
 use super::params::{AxisParams, PadParams, ResizeParams, SliceParams, TransposeParams};
 use super::util::{bcast_strides, broadcasts_to, by_size, counts, data, data_mut, dense, for_each_index, for_each_run, numel, strides};
 use super::{read_params, req, OpKind};
 use crate::error::OpError;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut, MAX_RANK};
+use sprig_kernels::{f16, Isa};
 
 pub(crate) fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
     for t in inputs.iter().flatten().chain(outputs) {
@@ -16,9 +21,16 @@ pub(crate) fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], ou
         numel(&t.shape)?;
     }
     let x = req(inputs, 0, "missing data input")?;
+    // f16 is a stored-weight type: a Gather table (`data`) only, never an output or another slot.
+    let f16_ok = |i: usize| op == OpKind::Gather && i == 0;
+    if inputs.iter().enumerate().any(|(i, t)| t.is_some_and(|t| t.dtype == DType::F16 && !f16_ok(i)))
+        || outputs.iter().any(|o| o.dtype == DType::F16)
+    {
+        return Err(OpError::Unsupported("f16 in a data-movement op other than as a Gather table (f32 output)"));
+    }
     let same_dtype = |outs: &[TensorInfo]| -> Result<(), OpError> {
-        if outs.iter().any(|o| o.dtype != x.dtype) {
-            return Err(OpError::BadShape("output dtype differs from the input's"));
+        if outs.iter().any(|o| o.dtype != out_dtype(op, x.dtype)) {
+            return Err(OpError::BadShape("output dtype differs from the input's (f32 for an f16 Gather table)"));
         }
         Ok(())
     };
@@ -140,9 +152,6 @@ pub(crate) fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], ou
             if p.mode > 3 {
                 return Err(OpError::BadParams("Pad mode must be 0..=3"));
             }
-            if x.dtype == DType::F16 {
-                return Err(OpError::Unsupported("Pad on f16"));
-            }
             let y = &outputs[0].shape;
             if y.rank() != x.shape.rank() {
                 return Err(OpError::BadShape("Pad output rank differs from the input's"));
@@ -224,6 +233,14 @@ pub(crate) fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], ou
     Ok(0)
 }
 
+/// The output dtype of `op` on data of dtype `x`: the same, except an f16 Gather table gives f32.
+fn out_dtype(op: OpKind, x: DType) -> DType {
+    match (op, x) {
+        (OpKind::Gather, DType::F16) => DType::F32,
+        _ => x,
+    }
+}
+
 fn same_except(a: &Shape, b: &Shape, ax: usize) -> bool {
     a.rank() == b.rank() && (0..a.rank()).all(|i| i == ax || a[i] == b[i])
 }
@@ -238,10 +255,11 @@ fn gather_shape(data: &Shape, ind: &Shape, ax: usize) -> Option<Shape> {
     Shape::new(&d[..r])
 }
 
-pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut]) -> Result<(), OpError> {
+/// `isa` only picks the f16 → f32 conversion of an f16 Gather table.
+pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], isa: Isa) -> Result<(), OpError> {
     let x = req(inputs, 0, "missing data input")?;
     let esize = x.info.dtype.size();
-    if outputs.iter().any(|o| o.info.dtype != x.info.dtype) {
+    if outputs.iter().any(|o| o.info.dtype != out_dtype(op, x.info.dtype)) {
         return Err(OpError::BadShape("output dtype differs from the input's"));
     }
     match op {
@@ -358,6 +376,21 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
                 data::<i64>(&ind)?;
             } else {
                 data::<i32>(&ind)?;
+            }
+            if x.info.dtype == DType::F16 {
+                let xd = data::<u16>(&x)?;
+                let yd = data_mut::<f32>(y)?;
+                if yd.len() != outer * ni * inner || xd.len() != outer * len * inner {
+                    return Err(OpError::BadShape("Gather sizes inconsistent"));
+                }
+                for o in 0..outer {
+                    for j in 0..ni {
+                        let k = idx(j)?;
+                        let src = &xd[(o * len + k) * inner..(o * len + k + 1) * inner];
+                        f16::widen(isa, src, &mut yd[(o * ni + j) * inner..(o * ni + j + 1) * inner]);
+                    }
+                }
+                return Ok(());
             }
             let inner = inner * esize;
             let xd = bytes(&x)?;
