@@ -24,7 +24,7 @@ pub struct ConvertOptions {
     /// see [`crate::sparsify`].
     pub format: crate::sparsify::FormatChoice,
     pub block: Option<sprig_kernels::sparse::Layout>,
-    /// Storage type of Conv/MatMul weights (`--weights`); see [`crate::f16`].
+    /// Storage type of Conv/MatMul weights and Gather tables (`--weights`); see [`crate::f16`].
     pub weights: crate::f16::WeightType,
 }
 
@@ -206,12 +206,15 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
     Ok(Conversion { bytes, report })
 }
 
-/// Storage type of a Conv/MatMul node's constant weight ("-" for other nodes).
+/// Storage type of a Conv/MatMul node's constant weight or a Gather's constant table ("-" for
+/// other nodes).
 fn weight_dtype(g: &Graph, n: &Node) -> String {
-    if !matches!(n.op, OpKind::Conv | OpKind::ConvTranspose | OpKind::MatMul) {
-        return "-".into();
-    }
-    let mut consts = n.inputs.iter().take(2).flatten().map(|&t| &g.tensors[t]).filter(|t| t.is_const());
+    let slots = match n.op {
+        OpKind::Conv | OpKind::ConvTranspose | OpKind::MatMul => 2,
+        OpKind::Gather => 1,
+        _ => return "-".into(),
+    };
+    let mut consts = n.inputs.iter().take(slots).flatten().map(|&t| &g.tensors[t]).filter(|t| t.is_const());
     consts.next().map_or("-".into(), |t| t.dtype.name().to_string())
 }
 

@@ -1,10 +1,13 @@
 //! `--weights f16`: stores the weights of Conv and MatMul as IEEE half (binary16), dense or
-//! block-sparse; activations, biases and every other constant stay f32.
+//! block-sparse, and the tables of Gather (embeddings); activations, biases and every other
+//! constant stay f32.
 //!
 //! Runs last among the graph passes (after BatchNormalization folding, channel reduction and
 //! the per-layer format choice of [`crate::sparsify`]), so the weights rounded are the ones the
 //! file stores. Which inputs are weights (the runtime's contract, `runtime/FORMAT.md`): Conv's W
-//! (not ConvTranspose), and MatMul's constant B or, when B is not constant, its constant A.
+//! (not ConvTranspose), MatMul's constant B or, when B is not constant, its constant A, and
+//! Gather's constant dense `data` when it is a rank-2 table of at least [`GATHER_MIN_ELEMS`]
+//! elements (the runtime widens each gathered row into the f32 output).
 //!
 //! Representation in the IR: a converted tensor gets `dtype = F16`; its `data` keeps the f32
 //! values **already rounded to f16** (so `data` widened is exactly what the file holds), and the
@@ -12,8 +15,8 @@
 //! re-packed with f16 values (`sprig_kernels::sparse::pack_as`, same layout and bias).
 //!
 //! A weight shared with a node that is not one of those weight slots (e.g. a tied embedding also
-//! read by Gather) is converted as a copy for the weight slots; the other readers keep the f32
-//! tensor. A weight with a magnitude above the f16 range (65504) stays f32 (noted in the report).
+//! read by a Transpose) or that is a graph output is converted as a copy for the weight slots;
+//! the other readers keep the f32 tensor. A weight with a magnitude above the f16 range (65504) stays f32 (noted in the report).
 //!
 //! Error report per layer (the weight it reads): `max_abs = max_i |h(w_i) - w_i|` and
 //! `max_rel = max_abs / max_i |w_i|` (relative to the layer's largest weight magnitude, not
@@ -28,6 +31,11 @@ use sprig_runtime::tensor::DType;
 
 /// Largest finite f16 magnitude.
 pub const F16_MAX: f32 = 65504.0;
+
+/// Smallest Gather table (elements) stored as f16. A word or position embedding is far above it
+/// (BERT: 30522 x 768 and 512 x 768); a token-type table (2 x 768) is below and stays exact, as
+/// it would save 3 KB.
+pub const GATHER_MIN_ELEMS: usize = 4096;
 
 /// Tolerance of `sprig convert --verify` for a model with f16 weights: `max_rel` of any output
 /// (largest absolute error over the output's largest reference magnitude, `crate::verify`)
@@ -109,6 +117,10 @@ fn weight_slot(g: &Graph, ni: usize) -> Option<usize> {
         OpKind::Conv if is_f32_const(1) => Some(1),
         OpKind::MatMul if is_f32_const(1) => Some(1),
         OpKind::MatMul if is_f32_const(0) && n.inputs.get(1).copied().flatten().is_some_and(|t| !g.tensors[t].is_const()) => Some(0),
+        OpKind::Gather if is_f32_const(0) => {
+            let t = &g.tensors[n.inputs[0]?];
+            (t.shape.len() == 2 && t.numel() >= GATHER_MIN_ELEMS && t.sparse.is_none()).then_some(0)
+        }
         _ => None,
     }
 }
@@ -126,7 +138,8 @@ fn f16_blob(blob: &[u8], dense: &[f32], name: &str) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Converts the weights of every Conv/MatMul of `g` to f16 (see the module doc).
+/// Converts the weights of every Conv/MatMul and the tables of Gather in `g` to f16 (see the
+/// module doc).
 pub fn run(g: &mut Graph) -> Result<F16Summary> {
     let mut sum = F16Summary::default();
     // Weight tensor → (its f16 version: itself, or a copy when other nodes read the f32 one;
@@ -152,7 +165,8 @@ pub fn run(g: &mut Graph) -> Result<F16Summary> {
                 let max_rel = if max_w > 0.0 { max_abs / max_w } else { 0.0 };
                 let rounded: Vec<f32> = w.iter().map(|&x| round_f16(x)).collect();
                 // Shared with a reader that needs f32: convert a copy.
-                let only_weight_slots = consumers[t].iter().all(|&c| weight_slot(g, c).is_some_and(|s| g.nodes[c].inputs[s] == Some(t)));
+                let only_weight_slots = consumers[t].iter().all(|&c| weight_slot(g, c).is_some_and(|s| g.nodes[c].inputs[s] == Some(t)))
+                    && !g.outputs.contains(&t);
                 let h = if only_weight_slots {
                     t
                 } else {

@@ -34,7 +34,8 @@ pub struct Args {
     /// Only consider this block shape for sparse weights (4x1, 1x8, ...).
     #[arg(long, value_name = "RxC", value_parser = sprig_tools::sparsify::parse_block)]
     block: Option<sprig_kernels::sparse::Layout>,
-    /// Storage type of Conv/MatMul weights (dense or sparse); activations and biases stay f32.
+    /// Storage type of Conv/MatMul weights (dense or sparse) and Gather tables (embeddings);
+    /// activations and biases stay f32.
     #[arg(long, value_name = "f32|f16", default_value = "f32")]
     weights: sprig_tools::f16::WeightType,
     /// Largest accepted relative error (max_rel, see below) of any output [default: 1e-4, or

@@ -40,7 +40,8 @@ pub struct LayerDesc {
     pub attrs: String,
     /// Encodings of the node's constant inputs ("-" when it has none).
     pub encoding: String,
-    /// Conv/ConvTranspose/MatMul: dtype of the constant weight ("f32", "f16"); "-" otherwise.
+    /// Conv/ConvTranspose/MatMul: dtype of the constant weight ("f32", "f16"); Gather: of its
+    /// constant table; "-" otherwise.
     pub weight_dtype: String,
     /// Elements and bytes of the node's constant inputs.
     pub params: u64,
@@ -191,12 +192,12 @@ pub fn describe(model: &Model, file: &str) -> ModelDesc {
         let consts: Vec<&TensorDesc> = ins.iter().flatten().filter(|t| t.constant).collect();
         let mut encs: Vec<&str> = consts.iter().map(|t| t.encoding).collect();
         encs.dedup();
-        let weight_dtype = match n.op {
-            OpKind::Conv | OpKind::ConvTranspose | OpKind::MatMul => {
-                ins.iter().take(2).flatten().find(|t| t.constant).map_or("-", |t| t.dtype).to_string()
-            }
-            _ => "-".to_string(),
+        let weight_slots = match n.op {
+            OpKind::Conv | OpKind::ConvTranspose | OpKind::MatMul => 2,
+            OpKind::Gather => 1,
+            _ => 0,
         };
+        let weight_dtype = ins.iter().take(weight_slots).flatten().find(|t| t.constant).map_or("-", |t| t.dtype).to_string();
         layers.push(LayerDesc {
             index: k,
             name: n.name.to_string(),
