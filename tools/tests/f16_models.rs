@@ -9,6 +9,7 @@
 //! - the rounding-error report against hand-computed bounds (round to nearest: at most half an
 //!   ulp of f16, 2^-11 of the layer's largest weight);
 //! - `sprig inspect` of an f16 file (dtype f16, bytes); corrupted files give typed errors.
+mod convert_common;
 use sprig_kernels::sparse::{pack, Layout, SparseMatrix};
 use sprig_runtime::format::{Parsed, Storage, ValueRecord, NO_VALUE};
 use sprig_runtime::tensor::{DType, Encoding};
@@ -384,4 +385,59 @@ fn cli_convert_weights_f16() {
     let bad = sprig(&["convert", s, "-o", d, "--weights", "f64"]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("f32 or f16"), "{}", String::from_utf8_lossy(&bad.stderr));
+}
+
+/// The Gather tables the pass converts: a table also read by a non-weight node (Mul) is copied
+/// (Gather reads the f16 copy, Mul the f32 original); a table under
+/// `sprig_tools::f16::GATHER_MIN_ELEMS` elements stays f32; the outputs match tract within the
+/// f16 tolerance, and only the f16 Gather's output shows rounding.
+#[test]
+fn gather_tables_shared_and_small() {
+    use convert_common::{attr_i, fixed, model, node, out, rand_vec, tensor_f32};
+    use tract_onnx::pb::{self, tensor_proto::DataType, TypeProto, ValueInfoProto};
+    let ids = |name: &str, n: usize| ValueInfoProto {
+        name: name.into(),
+        r#type: Some(TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: DataType::Int64 as i32,
+                shape: Some(pb::TensorShapeProto {
+                    dim: [1, n as i64].iter().map(|&d| pb::tensor_shape_proto::Dimension { value: Some(pb::tensor_shape_proto::dimension::Value::DimValue(d)), ..Default::default() }).collect(),
+                }),
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let (v, d) = (64, 80);
+    assert!(v * d >= sprig_tools::f16::GATHER_MIN_ELEMS && 2 * d < sprig_tools::f16::GATHER_MIN_ELEMS);
+    let onnx = model(
+        vec![
+            node("Gather", "big_lookup", &["E", "ids"], &["g1"], vec![attr_i("axis", 0)]),
+            node("Mul", "scale_table", &["E", "x"], &["m"], vec![]),
+            node("Gather", "small_lookup", &["T", "ids2"], &["g2"], vec![attr_i("axis", 0)]),
+        ],
+        vec![tensor_f32("E", &[v, d], &rand_vec(v * d, 3)), tensor_f32("T", &[2, d], &rand_vec(2 * d, 4))],
+        vec![ids("ids", 6), fixed("x", &[v, d]), ids("ids2", 3)],
+        vec![out("g1"), out("m"), out("g2")],
+        17,
+    );
+    let c = convert_bytes(&onnx, &opts(0.0, WeightType::F16)).unwrap_or_else(|e| panic!("{e:#}"));
+    let m = load(&c.bytes);
+    let node = |name: &str| (0..m.num_nodes()).map(|k| m.node(k).unwrap()).find(|n| n.name == name).unwrap_or_else(|| panic!("node {name}"));
+    let (big, mul, small) = (node("big_lookup"), node("scale_table"), node("small_lookup"));
+    let dt = |i: u32| m.value(i).unwrap().dtype;
+    assert_eq!(dt(big.inputs[0]), DType::F16, "the big table is f16");
+    assert_ne!(big.inputs[0], mul.inputs[0], "Gather reads a copy");
+    assert_eq!(dt(mul.inputs[0]), DType::F32, "Mul keeps the f32 table");
+    assert_eq!(dt(small.inputs[0]), DType::F32, "a table under the threshold stays f32");
+    let f = c.report.f16.as_ref().unwrap();
+    assert_eq!(f.layers.iter().map(|l| l.node.as_str()).collect::<Vec<_>>(), ["big_lookup"]);
+    assert!(f.layers[0].max_rel > 0.0 && f.layers[0].max_rel <= 1.0 / 2048.0);
+    let path = temp("gather_tables.onnx", &onnx);
+    let r = verify_file(&path.0, &c.bytes, &[], 3, F16_TOLERANCE).unwrap();
+    assert!(r.passed, "{:?}", r.outputs);
+    for e in &r.outputs {
+        let exact = e.name != "g1";
+        assert_eq!(e.max_abs == 0.0, exact, "output {}: max_abs {:e}", e.name, e.max_abs);
+    }
 }
