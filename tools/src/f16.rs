@@ -32,9 +32,9 @@ use sprig_runtime::tensor::DType;
 /// Largest finite f16 magnitude.
 pub const F16_MAX: f32 = 65504.0;
 
-/// Smallest Gather table (elements) stored as f16. A word or position embedding is far above it
-/// (BERT: 30522 x 768 and 512 x 768); a token-type table (2 x 768) is below and stays exact, as
-/// it would save 3 KB.
+/// Smallest Gather table (elements) stored as f16. A word embedding is far above it (BERT:
+/// 30522 x 768); a token-type table (2 x 768) is below and stays exact, as f16 would save 3 KB.
+/// (A table gathered with constant indices, e.g. position embeddings, is folded before this pass.)
 pub const GATHER_MIN_ELEMS: usize = 4096;
 
 /// Tolerance of `sprig convert --verify` for a model with f16 weights: `max_rel` of any output
