@@ -237,18 +237,7 @@ fn band_row(kr: &DwKernel, buf: &mut [f32; EDGE_BUF], g: &DwGeom, xc: &[f32], wc
     }
     // Band column j is input column j - pl.
     for ky in 0..g.kh {
-        let dst = &mut buf[ky * bw..(ky + 1) * bw];
-        let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
-        if iy < 0 || iy >= g.h as isize {
-            dst.fill(0.0);
-            continue;
-        }
-        let row = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
-        let j0 = g.pl.min(bw);
-        let j1 = (g.pl + g.w).min(bw);
-        dst[..j0].fill(0.0);
-        dst[j0..j1].copy_from_slice(&row[..j1 - j0]);
-        dst[j1..].fill(0.0);
+        pad_row(&mut buf[ky * bw..(ky + 1) * bw], g, xc, (oy * g.sh + ky * g.dh) as isize - g.pt as isize);
     }
     let full = g.ow / lanes * lanes;
     let pg = DwGeom { c: 1, h: g.kh, w: bw, kh: g.kh, kw: g.kw, sh: 1, sw: g.sw, dh: 1, dw: g.dw, pt: 0, pl: 0, oh: 1, ow: g.ow };
@@ -294,18 +283,7 @@ fn plane_channel(kr: &DwKernel, buf: &mut [f32; EDGE_BUF], g: &DwGeom, xc: &[f32
     }
     // Plane row r, column j is input row r - pt, column j - pl.
     for r in 0..hp {
-        let dst = &mut buf[r * bw..(r + 1) * bw];
-        let iy = r as isize - g.pt as isize;
-        if iy < 0 || iy >= g.h as isize {
-            dst.fill(0.0);
-            continue;
-        }
-        let row = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
-        let j0 = g.pl.min(bw);
-        let j1 = (g.pl + g.w).min(bw);
-        dst[..j0].fill(0.0);
-        dst[j0..j1].copy_from_slice(&row[..j1 - j0]);
-        dst[j1..].fill(0.0);
+        pad_row(&mut buf[r * bw..(r + 1) * bw], g, xc, r as isize - g.pt as isize);
     }
     let full = g.ow / lanes * lanes;
     let pg = DwGeom { c: 1, h: hp, w: bw, pt: 0, pl: 0, ..*g };
@@ -332,6 +310,22 @@ fn plane_channel(kr: &DwKernel, buf: &mut [f32; EDGE_BUF], g: &DwGeom, xc: &[f32
         }
     }
     true
+}
+
+/// Fills `dst` (a row of a zero-padded copy, column j = input column j - pl) with input row `iy`
+/// of the channel `xc`, or with zeros when `iy` is outside the input.
+fn pad_row(dst: &mut [f32], g: &DwGeom, xc: &[f32], iy: isize) {
+    if iy < 0 || iy >= g.h as isize {
+        dst.fill(0.0);
+        return;
+    }
+    let row = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
+    let bw = dst.len();
+    let j0 = g.pl.min(bw);
+    let j1 = (g.pl + g.w).min(bw);
+    dst[..j0].fill(0.0);
+    dst[j0..j1].copy_from_slice(&row[..j1 - j0]);
+    dst[j1..].fill(0.0);
 }
 
 /// One output pixel, plain (the same arithmetic as the reference), before the activation.

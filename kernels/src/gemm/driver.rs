@@ -32,18 +32,22 @@ fn take_aligned(s: &mut [f32], len: usize) -> (&mut [f32], &mut [f32]) {
     (buf, rest)
 }
 
+/// `C = act(bias)`: the product of an empty reduction (k = 0).
+pub(super) fn fill_bias(c: MatMut, bias: Bias, act: &Activation) {
+    for i in 0..c.rows {
+        for j in 0..c.cols {
+            c.data[i * c.rs + j] = act.apply(bias.at(i, j));
+        }
+    }
+}
+
 pub(super) fn sgemm_with(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {
         return;
     }
     if k == 0 {
-        for i in 0..m {
-            for j in 0..n {
-                c.data[i * c.rs + j] = act.apply(bias.at(i, j));
-            }
-        }
-        return;
+        return fill_bias(c, bias, act);
     }
     if m == 1 || n == 1 {
         return gemv(kr, a, b, c, bias, act);

@@ -438,12 +438,7 @@ pub fn sgemm_mixed(isa: Isa, a: Operand, b: Operand, c: MatMut, bias: Bias, act:
         return;
     }
     if k == 0 {
-        for i in 0..m {
-            for j in 0..n {
-                c.data[i * c.rs + j] = act.apply(bias.at(i, j));
-            }
-        }
-        return;
+        return driver::fill_bias(c, bias, act);
     }
     if m == 1 || n == 1 {
         return gemv_mixed(isa, a, b, c, bias, act);
