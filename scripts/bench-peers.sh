@@ -6,7 +6,7 @@
 #
 # Models: mnv1-dense, mnv1-90x4, mnv1-95x4, mnv1-90x1 (MobileNetV1 224x224, width 1.0, pointwise
 # convs and classifier pruned), mlp-dense, mlp-90x4 (MLP 1024 -> 4096 -> 1024 with ReLU, batch 1,
-# both weights pruned). Each model is synthesized as ONNX, converted (`sprig convert` verifies it
+# both weights pruned), mlpb128-dense, mlpb128-90x4 (the same MLP at batch 128). Each model is synthesized as ONNX, converted (`sprig convert` verifies it
 # against tract), then timed by ../shared/peers/time_peers.py in interleaved rounds, with
 # `sprig bench --json` as the external command in the same rounds.
 # Env: ROUNDS (default 5), RUNS (runs per round and runtime, default 50), OUT (work dir, default
@@ -27,12 +27,12 @@ PY=${PEERS_HOME:-$HOME/.cache/sprig-peers}/ort/bin/python # has numpy and onnx
 mkdir -p "$OUT"
 
 # An MLP x[1, i] -> MatMul+Add(h) -> Relu -> MatMul+Add(o), weights magnitude-pruned to $2 in blocks
-# of $3 consecutive output columns x 1 input row (ranked by the block's L1 norm).
+# of $3 consecutive output columns x 1 input row (ranked by the block's L1 norm); $4 = batch.
 make_mlp() {
-  "$PY" - "$1" "$2" "$3" <<'EOF'
+  "$PY" - "$1" "$2" "$3" "${4:-1}" <<'EOF'
 import sys, numpy as np, onnx
 from onnx import helper, numpy_helper, TensorProto
-out, sparsity, block = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+out, sparsity, block, batch = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 i, h, o = 1024, 4096, 1024
 rng = np.random.default_rng(0)
 def weight(k, n):
@@ -48,8 +48,8 @@ inits = [numpy_helper.from_array(weight(i, h), "w1"), numpy_helper.from_array(np
 nodes = [helper.make_node("MatMul", ["x", "w1"], ["h0"], name="fc1"), helper.make_node("Add", ["h0", "b1"], ["h1"], name="fc1.bias"),
          helper.make_node("Relu", ["h1"], ["h2"], name="relu"), helper.make_node("MatMul", ["h2", "w2"], ["y0"], name="fc2"),
          helper.make_node("Add", ["y0", "b2"], ["y"], name="fc2.bias")]
-g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, i])],
-                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, o])], inits)
+g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, i])],
+                      [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, o])], inits)
 m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
 onnx.checker.check_model(m)
 onnx.save(m, out)
@@ -64,6 +64,8 @@ for m in "${models[@]}"; do
     mnv1-*x*) s=${m#mnv1-}; "$SPRIG" synth --arch mobilenet-v1 --sparsity "0.${s%x*}" --block "${s#*x}" -o "$onnx" >&2 ;;
     mlp-dense) make_mlp "$onnx" 0 1 ;;
     mlp-*x*) s=${m#mlp-}; make_mlp "$onnx" "0.${s%x*}" "${s#*x}" ;;
+    mlpb128-dense) make_mlp "$onnx" 0 1 128 ;;
+    mlpb128-*x*) s=${m#mlpb128-}; make_mlp "$onnx" "0.${s%x*}" "${s#*x}" 128 ;;
     *) echo "unknown model '$m'" >&2; exit 2 ;;
   esac
   "$SPRIG" convert "$onnx" -o "$model" >/dev/null
