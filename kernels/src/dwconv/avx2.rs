@@ -1,5 +1,5 @@
 //! AVX2+FMA depthwise row kernel: 8 output columns per vector.
-use super::{DwGeom, DwKernel, DwRow};
+use super::{Dw3x3, Dw3x3Kernel, DwGeom, DwKernel, DwRow};
 use crate::Isa;
 use core::arch::x86_64::*;
 
@@ -66,4 +66,119 @@ pub unsafe fn dwconv_8w_avx2(g: &DwGeom, r: &DwRow) -> usize {
         ox += V;
     }
     ox
+}
+
+pub const DW3X3S1_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 1, run: dw3x3s1_8w_avx2 };
+pub const DW3X3S2_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 2, run: dw3x3s2_8w_avx2 };
+
+/// The three taps of one padded row for a vector of outputs: stride 1 `x[0..], x[1..], x[2..]`;
+/// stride 2 (deinterleaved row) `E[0..], O[0..], E[1..]` with `O = E + xo`.
+///
+/// # Safety
+/// AVX2 is available; the 8 floats at each of those three addresses are readable.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn taps3<const S: usize>(x: *const f32, xo: usize) -> [__m256; 3] {
+    // SAFETY: per the contract.
+    unsafe {
+        if S == 1 {
+            [_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(1)), _mm256_loadu_ps(x.add(2))]
+        } else {
+            [_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(xo)), _mm256_loadu_ps(x.add(1))]
+        }
+    }
+}
+
+/// `acc + t·w[3k..3k+3]` (three dependent FMAs).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn fma3(acc: __m256, t: &[__m256; 3], w: &[__m256; 9], k: usize) -> __m256 {
+    _mm256_fmadd_ps(t[2], w[3 * k + 2], _mm256_fmadd_ps(t[1], w[3 * k + 1], _mm256_fmadd_ps(t[0], w[3 * k], acc)))
+}
+
+/// Clamps (if asked) and stores `n` lanes of `v` at `y` (masked when `n < 8`).
+///
+/// # Safety
+/// AVX2 is available; `n <= 8` floats at `y` are writable.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store(y: *mut f32, v: __m256, n: usize, p: &Dw3x3) {
+    let v = if p.clamp { _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(p.lo)), _mm256_set1_ps(p.hi)) } else { v };
+    // SAFETY: per the contract; the masked store writes lanes < n only.
+    unsafe {
+        if n == V {
+            _mm256_storeu_ps(y, v);
+        } else {
+            let m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            _mm256_maskstore_ps(y, m, v);
+        }
+    }
+}
+
+/// The 3x3 channel kernel for stride `S`: output rows in pairs, whose padded rows
+/// `S·oy ..= S·oy + S + 2` are each loaded once per vector and feed both rows.
+///
+/// # Safety
+/// See [`super::Dw3x3Fn`]; the CPU has AVX2 and FMA.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dw3x3_8w<const S: usize>(p: &Dw3x3) {
+    // SAFETY: p.w holds 9 taps.
+    let w: [__m256; 9] = core::array::from_fn(|i| unsafe { _mm256_set1_ps(*p.w.add(i)) });
+    let bias = _mm256_set1_ps(p.bias);
+    let mut oy = 0;
+    while oy < p.oh {
+        let two = oy + 1 < p.oh;
+        // SAFETY (whole row pair): padded rows S·oy .. S·oy + S + 2 exist when row oy + 1 does
+        // ((oh-1)·S + 3 rows are readable), rows S·oy .. S·oy + 2 otherwise; each vector's taps
+        // lie in columns < owr + 2 (stride 1) or E[..owr+1], O[..owr] (stride 2), readable per
+        // the layout; rows oy and oy + 1 of the output hold ow floats each.
+        unsafe {
+            let x0 = p.x.add(S * oy * p.xs);
+            let y0 = p.y.add(oy * p.ow);
+            let mut ox = 0;
+            while ox < p.ow {
+                let n = (p.ow - ox).min(V);
+                let at = |r: usize| x0.add(r * p.xs + ox);
+                let mut a = bias;
+                let mut b = bias;
+                a = fma3(a, &taps3::<S>(at(0), p.xo), &w, 0);
+                let t1 = taps3::<S>(at(1), p.xo);
+                let t2 = taps3::<S>(at(2), p.xo);
+                a = fma3(a, &t1, &w, 1);
+                a = fma3(a, &t2, &w, 2);
+                if two {
+                    if S == 1 {
+                        b = fma3(b, &t1, &w, 0);
+                        b = fma3(b, &t2, &w, 1);
+                        b = fma3(b, &taps3::<S>(at(3), p.xo), &w, 2);
+                    } else {
+                        b = fma3(b, &t2, &w, 0);
+                        b = fma3(b, &taps3::<S>(at(3), p.xo), &w, 1);
+                        b = fma3(b, &taps3::<S>(at(4), p.xo), &w, 2);
+                    }
+                    store(y0.add(p.ow + ox), b, n, p);
+                }
+                store(y0.add(ox), a, n, p);
+                ox += V;
+            }
+        }
+        oy += 2;
+    }
+}
+
+/// # Safety
+/// See [`super::Dw3x3Fn`]; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dw3x3s1_8w_avx2(p: &Dw3x3) {
+    // SAFETY: forwarded contract.
+    unsafe { dw3x3_8w::<1>(p) }
+}
+
+/// # Safety
+/// See [`super::Dw3x3Fn`]; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn dw3x3s2_8w_avx2(p: &Dw3x3) {
+    // SAFETY: forwarded contract.
+    unsafe { dw3x3_8w::<2>(p) }
 }

@@ -1,5 +1,5 @@
 //! NEON depthwise row kernel: 4 output columns per vector.
-use super::{DwGeom, DwKernel, DwRow};
+use super::{Dw3x3, Dw3x3Kernel, DwGeom, DwKernel, DwRow};
 use crate::Isa;
 use core::arch::aarch64::*;
 
@@ -46,4 +46,99 @@ pub unsafe fn dwconv_4w_neon(g: &DwGeom, r: &DwRow) -> usize {
         ox += V;
     }
     ox
+}
+
+pub const DW3X3S1_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_4w_neon", isa: Isa::Neon, lanes: V, stride: 1, run: dw3x3s1_4w_neon };
+pub const DW3X3S2_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_4w_neon", isa: Isa::Neon, lanes: V, stride: 2, run: dw3x3s2_4w_neon };
+
+/// `acc + Σ_k taps(x)[k]·w[3r + k]` for one padded row: stride 1 taps `x[0..], x[1..], x[2..]`;
+/// stride 2 (deinterleaved row) `E[0..], O[0..], E[1..]` with `O = E + xo`.
+///
+/// # Safety
+/// NEON is available; the 4 floats at each of those three addresses are readable.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn row3<const S: usize>(acc: float32x4_t, x: *const f32, xo: usize, w: &[f32; 9], r: usize) -> float32x4_t {
+    // SAFETY: per the contract.
+    unsafe {
+        let t1 = if S == 1 { x.add(1) } else { x.add(xo) };
+        let t2 = if S == 1 { x.add(2) } else { x.add(1) };
+        let a = vfmaq_n_f32(acc, vld1q_f32(x), w[3 * r]);
+        let a = vfmaq_n_f32(a, vld1q_f32(t1), w[3 * r + 1]);
+        vfmaq_n_f32(a, vld1q_f32(t2), w[3 * r + 2])
+    }
+}
+
+/// Clamps (if asked) and stores `n` lanes of `v` at `y`.
+///
+/// # Safety
+/// NEON is available; `n <= 4` floats at `y` are writable.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn store(y: *mut f32, v: float32x4_t, n: usize, p: &Dw3x3) {
+    let v = if p.clamp { vminq_f32(vmaxq_f32(v, vdupq_n_f32(p.lo)), vdupq_n_f32(p.hi)) } else { v };
+    // SAFETY: per the contract; the tail goes through a stack vector, n lanes copied.
+    unsafe {
+        if n == V {
+            vst1q_f32(y, v);
+        } else {
+            let mut t = [0f32; V];
+            vst1q_f32(t.as_mut_ptr(), v);
+            core::ptr::copy_nonoverlapping(t.as_ptr(), y, n);
+        }
+    }
+}
+
+/// The 3x3 channel kernel for stride `S`: output rows in pairs, whose padded rows
+/// `S·oy ..= S·oy + S + 2` are each loaded once per vector and feed both rows.
+///
+/// # Safety
+/// See [`super::Dw3x3Fn`]; the CPU has NEON.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn dw3x3_4w<const S: usize>(p: &Dw3x3) {
+    // SAFETY: p.w holds 9 taps.
+    let w: [f32; 9] = unsafe { *(p.w as *const [f32; 9]) };
+    let bias = vdupq_n_f32(p.bias);
+    let mut oy = 0;
+    while oy < p.oh {
+        let two = oy + 1 < p.oh;
+        // SAFETY (whole row pair): padded rows S·oy .. S·oy + S + 2 exist when row oy + 1 does
+        // ((oh-1)·S + 3 rows are readable), rows S·oy .. S·oy + 2 otherwise; each vector's taps
+        // lie in columns < owr + 2 (stride 1) or E[..owr+1], O[..owr] (stride 2), readable per
+        // the layout; rows oy and oy + 1 of the output hold ow floats each.
+        unsafe {
+            let x0 = p.x.add(S * oy * p.xs);
+            let y0 = p.y.add(oy * p.ow);
+            let mut ox = 0;
+            while ox < p.ow {
+                let n = (p.ow - ox).min(V);
+                let at = |r: usize| x0.add(r * p.xs + ox);
+                let a = row3::<S>(row3::<S>(row3::<S>(bias, at(0), p.xo, &w, 0), at(1), p.xo, &w, 1), at(2), p.xo, &w, 2);
+                if two {
+                    let b = row3::<S>(row3::<S>(row3::<S>(bias, at(S), p.xo, &w, 0), at(S + 1), p.xo, &w, 1), at(S + 2), p.xo, &w, 2);
+                    store(y0.add(p.ow + ox), b, n, p);
+                }
+                store(y0.add(ox), a, n, p);
+                ox += V;
+            }
+        }
+        oy += 2;
+    }
+}
+
+/// # Safety
+/// See [`super::Dw3x3Fn`]; the CPU has NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn dw3x3s1_4w_neon(p: &Dw3x3) {
+    // SAFETY: forwarded contract.
+    unsafe { dw3x3_4w::<1>(p) }
+}
+
+/// # Safety
+/// See [`super::Dw3x3Fn`]; the CPU has NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn dw3x3s2_4w_neon(p: &Dw3x3) {
+    // SAFETY: forwarded contract.
+    unsafe { dw3x3_4w::<2>(p) }
 }
