@@ -164,21 +164,16 @@ pub fn dwconv2d_f16w(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[
 /// Arguments of a 3x3 depthwise channel kernel ([`Dw3x3Fn`]): one channel over a zero-padded
 /// copy of its input rows, every output interior.
 ///
-/// Layout of the copy (padded row `r`, column `j` = input row `r - pt`, column `j - pl`):
-/// - stride 1: row `r` starts at `x + r·xs` and holds columns `0..owr + 2`;
-/// - stride 2: row `r` holds the even columns at `x + r·xs` (`E[i]` = column `2i`, `i < owr + 1`)
-///   and the odd ones at `x + r·xs + xo` (`O[i]` = column `2i + 1`, `i < owr`), so the three taps
-///   of a vector of outputs `ox..` are plain loads at `E + ox`, `O + ox` and `E + ox + 1`,
-///
-/// where `owr` is `ow` rounded up to whole vectors of the kernel: the last vector of a row is
-/// computed whole over the padding and stored masked, so only `ow` outputs are written. The kernel
-/// reads rows `0..(oh-1)·s + 3`.
+/// Padded row `r` starts at `x + r·xs`; its column `j` is input row `r - pt`, column `j - pl`
+/// (zero outside the input). The kernel reads rows `0..(oh-1)·s + 3` and in each the columns
+/// `0..xs` with `xs = s·owr + 2`, where `owr` is `ow` rounded up to whole vectors: the last vector
+/// of a row is computed whole over the padding and stored masked, so only `ow` outputs are
+/// written. Stride 2 deinterleaves the even and odd columns in registers.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Dw3x3 {
     pub x: *const f32,
     pub xs: usize,
-    pub xo: usize,
     /// The 9 taps, row-major.
     pub w: *const f32,
     /// `oh` output rows of `ow` values, contiguous.
@@ -192,12 +187,21 @@ pub struct Dw3x3 {
 }
 
 /// A 3x3 depthwise channel kernel: the 9 taps in registers, two output rows per pass over the
-/// padded rows (each input row feeds both), bias and clamp fused.
+/// padded rows (each input row loaded once per vector feeds both), bias and clamp fused.
 ///
 /// # Safety
-/// The CPU supports the kernel's ISA; `p` describes a padded copy of the layout of [`Dw3x3`] for
+/// The CPU supports the kernel's ISA; `p` describes a padded copy in the layout of [`Dw3x3`] for
 /// the kernel's stride and lanes, readable as stated there; `p.y` holds `oh·ow` writable floats.
 pub type Dw3x3Fn = unsafe fn(p: &Dw3x3);
+
+/// Writes `src[0..n]` then zeros to `dst[0..len.next_multiple_of(lanes)]` in whole vectors
+/// (reading only `src[0..n]`): one row of the padded copy, without a `memcpy` call per row
+/// (the 7x7 and 14x14 planes copy 9–16 rows of 7–14 floats per channel).
+///
+/// # Safety
+/// The CPU supports the kernel's ISA; `n <= len`; `src[0..n]` is readable and
+/// `dst[0..len.next_multiple_of(lanes)]` writable.
+pub type PadRowFn = unsafe fn(dst: *mut f32, src: *const f32, n: usize, len: usize);
 
 /// One row of the 3x3 depthwise table.
 #[derive(Clone, Copy, Debug)]
@@ -209,6 +213,7 @@ pub struct Dw3x3Kernel {
     /// Stride (both axes).
     pub stride: usize,
     pub run: Dw3x3Fn,
+    pub pad_row: PadRowFn,
 }
 
 /// The 3x3 depthwise table of this target (dispatch takes the first row of an ISA and stride).
@@ -233,16 +238,16 @@ pub fn kernel3x3_for(isa: Isa, g: &DwGeom) -> Option<&'static Dw3x3Kernel> {
 /// again only every 15 output rows there).
 const PAD3_BUF: usize = 2048;
 
-/// Row stride, odd-column offset and the number of padded rows that fit in the buffer for
-/// kernel `k` on `g`; None when 3 rows do not fit.
-fn pad3x3_layout(k: &Dw3x3Kernel, g: &DwGeom) -> Option<(usize, usize, usize)> {
-    let owr = g.ow.div_ceil(k.lanes) * k.lanes;
-    let (xs, xo) = match k.stride {
-        1 => (owr + 2, 0),
-        _ => (2 * owr + 1, owr + 1),
-    };
-    let rows = PAD3_BUF / xs.max(1);
-    (rows >= 3).then_some((xs, xo, rows))
+/// Row stride of the padded copy and the number of padded rows that fit in the buffer (leaving
+/// one vector of slack for the last row's whole-vector writes) for kernel `k` on `g`; None when
+/// 3 rows do not fit.
+fn pad3x3_layout(k: &Dw3x3Kernel, g: &DwGeom) -> Option<(usize, usize)> {
+    if k.lanes > MAX_LANES {
+        return None;
+    }
+    let xs = g.ow.div_ceil(k.lanes) * k.lanes * k.stride + 2;
+    let rows = (PAD3_BUF - MAX_LANES) / xs;
+    (rows >= 3).then_some((xs, rows))
 }
 
 /// Depthwise convolution with one 3x3 table row; panics if the CPU lacks its ISA or `g` is not
@@ -257,7 +262,7 @@ pub fn dwconv2d_3x3_with(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], w: &[f32], bias
 /// Runs `k` over every channel: the output rows in bands whose padded input rows fit in the
 /// stack buffer, the channel's taps written into a 9-float array by `taps(ch, ..)`.
 fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32; 9]), bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
-    let Some((xs, xo, rows)) = pad3x3_layout(k, g) else {
+    let Some((xs, rows)) = pad3x3_layout(k, g) else {
         unreachable!("dwconv: 3x3 kernel chosen for a geometry that does not fit")
     };
     if g.oh == 0 || g.ow == 0 {
@@ -267,11 +272,11 @@ fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32
     let (clamp, lo, hi, post) = act.fused_clamp();
     // Output rows per band: (band - 1)·s + 3 padded rows must fit.
     let band = ((rows - 3) / s + 1).min(g.oh);
+    // Columns 0..pl of every row are never written but by the previous row's zero tail, so they
+    // stay zero; each row's pad_row writes its input columns and zeros up to the row's end.
     let mut buf = [0f32; PAD3_BUF];
-    // Padded columns the kernel reads (0..xs: s = 1 up to owr + 1, s = 2 up to 2·owr) and the
-    // input columns that land there; the columns outside them are never written, so they stay zero.
-    let need = xs;
-    let i1 = g.w.min(need.saturating_sub(g.pl));
+    // The input columns that land in the padded columns 0..xs the kernel reads.
+    let i1 = g.w.min(xs.saturating_sub(g.pl));
     let (plane, oplane) = (g.h * g.w, g.oh * g.ow);
     let mut wt = [0f32; 9];
     for ch in 0..g.c {
@@ -284,35 +289,22 @@ fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32
             let n = band.min(g.oh - oy);
             let r0 = oy * s;
             for r in 0..(n - 1) * s + 3 {
-                let dst = &mut buf[r * xs..(r + 1) * xs];
                 let iy = (r0 + r) as isize - g.pt as isize;
-                if iy < 0 || iy >= g.h as isize {
-                    dst.fill(0.0);
-                    continue;
-                }
-                if i1 == 0 {
-                    continue;
-                }
-                let src = &xc[iy as usize * g.w..][..i1];
-                if s == 1 {
-                    dst[g.pl..g.pl + i1].copy_from_slice(src);
-                } else {
-                    // Input column i is padded column i + pl: even ones to E, odd ones to O.
-                    let (e, o) = dst.split_at_mut(xo);
-                    let (first_e, first_o) = if g.pl.is_multiple_of(2) { (0, 1) } else { (1, 0) };
-                    for (d, v) in e[(first_e + g.pl) / 2..].iter_mut().zip(src.iter().skip(first_e).step_by(2)) {
-                        *d = *v;
-                    }
-                    for (d, v) in o[(first_o + g.pl) / 2..].iter_mut().zip(src.iter().skip(first_o).step_by(2)) {
-                        *d = *v;
-                    }
-                }
+                let inside = iy >= 0 && iy < g.h as isize && i1 > 0;
+                let (d0, src, cnt) = if inside { (r * xs + g.pl, xc[iy as usize * g.w..][..i1].as_ptr(), i1) } else { (r * xs, xc.as_ptr(), 0) };
+                let len = (r + 1) * xs - d0;
+                debug_assert!(d0 + len.next_multiple_of(k.lanes) <= PAD3_BUF);
+                // SAFETY: k.isa is available (checked by the callers); cnt <= len (i1 <= xs -
+                // pl); src[0..cnt] is inside the channel's input row iy; the whole vectors
+                // written end at d0 + len rounded up to lanes <= rows·xs + lanes <= PAD3_BUF
+                // (pad3x3_layout keeps MAX_LANES >= lanes floats of slack).
+                unsafe { (k.pad_row)(buf.as_mut_ptr().add(d0), src, cnt, len) };
             }
             let yb = &mut yc[oy * g.ow..(oy + n) * g.ow];
-            let p = Dw3x3 { x: buf.as_ptr(), xs, xo, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, bias: b, clamp, lo, hi };
+            let p = Dw3x3 { x: buf.as_ptr(), xs, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, bias: b, clamp, lo, hi };
             // SAFETY: k.isa is available (checked by the callers); `buf` holds (n-1)·s + 3 ≤ rows
-            // padded rows of stride xs (rows·xs ≤ PAD3_BUF) in the layout of `Dw3x3` for stride
-            // s and k.lanes (pad3x3_layout); `wt` holds 9 taps; `yb` holds n·ow outputs.
+            // padded rows of stride xs = s·owr + 2 in the layout of `Dw3x3` (rows·xs ≤ PAD3_BUF);
+            // `wt` holds 9 taps; `yb` holds n·ow outputs.
             unsafe { (k.run)(&p) };
             oy += n;
         }
