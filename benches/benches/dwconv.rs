@@ -10,7 +10,8 @@
 //! `SPRIG_DW_INTERLEAVED=1 cargo bench -p sprig-benches --bench dwconv` instead alternates the row
 //! and 3x3 paths on each shape for 41 rounds and prints the median time of each and the median of
 //! the per-round ratios (the development VM's load changes from second to second; criterion
-//! measures one id after the other).
+//! measures one id after the other). `SPRIG_DW_FILTER=<substring>` keeps the shapes whose label
+//! (`{c}x{h}x{w}s{stride}`) contains it.
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
 use sprig_kernels::dwconv::{dwconv2d_3x3_with, dwconv2d_with, kernel3x3_for, kernel_for, scalar::dwconv2d_ref, DwGeom};
 use sprig_kernels::{Activation, Isa};
@@ -65,6 +66,9 @@ fn interleaved() {
     let (mut sum_row, mut sum_3) = (0.0, 0.0);
     for &(c, side, s) in SHAPES {
         let g = geom(c, side, s);
+        if std::env::var("SPRIG_DW_FILTER").is_ok_and(|f| !label(&g).contains(&f)) {
+            continue;
+        }
         let (Some(kr), Some(k3)) = (kernel_for(isa).filter(|k| k.isa.available()), kernel3x3_for(isa, &g).filter(|k| k.isa.available())) else {
             println!("SKIPPED: {} (no {} row or 3x3 kernel on this CPU)", label(&g), isa.name());
             continue;

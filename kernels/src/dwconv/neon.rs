@@ -108,14 +108,19 @@ unsafe fn row3<const S: usize>(acc: float32x4_t, x: *const f32, w: &[f32; 9], r:
 #[target_feature(enable = "neon")]
 unsafe fn store(y: *mut f32, v: float32x4_t, n: usize, p: &Dw3x3) {
     let v = if p.clamp { vminq_f32(vmaxq_f32(v, vdupq_n_f32(p.lo)), vdupq_n_f32(p.hi)) } else { v };
-    // SAFETY: per the contract; the tail goes through a stack vector, n lanes copied.
+    // SAFETY: per the contract; each store below writes lanes < n only.
     unsafe {
         if n == V {
             vst1q_f32(y, v);
-        } else {
-            let mut t = [0f32; V];
-            vst1q_f32(t.as_mut_ptr(), v);
-            core::ptr::copy_nonoverlapping(t.as_ptr(), y, n);
+            return;
+        }
+        let (mut y, mut h) = (y, vget_low_f32(v));
+        if n >= 2 {
+            vst1_f32(y, h);
+            (y, h) = (y.add(2), vget_high_f32(v));
+        }
+        if n % 2 == 1 {
+            vst1_lane_f32::<0>(y, h);
         }
     }
 }
