@@ -300,3 +300,21 @@ fn prop_f16_neon() {
 fn prop_f16_scalar() {
     prop_isa(Isa::Scalar, ValueType::F16, 100);
 }
+
+/// SpMM with B larger than one N panel (k·n·4 bytes above the kernels' 2 MB panel budget, so N
+/// splits into several panels plus a tail), every layout, f32 and f16, every ISA this CPU has.
+#[test]
+fn spmm_several_panels() {
+    let mut rng = XorRng(0x9a7e1);
+    for isa in Isa::ALL {
+        for vt in [ValueType::F32, ValueType::F16] {
+            if !available_or_skip(isa, vt) {
+                continue;
+            }
+            for layout in Layout::ALL {
+                let case = Case::random(&mut rng, 9, 4100, 157, layout, 0.9, true).with_vt(vt);
+                assert!(check_spmm(isa, &case, &Activation::RELU, &mut rng) > 0);
+            }
+        }
+    }
+}

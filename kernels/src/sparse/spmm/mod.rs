@@ -5,8 +5,10 @@
 //! row-major with row stride `ldc ≥ n`; only the `n` first columns of each row are read/written.
 //! Kernels vectorise along N (the H·W of a 1x1 convolution in CHW layout, or batch·sequence of a
 //! Gemm where the caller passes `B = Xᵀ`) in tiles of `nr` columns; N tails use masked loads and
-//! stores (AVX-512 mask registers, AVX2 `vmaskmov`, a stack copy on NEON). Loop order: N panels
-//! outside, block rows inside, so a panel of B (k × nr) stays in L1 while all of W streams by.
+//! stores (AVX-512 mask registers, AVX2 `vmaskmov`, a stack copy on NEON). Loop order: panels of
+//! N (B panel k × nc up to 2 MB, all of N for the shapes of 1x1 convolutions and batched MatMul)
+//! outside, block rows in the middle, tiles of `nr` columns inside: a block row's values and
+//! indices stay in L1 across its tiles, W streams once per panel (see `generic.rs`).
 //! [`spmm`]/[`spmm_with`] check every slice length before a kernel runs (panicking on a
 //! mismatch), so kernels use unchecked access.
 pub mod scalar;
