@@ -279,38 +279,69 @@ fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32
     let i1 = g.w.min(xs.saturating_sub(g.pl));
     let (plane, oplane) = (g.h * g.w, g.oh * g.ow);
     let mut wt = [0f32; 9];
+    let compute = |ch: usize, buf: &[f32], wt: &[f32; 9], oy: usize, n: usize, yc: &mut [f32]| {
+        let yb = &mut yc[oy * g.ow..(oy + n) * g.ow];
+        assert!(((n - 1) * s + 3) * xs <= buf.len());
+        let b = bias.map_or(0.0, |b| b[ch]);
+        let p = Dw3x3 { x: buf.as_ptr(), xs, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, bias: b, clamp, lo, hi };
+        // SAFETY: k.isa is available (checked by the callers); `buf` holds (n-1)·s + 3 padded
+        // rows of stride xs = s·owr + 2 (asserted) in the layout of `Dw3x3`, written by
+        // pad_band; `wt` holds 9 taps; `yb` holds n·ow outputs.
+        unsafe { (k.run)(&p) };
+    };
+    let hp = (band - 1) * s + 3;
+    let slot = hp * xs + MAX_LANES;
+    if band == g.oh && 2 * slot <= PAD3_BUF {
+        // Whole channels in two alternating slots: channel ch + 1 is copied before channel ch
+        // is computed, so the kernel never loads across the stores it has just made (a load
+        // spanning two fresh stores cannot be forwarded and waits for them to retire).
+        let (s0, s1) = buf.split_at_mut(slot);
+        pad_band(k, g, xs, i1, s0, &x[..plane], 0, hp);
+        for ch in 0..g.c {
+            let (cur, next) = if ch % 2 == 0 { (&mut *s0, &mut s1[..slot]) } else { (&mut s1[..slot], &mut *s0) };
+            if ch + 1 < g.c {
+                pad_band(k, g, xs, i1, next, &x[(ch + 1) * plane..(ch + 2) * plane], 0, hp);
+            }
+            taps(ch, &mut wt);
+            let yc = &mut y[ch * oplane..(ch + 1) * oplane];
+            compute(ch, cur, &wt, 0, g.oh, yc);
+            if post {
+                act.apply_slice_isa(k.isa, yc);
+            }
+        }
+        return;
+    }
     for ch in 0..g.c {
         let xc = &x[ch * plane..(ch + 1) * plane];
         taps(ch, &mut wt);
-        let b = bias.map_or(0.0, |b| b[ch]);
         let yc = &mut y[ch * oplane..(ch + 1) * oplane];
         let mut oy = 0;
         while oy < g.oh {
             let n = band.min(g.oh - oy);
-            let r0 = oy * s;
-            for r in 0..(n - 1) * s + 3 {
-                let iy = (r0 + r) as isize - g.pt as isize;
-                let inside = iy >= 0 && iy < g.h as isize && i1 > 0;
-                let (d0, src, cnt) = if inside { (r * xs + g.pl, xc[iy as usize * g.w..][..i1].as_ptr(), i1) } else { (r * xs, xc.as_ptr(), 0) };
-                let len = (r + 1) * xs - d0;
-                debug_assert!(d0 + len.next_multiple_of(k.lanes) <= PAD3_BUF);
-                // SAFETY: k.isa is available (checked by the callers); cnt <= len (i1 <= xs -
-                // pl); src[0..cnt] is inside the channel's input row iy; the whole vectors
-                // written end at d0 + len rounded up to lanes <= rows·xs + lanes <= PAD3_BUF
-                // (pad3x3_layout keeps MAX_LANES >= lanes floats of slack).
-                unsafe { (k.pad_row)(buf.as_mut_ptr().add(d0), src, cnt, len) };
-            }
-            let yb = &mut yc[oy * g.ow..(oy + n) * g.ow];
-            let p = Dw3x3 { x: buf.as_ptr(), xs, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, bias: b, clamp, lo, hi };
-            // SAFETY: k.isa is available (checked by the callers); `buf` holds (n-1)·s + 3 ≤ rows
-            // padded rows of stride xs = s·owr + 2 in the layout of `Dw3x3` (rows·xs ≤ PAD3_BUF);
-            // `wt` holds 9 taps; `yb` holds n·ow outputs.
-            unsafe { (k.run)(&p) };
+            pad_band(k, g, xs, i1, &mut buf, xc, oy * s, (n - 1) * s + 3);
+            compute(ch, &buf, &wt, oy, n, yc);
             oy += n;
         }
         if post {
             act.apply_slice_isa(k.isa, yc);
         }
+    }
+}
+
+/// Writes padded rows `r0..r0 + rows` of channel plane `xc` to `dst` (row stride `xs`, input
+/// columns `0..i1` at `pl..`, zeros elsewhere; see [`Dw3x3`]).
+#[allow(clippy::too_many_arguments)]
+fn pad_band(k: &Dw3x3Kernel, g: &DwGeom, xs: usize, i1: usize, dst: &mut [f32], xc: &[f32], r0: usize, rows: usize) {
+    for r in 0..rows {
+        let iy = (r0 + r) as isize - g.pt as isize;
+        let inside = iy >= 0 && iy < g.h as isize && i1 > 0;
+        let (d0, src, cnt) = if inside { (r * xs + g.pl, xc[iy as usize * g.w..][..i1].as_ptr(), i1) } else { (r * xs, xc.as_ptr(), 0) };
+        let len = (r + 1) * xs - d0;
+        assert!(d0 + len.next_multiple_of(k.lanes) <= dst.len());
+        // SAFETY: k.isa is available (checked by the callers of run3x3); cnt <= len (i1 <= xs -
+        // pl); src[0..cnt] is inside the channel's input row iy; the whole vectors written end
+        // at d0 + len rounded up to lanes, inside `dst` (asserted).
+        unsafe { (k.pad_row)(dst.as_mut_ptr().add(d0), src, cnt, len) };
     }
 }
 
