@@ -1,5 +1,5 @@
 //! AVX2+FMA depthwise row kernel: 8 output columns per vector.
-use super::{Dw3x3, Dw3x3Kernel, DwGeom, DwKernel, DwRow};
+use super::{Dw3x3, Dw3x3Kernel, DwGeom, DwKernel, DwRow, PadBand};
 use crate::Isa;
 use core::arch::x86_64::*;
 
@@ -68,8 +68,8 @@ pub unsafe fn dwconv_8w_avx2(g: &DwGeom, r: &DwRow) -> usize {
     ox
 }
 
-pub const DW3X3S1_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 1, run: dw3x3s1_8w_avx2, pad_row: pad_row_avx2 };
-pub const DW3X3S2_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 2, run: dw3x3s2_8w_avx2, pad_row: pad_row_avx2 };
+pub const DW3X3S1_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 1, run: dw3x3s1_8w_avx2, pad: pad_band_avx2 };
+pub const DW3X3S2_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 2, run: dw3x3s2_8w_avx2, pad: pad_band_avx2 };
 
 /// Lanes `l < n` set (n <= 8).
 #[inline]
@@ -78,12 +78,35 @@ fn first_lanes(n: usize) -> __m256i {
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
 }
 
-/// See [`super::PadRowFn`].
+/// See [`super::PadFn`].
 ///
 /// # Safety
-/// See [`super::PadRowFn`]; the CPU has AVX2.
+/// See [`super::PadFn`]; the CPU has the features enabled here.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn pad_row_avx2(dst: *mut f32, src: *const f32, n: usize, len: usize) {
+pub unsafe fn pad_band_avx2(p: &PadBand) {
+    for r in 0..p.rows {
+        let iy = p.iy0 + r as isize;
+        // SAFETY: row r's writes end at most V - 1 floats past (r + 1)·xs <= rows·xs, inside
+        // dst; an existing input row iy < h is read in its columns 0..n <= w.
+        unsafe {
+            let row = p.dst.add(r * p.xs);
+            if iy >= 0 && (iy as usize) < p.h && p.n > 0 {
+                copy_row(row.add(p.pl), p.src.add(iy as usize * p.w), p.n, p.xs - p.pl);
+            } else {
+                copy_row(row, p.src, 0, p.xs);
+            }
+        }
+    }
+}
+
+/// Writes `src[0..n]` then zeros to `dst[0..len.next_multiple_of(V)]` in whole vectors, reading
+/// only `src[0..n]`.
+///
+/// # Safety
+/// `n <= len`; those ranges are readable and writable; the CPU has AVX2.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn copy_row(dst: *mut f32, src: *const f32, n: usize, len: usize) {
     let mut i = 0;
     // SAFETY: loads stay in src[0..n] (the masked one reads lanes < n - i only); stores are whole
     // vectors below len rounded up to 8, writable per the contract.
@@ -172,9 +195,9 @@ unsafe fn store(y: *mut f32, v: __m256, n: usize, p: &Dw3x3) {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dw3x3_8w<const S: usize>(p: &Dw3x3) {
-    // SAFETY: p.w holds 9 taps.
+    // SAFETY (taps and bias): p.w holds 9 taps and the bias.
     let w: [__m256; 9] = core::array::from_fn(|i| unsafe { _mm256_set1_ps(*p.w.add(i)) });
-    let bias = _mm256_set1_ps(p.bias);
+    let bias = unsafe { _mm256_set1_ps(*p.w.add(9)) };
     let mut oy = 0;
     while oy < p.oh {
         let two = oy + 1 < p.oh;

@@ -174,13 +174,13 @@ pub fn dwconv2d_f16w(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[
 pub struct Dw3x3 {
     pub x: *const f32,
     pub xs: usize,
-    /// The 9 taps, row-major.
+    /// The 9 taps, row-major, then the bias (10 floats; the bias is read with the taps: as a
+    /// field written just before the call, its load could not be store-forwarded).
     pub w: *const f32,
     /// `oh` output rows of `ow` values, contiguous.
     pub y: *mut f32,
     pub oh: usize,
     pub ow: usize,
-    pub bias: f32,
     pub clamp: bool,
     pub lo: f32,
     pub hi: f32,
@@ -194,14 +194,31 @@ pub struct Dw3x3 {
 /// the kernel's stride and lanes, readable as stated there; `p.y` holds `oh·ow` writable floats.
 pub type Dw3x3Fn = unsafe fn(p: &Dw3x3);
 
-/// Writes `src[0..n]` then zeros to `dst[0..len.next_multiple_of(lanes)]` in whole vectors
-/// (reading only `src[0..n]`): one row of the padded copy, without a `memcpy` call per row
-/// (the 7x7 and 14x14 planes copy 9–16 rows of 7–14 floats per channel).
+/// A band of padded rows to write for a 3x3 kernel ([`PadFn`]): padded row `r < rows` at
+/// `dst + r·xs` gets input row `iy0 + r` of the channel plane `src` (`h` rows of `w`), its columns
+/// `0..n` at `pl..pl + n`, and zeros in the rest of the row, or zeros when that input row does not
+/// exist. Writes are whole vectors, so up to `lanes - 1` floats past each row's end get zeros.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct PadBand {
+    pub dst: *mut f32,
+    pub xs: usize,
+    pub rows: usize,
+    pub src: *const f32,
+    pub w: usize,
+    pub h: usize,
+    pub iy0: isize,
+    pub pl: usize,
+    pub n: usize,
+}
+
+/// Writes a band of padded rows ([`PadBand`]) with vector loads and stores (no `memcpy` call per
+/// row: the 7x7 and 14x14 planes copy 9–16 rows of 7–14 floats per channel).
 ///
 /// # Safety
-/// The CPU supports the kernel's ISA; `n <= len`; `src[0..n]` is readable and
-/// `dst[0..len.next_multiple_of(lanes)]` writable.
-pub type PadRowFn = unsafe fn(dst: *mut f32, src: *const f32, n: usize, len: usize);
+/// The CPU supports the kernel's ISA; `n <= w`, `pl + n <= xs`; the plane `src[0..h·w]` is
+/// readable and `dst[0..rows·xs + lanes]` writable.
+pub type PadFn = unsafe fn(p: &PadBand);
 
 /// One row of the 3x3 depthwise table.
 #[derive(Clone, Copy, Debug)]
@@ -213,7 +230,7 @@ pub struct Dw3x3Kernel {
     /// Stride (both axes).
     pub stride: usize,
     pub run: Dw3x3Fn,
-    pub pad_row: PadRowFn,
+    pub pad: PadFn,
 }
 
 /// The 3x3 depthwise table of this target (dispatch takes the first row of an ISA and stride).
@@ -278,16 +295,28 @@ fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32
     // The input columns that land in the padded columns 0..xs the kernel reads.
     let i1 = g.w.min(xs.saturating_sub(g.pl));
     let (plane, oplane) = (g.h * g.w, g.oh * g.ow);
-    let mut wt = [0f32; 9];
-    let compute = |ch: usize, buf: &[f32], wt: &[f32; 9], oy: usize, n: usize, yc: &mut [f32]| {
+    // The 9 taps and the bias.
+    let mut wt = [0f32; 10];
+    let compute = |buf: &[f32], wt: &[f32; 10], oy: usize, n: usize, yc: &mut [f32]| {
         let yb = &mut yc[oy * g.ow..(oy + n) * g.ow];
         assert!(((n - 1) * s + 3) * xs <= buf.len());
-        let b = bias.map_or(0.0, |b| b[ch]);
-        let p = Dw3x3 { x: buf.as_ptr(), xs, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, bias: b, clamp, lo, hi };
+        let p = Dw3x3 { x: buf.as_ptr(), xs, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, clamp, lo, hi };
         // SAFETY: k.isa is available (checked by the callers); `buf` holds (n-1)·s + 3 padded
         // rows of stride xs = s·owr + 2 (asserted) in the layout of `Dw3x3`, written by
-        // pad_band; `wt` holds 9 taps; `yb` holds n·ow outputs.
+        // pad_band; `wt` holds 9 taps and the bias; `yb` holds n·ow outputs.
         unsafe { (k.run)(&p) };
+    };
+    let pad = |dst: &mut [f32], xc: &[f32], r0: usize, rows: usize| {
+        assert!(rows * xs + k.lanes <= dst.len() && xc.len() == g.h * g.w && g.pl + i1 <= xs);
+        let p = PadBand { dst: dst.as_mut_ptr(), xs, rows, src: xc.as_ptr(), w: g.w, h: g.h, iy0: r0 as isize - g.pt as isize, pl: g.pl, n: i1 };
+        // SAFETY: k.isa is available (checked by the callers); i1 <= w and pl + i1 <= xs, the
+        // plane is h·w floats and dst holds rows·xs + lanes (asserted).
+        unsafe { (k.pad)(&p) };
+    };
+    let set_taps = |ch: usize, wt: &mut [f32; 10]| {
+        let t: &mut [f32; 9] = (&mut wt[..9]).try_into().unwrap();
+        taps(ch, t);
+        wt[9] = bias.map_or(0.0, |b| b[ch]);
     };
     let hp = (band - 1) * s + 3;
     let slot = hp * xs + MAX_LANES;
@@ -296,15 +325,15 @@ fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32
         // is computed, so the kernel never loads across the stores it has just made (a load
         // spanning two fresh stores cannot be forwarded and waits for them to retire).
         let (s0, s1) = buf.split_at_mut(slot);
-        pad_band(k, g, xs, i1, s0, &x[..plane], 0, hp);
+        pad(s0, &x[..plane], 0, hp);
         for ch in 0..g.c {
             let (cur, next) = if ch % 2 == 0 { (&mut *s0, &mut s1[..slot]) } else { (&mut s1[..slot], &mut *s0) };
             if ch + 1 < g.c {
-                pad_band(k, g, xs, i1, next, &x[(ch + 1) * plane..(ch + 2) * plane], 0, hp);
+                pad(next, &x[(ch + 1) * plane..(ch + 2) * plane], 0, hp);
             }
-            taps(ch, &mut wt);
+            set_taps(ch, &mut wt);
             let yc = &mut y[ch * oplane..(ch + 1) * oplane];
-            compute(ch, cur, &wt, 0, g.oh, yc);
+            compute(cur, &wt, 0, g.oh, yc);
             if post {
                 act.apply_slice_isa(k.isa, yc);
             }
@@ -313,35 +342,18 @@ fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32
     }
     for ch in 0..g.c {
         let xc = &x[ch * plane..(ch + 1) * plane];
-        taps(ch, &mut wt);
+        set_taps(ch, &mut wt);
         let yc = &mut y[ch * oplane..(ch + 1) * oplane];
         let mut oy = 0;
         while oy < g.oh {
             let n = band.min(g.oh - oy);
-            pad_band(k, g, xs, i1, &mut buf, xc, oy * s, (n - 1) * s + 3);
-            compute(ch, &buf, &wt, oy, n, yc);
+            pad(&mut buf, xc, oy * s, (n - 1) * s + 3);
+            compute(&buf, &wt, oy, n, yc);
             oy += n;
         }
         if post {
             act.apply_slice_isa(k.isa, yc);
         }
-    }
-}
-
-/// Writes padded rows `r0..r0 + rows` of channel plane `xc` to `dst` (row stride `xs`, input
-/// columns `0..i1` at `pl..`, zeros elsewhere; see [`Dw3x3`]).
-#[allow(clippy::too_many_arguments)]
-fn pad_band(k: &Dw3x3Kernel, g: &DwGeom, xs: usize, i1: usize, dst: &mut [f32], xc: &[f32], r0: usize, rows: usize) {
-    for r in 0..rows {
-        let iy = (r0 + r) as isize - g.pt as isize;
-        let inside = iy >= 0 && iy < g.h as isize && i1 > 0;
-        let (d0, src, cnt) = if inside { (r * xs + g.pl, xc[iy as usize * g.w..][..i1].as_ptr(), i1) } else { (r * xs, xc.as_ptr(), 0) };
-        let len = (r + 1) * xs - d0;
-        assert!(d0 + len.next_multiple_of(k.lanes) <= dst.len());
-        // SAFETY: k.isa is available (checked by the callers of run3x3); cnt <= len (i1 <= xs -
-        // pl); src[0..cnt] is inside the channel's input row iy; the whole vectors written end
-        // at d0 + len rounded up to lanes, inside `dst` (asserted).
-        unsafe { (k.pad_row)(dst.as_mut_ptr().add(d0), src, cnt, len) };
     }
 }
 

@@ -1,5 +1,5 @@
 //! NEON depthwise row kernel: 4 output columns per vector.
-use super::{Dw3x3, Dw3x3Kernel, DwGeom, DwKernel, DwRow};
+use super::{Dw3x3, Dw3x3Kernel, DwGeom, DwKernel, DwRow, PadBand};
 use crate::Isa;
 use core::arch::aarch64::*;
 
@@ -48,15 +48,38 @@ pub unsafe fn dwconv_4w_neon(g: &DwGeom, r: &DwRow) -> usize {
     ox
 }
 
-pub const DW3X3S1_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_4w_neon", isa: Isa::Neon, lanes: V, stride: 1, run: dw3x3s1_4w_neon, pad_row: pad_row_neon };
-pub const DW3X3S2_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_4w_neon", isa: Isa::Neon, lanes: V, stride: 2, run: dw3x3s2_4w_neon, pad_row: pad_row_neon };
+pub const DW3X3S1_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_4w_neon", isa: Isa::Neon, lanes: V, stride: 1, run: dw3x3s1_4w_neon, pad: pad_band_neon };
+pub const DW3X3S2_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_4w_neon", isa: Isa::Neon, lanes: V, stride: 2, run: dw3x3s2_4w_neon, pad: pad_band_neon };
 
-/// See [`super::PadRowFn`].
+/// See [`super::PadFn`].
 ///
 /// # Safety
-/// See [`super::PadRowFn`]; the CPU has NEON.
+/// See [`super::PadFn`]; the CPU has the features enabled here.
 #[target_feature(enable = "neon")]
-pub unsafe fn pad_row_neon(dst: *mut f32, src: *const f32, n: usize, len: usize) {
+pub unsafe fn pad_band_neon(p: &PadBand) {
+    for r in 0..p.rows {
+        let iy = p.iy0 + r as isize;
+        // SAFETY: row r's writes end at most V - 1 floats past (r + 1)·xs <= rows·xs, inside
+        // dst; an existing input row iy < h is read in its columns 0..n <= w.
+        unsafe {
+            let row = p.dst.add(r * p.xs);
+            if iy >= 0 && (iy as usize) < p.h && p.n > 0 {
+                copy_row(row.add(p.pl), p.src.add(iy as usize * p.w), p.n, p.xs - p.pl);
+            } else {
+                copy_row(row, p.src, 0, p.xs);
+            }
+        }
+    }
+}
+
+/// Writes `src[0..n]` then zeros to `dst[0..len.next_multiple_of(V)]` in whole vectors, reading
+/// only `src[0..n]`.
+///
+/// # Safety
+/// `n <= len`; those ranges are readable and writable; the CPU has NEON.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn copy_row(dst: *mut f32, src: *const f32, n: usize, len: usize) {
     let mut i = 0;
     // SAFETY: loads stay in src[0..n] (the tail is gathered lane by lane); stores are whole
     // vectors below len rounded up to 4, writable per the contract.
@@ -133,9 +156,9 @@ unsafe fn store(y: *mut f32, v: float32x4_t, n: usize, p: &Dw3x3) {
 #[inline]
 #[target_feature(enable = "neon")]
 unsafe fn dw3x3_4w<const S: usize>(p: &Dw3x3) {
-    // SAFETY: p.w holds 9 taps.
+    // SAFETY (taps and bias): p.w holds 9 taps and the bias.
     let w: [f32; 9] = unsafe { *(p.w as *const [f32; 9]) };
-    let bias = vdupq_n_f32(p.bias);
+    let bias = unsafe { vdupq_n_f32(*p.w.add(9)) };
     let mut oy = 0;
     while oy < p.oh {
         let two = oy + 1 < p.oh;
