@@ -162,12 +162,22 @@ fn report(what: &str, (t32, t16): (f64, f64)) {
     println!("{what:40} f32 {:10.1} us  f16 {:10.1} us  f32/f16 = {:.2}x", t32 * 1e6, t16 * 1e6, t32 / t16);
 }
 
+/// `SPRIG_F16_FILTER=<substring>` keeps only the interleaved cases whose label contains it
+/// (e.g. `"spmv 1x1"`).
+fn wanted(label: &str) -> bool {
+    std::env::var("SPRIG_F16_FILTER").map_or(true, |f| label.contains(&f))
+}
+
 fn interleaved() {
     let isa = Isa::detect();
     println!("interleaved f32 vs f16, isa {}, medians of 41 alternating rounds", isa.name());
     let act = Activation::RELU;
     for layout in [Layout::RowBlock(1), Layout::RowBlock(4)] {
         for &(m, k) in SPMV_SHAPES {
+            let label = format!("spmv {layout} {m}x{k}@90");
+            if !wanted(&label) {
+                continue;
+            }
             let w = weights(m, k, layout, 0.9, 17);
             let bias: Vec<f32> = (0..m).map(|i| i as f32 * 1e-3).collect();
             let (b32, b16) = (blob(&w, m, k, &bias, layout, ValueType::F32), blob(&w, m, k, &bias, layout, ValueType::F16));
@@ -177,10 +187,14 @@ fn interleaved() {
             let (mut y1, mut y2) = (vec![0.0f32; m], vec![0.0f32; m]);
             let reps = (2_000_000 / a32.values_len().max(1)).max(1);
             let r = interleave(reps, || spmv(isa, &a32, &x, black_box(&mut y1), &act), || spmv(isa, &a16, &x, black_box(&mut y2), &act));
-            report(&format!("spmv {layout} {m}x{k}@90"), r);
+            report(&label, r);
         }
     }
     for &(m, k, n) in GEMV_SHAPES {
+        let label = format!("gemv {m}x{k}x{n}");
+        if !wanted(&label) {
+            continue;
+        }
         let (wr, wc) = if m == 1 { (k, n) } else { (m, k) };
         let w: Vec<f32> = (0..wr * wc).map(|i| ((i % 101) as f32 - 50.0) * 0.01).collect();
         let wh: Vec<u16> = w.iter().map(|&v| sprig_kernels::f16::f32_to_f16(v)).collect();
@@ -197,7 +211,7 @@ fn interleaved() {
             || sgemm_mixed(isa, a32, b32, MatMut::row_major(black_box(&mut y1), m, n), Bias::None, &none, &mut []),
             || sgemm_mixed(isa, a16, b16, MatMut::row_major(black_box(&mut y2), m, n), Bias::None, &none, &mut []),
         );
-        report(&format!("gemv {m}x{k}x{n}"), r);
+        report(&label, r);
     }
 }
 

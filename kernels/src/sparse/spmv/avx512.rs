@@ -1,6 +1,7 @@
 //! AVX-512F SpMV kernels. A block of R = 8 or C = 8 f32 is one ymm, so the R×1/1×C bodies use
 //! 4/8-lane vectors compiled with AVX-512 enabled (EVEX, 32 registers; Zen 4 splits zmm into two
-//! 256-bit halves anyway); 1×1 uses 16-lane zmm gathers.
+//! 256-bit halves anyway); 1×1 runs the AVX2 body (8-lane gathers from scalar loads, see
+//! [`super::avx2`]).
 use super::avx2::gather;
 use super::{generic, SpmvKernel};
 use crate::sparse::{BlockSel, Layout, SparseMatrix};
@@ -12,7 +13,7 @@ use crate::{Activation, Isa};
 /// CPU with `avx512f,avx2,fma`; `x.len() == k`, `y.len() == m`, layout 1x1.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn spmv_f32_1x1_avx512(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    gather::<f32, 16>(a, x, y, act)
+    gather::<f32>(a, x, y, act)
 }
 
 pub const K_1X1: SpmvKernel = SpmvKernel { name: "spmv_f32_1x1_avx512", isa: Isa::Avx512, block: BlockSel::Only(Layout::RowBlock(1)), mr: 1, dtype: ValueType::F32, f: spmv_f32_1x1_avx512 };
@@ -73,7 +74,7 @@ pub const K_1X8: SpmvKernel = SpmvKernel { name: "spmv_f32_1x8_avx512", isa: Isa
 /// CPU with `avx512f,avx2,fma,f16c`; `x.len() == k`, `y.len() == m`, layout 1x1.
 #[target_feature(enable = "avx512f,avx2,fma,f16c")]
 pub unsafe fn spmv_f16_1x1_avx512(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    gather::<u16, 16>(a, x, y, act)
+    gather::<u16>(a, x, y, act)
 }
 
 pub const K_1X1_F16: SpmvKernel = SpmvKernel { name: "spmv_f16_1x1_avx512", isa: Isa::Avx512, block: BlockSel::Only(Layout::RowBlock(1)), mr: 1, dtype: ValueType::F16, f: spmv_f16_1x1_avx512 };

@@ -6,7 +6,8 @@
 //!   broadcast), four blocks in flight to hide FMA latency; R = 8 fills an AVX2 register.
 //! - 1×C (C = 4, 8): a gather-free dot product over C consecutive `x`, four blocks in flight,
 //!   one horizontal sum per row.
-//! - 1×1 (unstructured): hardware gathers of `x` (AVX2: 8, AVX-512: 16 indices at a time); on NEON,
+//! - 1×1 (unstructured): 8-lane gathers of `x` from scalar loads (AVX2 and AVX-512: faster than
+//!   `vgatherdps` on Zen 4), a masked window for each row's last < 8 values; on NEON,
 //!   and for R = 2 everywhere, a scalar loop with four accumulators compiled with the ISA enabled.
 //!
 //! The epilogue (bias, activation) is vectorised for R×1 and scalar per row for 1×C/1×1 (m
