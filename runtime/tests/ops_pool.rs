@@ -113,3 +113,84 @@ proptest! {
         assert_close(&y.as_f32(), &want, 1e-6);
     }
 }
+
+/// MaxPool with NaN-propagating max (the reference above folds with `f32::max`, which drops NaN).
+#[allow(clippy::too_many_arguments)]
+fn maxpool_nan_ref(x: &[f32], nc: usize, h: usize, w: usize, k: [usize; 2], s: [usize; 2], p: [usize; 4], oh: usize, ow: usize) -> Vec<f32> {
+    let mut y = Vec::new();
+    for c in 0..nc {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut m = f32::NEG_INFINITY;
+                for ky in 0..k[0] {
+                    for kx in 0..k[1] {
+                        let (iy, ix) = ((oy * s[0] + ky) as i64 - p[0] as i64, (ox * s[1] + kx) as i64 - p[1] as i64);
+                        if iy >= 0 && ix >= 0 && iy < h as i64 && ix < w as i64 {
+                            let v = x[(c * h + iy as usize) * w + ix as usize];
+                            m = if v.is_nan() || m.is_nan() { f32::NAN } else { m.max(v) };
+                        }
+                    }
+                }
+                y.push(m);
+            }
+        }
+    }
+    y
+}
+
+fn run_maxpool(xv: &[f32], nc: usize, h: usize, w: usize, k: [usize; 2], s: [usize; 2], p: [usize; 4], ceil: bool) -> (Vec<f32>, usize, usize) {
+    let oh = out_size(h, k[0], s[0], 1, p[0], p[2], ceil);
+    let ow = out_size(w, k[1], s[1], 1, p[1], p[3], ceil);
+    let x = Owned::f32(&[1, nc, h, w], xv);
+    let u = |v: usize| v as u32;
+    let params = pp([u(k[0]), u(k[1])], [u(s[0]), u(s[1])], [u(p[0]), u(p[1]), u(p[2]), u(p[3])], [1, 1], 0);
+    let y = run1(OpKind::MaxPool, &params, &[&x], info(DType::F32, &[1, nc, oh, ow]));
+    (y.as_f32(), oh, ow)
+}
+
+/// The ResNet stem pool (k3 s2 p1) and the other fast-path kernels on rows wider than the
+/// 512-column chunk of the separable path, odd sizes, with NaN and -inf inputs.
+#[test]
+fn maxpool_wide_rows_nan_and_inf() {
+    for (k, s, p) in [([3, 3], [2, 2], [1, 1, 1, 1]), ([3, 3], [1, 1], [1, 1, 1, 1]), ([2, 2], [2, 2], [0; 4]), ([2, 2], [1, 1], [0, 1, 1, 0]), ([3, 2], [2, 1], [2, 0, 1, 1])] {
+        for (h, w) in [(5, 1027), (3, 513), (4, 1), (7, 9)] {
+            if h + p[0] + p[2] < k[0] || w + p[1] + p[3] < k[1] {
+                continue;
+            }
+            let nc = 2;
+            let mut xv = rand_f32(nc * h * w, (h * 1000 + w) as u64);
+            xv[w + w / 2] = f32::NAN;
+            xv[h * w + 3.min(w - 1)] = f32::NEG_INFINITY;
+            xv[nc * h * w - 1] = f32::NAN;
+            for ceil in [false, true] {
+                let (y, oh, ow) = run_maxpool(&xv, nc, h, w, k, s, p, ceil);
+                let want = maxpool_nan_ref(&xv, nc, h, w, k, s, p, oh, ow);
+                assert_eq!(y.len(), want.len());
+                for (i, (g, r)) in y.iter().zip(&want).enumerate() {
+                    assert!(g == r || (g.is_nan() && r.is_nan()), "k{k:?} s{s:?} p{p:?} {h}x{w} ceil={ceil} at {i}: {g} vs {r}");
+                }
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+    /// The MaxPool fast path (dilation 1) on rows around and beyond its 512-column chunk.
+    #[test]
+    fn maxpool_fast_path_matches_reference(nc in 1..3usize, h in 1..6usize, w in 1..1100usize, kh in 1..4usize, kw in 1..4usize,
+                                          sh in 1..3usize, sw in 1..4usize, p in prop::array::uniform4(0..3usize), ceil in any::<bool>(),
+                                          nan_at in any::<prop::sample::Index>(), seed in any::<u64>()) {
+        let p = [p[0].min(kh - 1), p[1].min(kw - 1), p[2].min(kh - 1), p[3].min(kw - 1)];
+        prop_assume!(h + p[0] + p[2] >= kh && w + p[1] + p[3] >= kw);
+        let mut xv = rand_f32(nc * h * w, seed);
+        if seed % 3 == 0 {
+            xv[nan_at.index(nc * h * w)] = f32::NAN;
+        }
+        let (y, oh, ow) = run_maxpool(&xv, nc, h, w, [kh, kw], [sh, sw], p, ceil);
+        let want = maxpool_nan_ref(&xv, nc, h, w, [kh, kw], [sh, sw], p, oh, ow);
+        for (i, (g, r)) in y.iter().zip(&want).enumerate() {
+            prop_assert!(g == r || (g.is_nan() && r.is_nan()), "at {}: {} vs {}", i, g, r);
+        }
+    }
+}

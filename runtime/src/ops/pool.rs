@@ -142,50 +142,152 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             let g = geom(&p, &x.info.shape, &y.info.shape)?;
             let yd = data_mut::<f32>(y)?;
             let max = op == OpKind::MaxPool;
-            // Bounds of the explicitly padded input, in input coordinates.
-            let (hi_y, hi_x) = ((g.h + g.p[2]) as isize, (g.w + g.p[3]) as isize);
+            let (plane_in, plane_out) = (g.h * g.w, g.oh * g.ow);
+            if xd.len() < g.nc * plane_in || yd.len() < g.nc * plane_out {
+                return Err(OpError::BadShape("pool tensor smaller than its shape"));
+            }
             for c in 0..g.nc {
-                let plane = &xd[c * g.h * g.w..(c + 1) * g.h * g.w];
-                let out = &mut yd[c * g.oh * g.ow..(c + 1) * g.oh * g.ow];
-                for oy in 0..g.oh {
-                    for ox in 0..g.ow {
-                        let mut acc = if max { f32::NEG_INFINITY } else { 0.0 };
-                        let mut n_in = 0usize;
-                        let mut n_pad = 0usize;
-                        for ky in 0..g.k[0] {
-                            let iy = (oy * g.s[0] + ky * g.d[0]) as isize - g.p[0] as isize;
-                            for kx in 0..g.k[1] {
-                                let ix = (ox * g.s[1] + kx * g.d[1]) as isize - g.p[1] as isize;
-                                if iy >= 0 && ix >= 0 && iy < g.h as isize && ix < g.w as isize {
-                                    let v = plane[iy as usize * g.w + ix as usize];
-                                    if max {
-                                        if v > acc || v.is_nan() {
-                                            acc = v;
-                                        }
-                                    } else {
-                                        acc += v;
-                                    }
-                                    n_in += 1;
-                                } else if iy < hi_y && ix < hi_x {
-                                    n_pad += 1;
-                                }
-                            }
+                let plane = &xd[c * plane_in..(c + 1) * plane_in];
+                let out = &mut yd[c * plane_out..(c + 1) * plane_out];
+                if max && g.d == [1, 1] {
+                    max_plane_rows(&g, plane, out);
+                } else {
+                    for oy in 0..g.oh {
+                        for ox in 0..g.ow {
+                            out[oy * g.ow + ox] = pixel(&g, plane, oy, ox, max);
                         }
-                        out[oy * g.ow + ox] = if max {
-                            acc
-                        } else {
-                            let n = if g.include_pad { n_in + n_pad } else { n_in };
-                            if n == 0 {
-                                0.0
-                            } else {
-                                acc / n as f32
-                            }
-                        };
                     }
                 }
             }
             Ok(())
         }
         _ => Err(OpError::Unsupported("not a pooling op")),
+    }
+}
+
+/// The NaN-propagating max of the pooling ops: a NaN tap wins, as in the per-pixel path
+/// (written as a select so that LLVM vectorises it).
+#[inline(always)]
+fn nan_max(acc: f32, v: f32) -> f32 {
+    if v > acc || v.is_nan() {
+        v
+    } else {
+        acc
+    }
+}
+
+/// One output pixel by the definition (any kernel, stride, dilation, padding): the general path,
+/// and the border columns of the MaxPool fast path.
+fn pixel(g: &Geom, plane: &[f32], oy: usize, ox: usize, max: bool) -> f32 {
+    // Bounds of the explicitly padded input, in input coordinates.
+    let (hi_y, hi_x) = ((g.h + g.p[2]) as isize, (g.w + g.p[3]) as isize);
+    let mut acc = if max { f32::NEG_INFINITY } else { 0.0 };
+    let mut n_in = 0usize;
+    let mut n_pad = 0usize;
+    for ky in 0..g.k[0] {
+        let iy = (oy * g.s[0] + ky * g.d[0]) as isize - g.p[0] as isize;
+        for kx in 0..g.k[1] {
+            let ix = (ox * g.s[1] + kx * g.d[1]) as isize - g.p[1] as isize;
+            if iy >= 0 && ix >= 0 && iy < g.h as isize && ix < g.w as isize {
+                let v = plane[iy as usize * g.w + ix as usize];
+                if max {
+                    acc = nan_max(acc, v);
+                } else {
+                    acc += v;
+                }
+                n_in += 1;
+            } else if iy < hi_y && ix < hi_x {
+                n_pad += 1;
+            }
+        }
+    }
+    if max {
+        acc
+    } else {
+        let n = if g.include_pad { n_in + n_pad } else { n_in };
+        if n == 0 {
+            0.0
+        } else {
+            acc / n as f32
+        }
+    }
+}
+
+/// Input columns per chunk of the MaxPool fast path (a 2 KB stack buffer).
+const CHUNK: usize = 512;
+
+/// MaxPool of one plane with dilation 1, separably: per output row, the max over the window's
+/// input rows that lie inside the input (padded rows never win) is taken column by column into
+/// a stack buffer of [`CHUNK`] columns, then the max over each window's columns. Output columns
+/// whose window reaches into the left/right padding go through [`pixel`]. Both maxes run over
+/// contiguous (or, for stride 2, evenly strided) f32 and are specialised for the common
+/// kernel widths and strides, so that LLVM vectorises them; a NaN tap wins as in [`pixel`].
+fn max_plane_rows(g: &Geom, plane: &[f32], out: &mut [f32]) {
+    let (w, kw, sw, pl) = (g.w, g.k[1], g.s[1], g.p[1]);
+    // Output columns whose window lies inside 0..w: ox·sw ≥ pl and ox·sw − pl + kw ≤ w.
+    let ox_lo = pl.div_ceil(sw).min(g.ow);
+    let ox_hi = if w + pl >= kw { ((w + pl - kw) / sw + 1).min(g.ow) } else { 0 }.max(ox_lo);
+    // Output columns per chunk: their inputs span (n − 1)·sw + kw ≤ CHUNK columns.
+    let per_chunk = if kw <= CHUNK { (CHUNK - kw) / sw + 1 } else { 0 };
+    let mut col = [0.0f32; CHUNK];
+    for oy in 0..g.oh {
+        let orow = &mut out[oy * g.ow..(oy + 1) * g.ow];
+        // Input rows of this window inside the input.
+        let y0 = (oy * g.s[0]) as isize - g.p[0] as isize;
+        let (r0, r1) = (y0.max(0) as usize, ((y0 + g.k[0] as isize).min(g.h as isize)).max(0) as usize);
+        if r0 >= r1 || per_chunk == 0 {
+            // No input row (a window entirely in padding) or an absurdly wide kernel.
+            for (ox, o) in orow.iter_mut().enumerate() {
+                *o = pixel(g, plane, oy, ox, true);
+            }
+            continue;
+        }
+        for ox in (0..ox_lo).chain(ox_hi..g.ow) {
+            orow[ox] = pixel(g, plane, oy, ox, true);
+        }
+        let mut oa = ox_lo;
+        while oa < ox_hi {
+            let ob = (oa + per_chunk).min(ox_hi);
+            // Input columns [c0, c0 + n) cover the windows of outputs oa..ob.
+            let c0 = oa * sw - pl;
+            let n = (ob - 1 - oa) * sw + kw;
+            let buf = &mut col[..n];
+            buf.copy_from_slice(&plane[r0 * w + c0..r0 * w + c0 + n]);
+            for r in r0 + 1..r1 {
+                for (b, &v) in buf.iter_mut().zip(&plane[r * w + c0..r * w + c0 + n]) {
+                    *b = nan_max(*b, v);
+                }
+            }
+            let dst = &mut orow[oa..ob];
+            match (kw, sw) {
+                (3, 2) => hmax::<3, 2>(buf, dst),
+                (3, 1) => hmax::<3, 1>(buf, dst),
+                (2, 2) => hmax::<2, 2>(buf, dst),
+                (2, 1) => hmax::<2, 1>(buf, dst),
+                _ => {
+                    for (i, o) in dst.iter_mut().enumerate() {
+                        *o = buf[i * sw..i * sw + kw].iter().fold(f32::NEG_INFINITY, |a, &v| nan_max(a, v));
+                    }
+                }
+            }
+            oa = ob;
+        }
+    }
+}
+
+/// `dst[i] = max(buf[i·S .. i·S + K])`, `buf.len() ≥ (dst.len() − 1)·S + K`.
+#[inline(always)]
+fn hmax<const K: usize, const S: usize>(buf: &[f32], dst: &mut [f32]) {
+    let n = dst.len();
+    if n == 0 {
+        return;
+    }
+    let buf = &buf[..(n - 1) * S + K];
+    for (i, o) in dst.iter_mut().enumerate() {
+        let mut m = buf[i * S];
+        for t in 1..K {
+            m = nan_max(m, buf[i * S + t]);
+        }
+        *o = m;
     }
 }
