@@ -11,9 +11,10 @@
 //! and 3x3 paths on each shape for 41 rounds and prints the median time of each and the median of
 //! the per-round ratios (the development VM's load changes from second to second; criterion
 //! measures one id after the other). `SPRIG_DW_FILTER=<substring>` keeps the shapes whose label
-//! (`{c}x{h}x{w}s{stride}`) contains it.
+//! (`{c}x{h}x{w}s{stride}`) contains it; `SPRIG_DW_KERNEL=<name>` takes that 3x3 table row
+//! instead of the one dispatch picks.
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
-use sprig_kernels::dwconv::{dwconv2d_3x3_with, dwconv2d_with, kernel3x3_for, kernel_for, scalar::dwconv2d_ref, DwGeom};
+use sprig_kernels::dwconv::{dwconv2d_3x3_with, dwconv2d_with, fits3x3, kernel3x3_for, kernel_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS};
 use sprig_kernels::{Activation, Isa};
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,16 @@ fn label(g: &DwGeom) -> String {
     format!("{}x{}x{}s{}", g.c, g.h, g.w, g.sh)
 }
 
+/// The 3x3 row dispatch takes for `g`, or the one named by `SPRIG_DW_KERNEL` (interleaved and
+/// loop modes), if it runs here.
+fn pick3x3(isa: Isa, g: &DwGeom) -> Option<&'static sprig_kernels::dwconv::Dw3x3Kernel> {
+    match std::env::var("SPRIG_DW_KERNEL") {
+        Ok(name) => DWCONV3X3_KERNELS.iter().find(|k| k.name == name && fits3x3(k, g)),
+        Err(_) => kernel3x3_for(isa, g),
+    }
+    .filter(|k| k.isa.available())
+}
+
 fn benches(cr: &mut Criterion) {
     let isa = Isa::detect();
     let act = Activation::RELU;
@@ -42,7 +53,7 @@ fn benches(cr: &mut Criterion) {
         let mut y = vec![0.0f32; c * g.oh * g.ow];
         let mut grp = cr.benchmark_group(format!("dwconv_f32/{}", label(&g)));
         grp.throughput(Throughput::Elements((18 * c * g.oh * g.ow) as u64));
-        if let Some(k) = kernel3x3_for(isa, &g).filter(|k| k.isa.available()) {
+        for k in DWCONV3X3_KERNELS.iter().filter(|k| k.isa == isa && k.isa.available() && fits3x3(k, &g)) {
             grp.bench_function(BenchmarkId::new("3x3", k.name), |bn| bn.iter(|| dwconv2d_3x3_with(k, &g, &x, &w, Some(&b), &act, black_box(&mut y))));
         }
         if let Some(k) = kernel_for(isa).filter(|k| k.isa.available()) {
@@ -69,7 +80,7 @@ fn interleaved() {
         if std::env::var("SPRIG_DW_FILTER").is_ok_and(|f| !label(&g).contains(&f)) {
             continue;
         }
-        let (Some(kr), Some(k3)) = (kernel_for(isa).filter(|k| k.isa.available()), kernel3x3_for(isa, &g).filter(|k| k.isa.available())) else {
+        let (Some(kr), Some(k3)) = (kernel_for(isa).filter(|k| k.isa.available()), pick3x3(isa, &g)) else {
             println!("SKIPPED: {} (no {} row or 3x3 kernel on this CPU)", label(&g), isa.name());
             continue;
         };
@@ -106,7 +117,28 @@ fn interleaved() {
     println!("sum of medians: row {:.1} us, 3x3 {:.1} us", sum_row * 1e6, sum_3 * 1e6);
 }
 
+/// `SPRIG_DW_LOOP=<reps>`: only the 3x3 path, `reps` calls per (filtered) shape, for `perf stat`
+/// or `perf record` (counting the process's own cycles is what stays comparable on a loaded VM).
+fn loop_3x3(reps: usize) {
+    let isa = Isa::detect();
+    for &(c, side, s) in SHAPES {
+        let g = geom(c, side, s);
+        if std::env::var("SPRIG_DW_FILTER").is_ok_and(|f| !label(&g).contains(&f)) {
+            continue;
+        }
+        let Some(k3) = pick3x3(isa, &g) else { continue };
+        let (x, w, b) = (data(c * side * side, 7), data(c * 9, 11), data(c, 13));
+        let mut y = vec![0.0f32; c * g.oh * g.ow];
+        for _ in 0..reps {
+            dwconv2d_3x3_with(k3, &g, &x, &w, Some(&b), &Activation::RELU, black_box(&mut y));
+        }
+    }
+}
+
 fn main() {
+    if let Some(reps) = std::env::var("SPRIG_DW_LOOP").ok().and_then(|v| v.parse().ok()) {
+        return loop_3x3(reps);
+    }
     if std::env::var_os("SPRIG_DW_INTERLEAVED").is_some() {
         return interleaved();
     }

@@ -4,7 +4,7 @@
 //! accumulated product (FMA and order differ from the reference).
 //! A kernel whose ISA this CPU lacks prints `SKIPPED: ...` and is not counted as a pass.
 use proptest::prelude::*;
-use sprig_kernels::dwconv::{dwconv2d, dwconv2d_3x3_with, dwconv2d_with, kernel3x3_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS, DWCONV_KERNELS};
+use sprig_kernels::dwconv::{dwconv2d, dwconv2d_3x3_with, dwconv2d_with, fits3x3, kernel3x3_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS, DWCONV_KERNELS};
 use sprig_kernels::{Act, Activation, Isa};
 
 fn data(len: usize, seed: u64) -> Vec<f32> {
@@ -202,12 +202,12 @@ fn named_3x3_cases() {
             continue;
         }
         for c in cases.iter().filter(|c| c.g.sh == k.stride) {
-            assert!(kernel3x3_for(k.isa, &c.g).is_some(), "{} {:?}: no 3x3 kernel", k.name, c.g);
+            assert!(fits3x3(k, &c.g) && kernel3x3_for(k.isa, &c.g).is_some(), "{} {:?}: no 3x3 kernel", k.name, c.g);
             check(c, |g, x, w, b, a, y| dwconv2d_3x3_with(k, g, x, w, b, a, y)).unwrap_or_else(|e| panic!("{} {c:?}: {e}", k.name));
         }
         // 3 padded rows of 1000 columns exceed the stack buffer: dispatch takes the row kernel.
         let wide = g(3, 1000, k.stride, 1).unwrap();
-        assert!(kernel3x3_for(k.isa, &wide).is_none(), "{}", k.name);
+        assert!(!fits3x3(k, &wide) && kernel3x3_for(k.isa, &wide).is_none(), "{}", k.name);
         check(&Case { g: wide, act: Act::Relu, bias: true, seed: 9 }, |g, x, w, b, a, y| dwconv2d(k.isa, g, x, w, b, a, y)).unwrap_or_else(|e| panic!("{} wide: {e}", k.name));
     }
 }
