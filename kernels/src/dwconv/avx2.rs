@@ -68,9 +68,8 @@ pub unsafe fn dwconv_8w_avx2(g: &DwGeom, r: &DwRow) -> usize {
     ox
 }
 
-pub const DW3X3S1_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 1, split: false, run: dw3x3s1_8w_avx2, pad: pad_band_avx2 };
-pub const DW3X3S2_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 2, split: true, run: dw3x3s2_8w_avx2, pad: pad_band_split_avx2 };
-pub const DW3X3S2I_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2i_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 2, split: false, run: dw3x3s2i_8w_avx2, pad: pad_band_avx2 };
+pub const DW3X3S1_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 1, run: dw3x3s1_8w_avx2, pad: pad_band_avx2 };
+pub const DW3X3S2_8W_AVX2: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_8w_avx2", isa: Isa::Avx2, lanes: V, stride: 2, run: dw3x3s2_8w_avx2, pad: pad_band_avx2 };
 
 /// Lanes `l < n` set (n <= 8).
 #[inline]
@@ -95,67 +94,6 @@ pub unsafe fn pad_band_avx2(p: &PadBand) {
                 copy_row(row.add(p.pl), p.src.add(iy as usize * p.w), p.n, p.xs - p.pl);
             } else {
                 copy_row(row, p.src, 0, p.xs);
-            }
-        }
-    }
-}
-
-/// See [`super::PadFn`] (split rows, stride 2).
-///
-/// # Safety
-/// See [`super::PadFn`]; the CPU has AVX2.
-#[target_feature(enable = "avx2,fma")]
-pub unsafe fn pad_band_split_avx2(p: &PadBand) {
-    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    // Input columns b..b+8, the ones outside 0..n masked off (read as zero, never accessed).
-    let plane = (p.h * p.w) as isize;
-    // Input columns b..b+8 of the row starting at plane offset `at`, those outside 0..n zero: a
-    // plain load and a mask where the 8 floats lie in the plane, else a masked load (which
-    // accesses only the lanes inside the row). On Zen 4 masked loads made this copy 2x slower
-    // than the channel kernel on 14x14 planes (`perf`).
-    let load = |at: isize, b: isize| {
-        let src = p.src.wrapping_offset(at + b);
-        // SAFETY: a plain load reads plane offsets at + b .. at + b + 8 inside 0..h·w; a masked
-        // one accesses only lanes b + l in 0..n <= w, columns of the row.
-        unsafe {
-            if b >= 0 && b as usize + V <= p.n {
-                return _mm256_loadu_ps(src);
-            }
-            let idx = _mm256_add_epi32(_mm256_set1_epi32(b as i32), lane);
-            let m = _mm256_and_si256(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(-1)), _mm256_cmpgt_epi32(_mm256_set1_epi32(p.n as i32), idx));
-            if at + b >= 0 && at + b + V as isize <= plane {
-                _mm256_and_ps(_mm256_loadu_ps(src), _mm256_castsi256_ps(m))
-            } else {
-                _mm256_maskload_ps(src, m)
-            }
-        }
-    };
-    let fix = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
-    for r in 0..p.rows {
-        let iy = p.iy0 + r as isize;
-        // SAFETY: row r is xs = 2·xo floats from dst + r·xs, xo a multiple of 8, so the stores
-        // (whole vectors at E + j and O + j, j < xo) stay in it; the loads read columns in 0..n
-        // <= w of input row iy < h (masked at both ends).
-        unsafe {
-            let e = p.dst.add(r * p.xs);
-            let o = e.add(p.xo);
-            if iy >= 0 && (iy as usize) < p.h && p.n > 0 {
-                let at = iy * p.w as isize;
-                let mut j = 0;
-                while j < p.xo {
-                    // Padded columns 2j.. are input columns 2j - pl..
-                    let b = (2 * j) as isize - p.pl as isize;
-                    let (lo, hi) = (load(at, b), load(at, b + V as isize));
-                    _mm256_storeu_ps(e.add(j), fix(_mm256_shuffle_ps::<0b10_00_10_00>(lo, hi)));
-                    _mm256_storeu_ps(o.add(j), fix(_mm256_shuffle_ps::<0b11_01_11_01>(lo, hi)));
-                    j += V;
-                }
-            } else {
-                let mut j = 0;
-                while j < p.xs {
-                    _mm256_storeu_ps(e.add(j), _mm256_setzero_ps());
-                    j += V;
-                }
             }
         }
     }
@@ -189,23 +127,22 @@ unsafe fn copy_row(dst: *mut f32, src: *const f32, n: usize, len: usize) {
 }
 
 /// The three taps of one padded row for a vector of outputs at `x`: stride 1 `x[0..], x[1..],
-/// x[2..]`; stride 2 split (`x` in the row's even half) `E[0..], O[0..] = x[xo..], E[1..]`;
-/// stride 2 plain (`x` at column 2·ox) the even, odd and next even columns of `x[0..18]`.
+/// x[2..]`; stride 2 (`x` at column 2·ox) the even, odd and next even columns of `x[0..18]`,
+/// deinterleaved in registers. (A copy split into even and odd halves, so that the taps were
+/// plain loads, was slower: 0.3–1.0x of this on the MobileNet stride-2 shapes, its copy made
+/// of masked loads and shuffles.)
 ///
 /// # Safety
-/// AVX2 is available; the 8 floats at each of those three addresses (`x[0..18]` for stride 2
-/// plain) are readable.
+/// AVX2 is available; `x[0..10]` (stride 1) or `x[0..18]` (stride 2) is readable.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn taps3<const S: usize, const SPLIT: bool>(x: *const f32, xo: usize) -> [__m256; 3] {
+unsafe fn taps3<const S: usize>(x: *const f32) -> [__m256; 3] {
     // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6] (and the odd ones alike)
     let fix = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
     // SAFETY: per the contract.
     unsafe {
         if S == 1 {
             [_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(1)), _mm256_loadu_ps(x.add(2))]
-        } else if SPLIT {
-            [_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(xo)), _mm256_loadu_ps(x.add(1))]
         } else {
             let (a, b) = (_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(8)));
             let (c, d) = (_mm256_loadu_ps(x.add(2)), _mm256_loadu_ps(x.add(10)));
@@ -260,7 +197,7 @@ unsafe fn store(y: *mut f32, v: __m256, n: usize, p: &Dw3x3) {
 /// See [`super::Dw3x3Fn`]; the CPU has AVX2 and FMA.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn dw3x3_8w<const S: usize, const SPLIT: bool>(p: &Dw3x3) {
+unsafe fn dw3x3_8w<const S: usize>(p: &Dw3x3) {
     // SAFETY (taps and bias): p.w holds 9 taps and the bias.
     let w: [__m256; 9] = core::array::from_fn(|i| unsafe { _mm256_set1_ps(*p.w.add(i)) });
     let bias = unsafe { _mm256_set1_ps(*p.w.add(9)) };
@@ -269,17 +206,15 @@ unsafe fn dw3x3_8w<const S: usize, const SPLIT: bool>(p: &Dw3x3) {
         let two = oy + 1 < p.oh;
         // SAFETY (whole row pair): padded rows S·oy .. S·oy + S + 2 exist when row oy + 1 does
         // ((oh-1)·S + 3 rows are readable), rows S·oy .. S·oy + 2 otherwise; the taps of the
-        // vector at ox < owr are columns ox .. ox + 9 < owr + 2 = xs (stride 1), E[ox..ox+9],
-        // O[ox..ox+8] with ox + 9 <= owr + 1 <= xo (stride 2, split) or columns 2·ox .. 2·ox +
-        // 17 < 2·owr + 2 = xs (stride 2, plain), readable per the layout; rows oy and oy + 1 of
-        // the output hold ow floats each.
+        // vector at ox <= owr - 8 are columns S·ox .. S·ox + 8·S + 1 < S·owr + 2 = xs, readable
+        // per the layout; rows oy and oy + 1 of the output hold ow floats each.
         unsafe {
             let x0 = p.x.add(S * oy * p.xs);
             let y0 = p.y.add(oy * p.ow);
             let mut ox = 0;
             while ox < p.ow {
                 let n = (p.ow - ox).min(V);
-                let at = |r: usize| taps3::<S, SPLIT>(x0.add(r * p.xs + if SPLIT { ox } else { S * ox }), p.xo);
+                let at = |r: usize| taps3::<S>(x0.add(r * p.xs + S * ox));
                 let t1 = at(1);
                 let t2 = at(2);
                 let a = fma3(fma3(fma3(bias, &at(0), &w, 0), &t1, &w, 1), &t2, &w, 2);
@@ -304,7 +239,7 @@ unsafe fn dw3x3_8w<const S: usize, const SPLIT: bool>(p: &Dw3x3) {
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn dw3x3s1_8w_avx2(p: &Dw3x3) {
     // SAFETY: forwarded contract.
-    unsafe { dw3x3_8w::<1, false>(p) }
+    unsafe { dw3x3_8w::<1>(p) }
 }
 
 /// # Safety
@@ -312,13 +247,5 @@ pub unsafe fn dw3x3s1_8w_avx2(p: &Dw3x3) {
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn dw3x3s2_8w_avx2(p: &Dw3x3) {
     // SAFETY: forwarded contract.
-    unsafe { dw3x3_8w::<2, true>(p) }
-}
-
-/// # Safety
-/// See [`super::Dw3x3Fn`]; the CPU has AVX2 and FMA.
-#[target_feature(enable = "avx2,fma")]
-pub unsafe fn dw3x3s2i_8w_avx2(p: &Dw3x3) {
-    // SAFETY: forwarded contract.
-    unsafe { dw3x3_8w::<2, false>(p) }
+    unsafe { dw3x3_8w::<2>(p) }
 }

@@ -66,8 +66,8 @@ pub unsafe fn dwconv_16w_avx512(g: &DwGeom, r: &DwRow) -> usize {
     ox
 }
 
-pub const DW3X3S1_16W_AVX512: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_16w_avx512", isa: Isa::Avx512, lanes: V, stride: 1, split: false, run: dw3x3s1_16w_avx512, pad: pad_band_avx512 };
-pub const DW3X3S2_16W_AVX512: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_16w_avx512", isa: Isa::Avx512, lanes: V, stride: 2, split: true, run: dw3x3s2_16w_avx512, pad: pad_band_split_avx512 };
+pub const DW3X3S1_16W_AVX512: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_16w_avx512", isa: Isa::Avx512, lanes: V, stride: 1, run: dw3x3s1_16w_avx512, pad: pad_band_avx512 };
+pub const DW3X3S2_16W_AVX512: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_16w_avx512", isa: Isa::Avx512, lanes: V, stride: 2, run: dw3x3s2_16w_avx512, pad: pad_band_avx512 };
 
 /// Lanes `l < n` set (n <= 16).
 #[inline]
@@ -91,52 +91,6 @@ pub unsafe fn pad_band_avx512(p: &PadBand) {
                 copy_row(row.add(p.pl), p.src.add(iy as usize * p.w), p.n, p.xs - p.pl);
             } else {
                 copy_row(row, p.src, 0, p.xs);
-            }
-        }
-    }
-}
-
-/// See [`super::PadFn`] (split rows, stride 2).
-///
-/// # Safety
-/// See [`super::PadFn`]; the CPU has AVX-512F.
-#[target_feature(enable = "avx512f,avx2,fma")]
-pub unsafe fn pad_band_split_avx512(p: &PadBand) {
-    // Input columns b..b+16, the ones outside 0..n masked off (read as zero, never accessed).
-    let load = |row: *const f32, b: isize| {
-        let lo = (-b).clamp(0, V as isize) as u32;
-        let hi = (p.n as isize - b).clamp(0, V as isize) as u32;
-        let m = (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as __mmask16;
-        // SAFETY: only lanes b + l in 0..n are accessed (mask), columns of the input row `row`.
-        unsafe { _mm512_maskz_loadu_ps(m, row.wrapping_offset(b)) }
-    };
-    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-    for r in 0..p.rows {
-        let iy = p.iy0 + r as isize;
-        // SAFETY: row r is xs = 2·xo floats from dst + r·xs, xo a multiple of 16, so the stores
-        // (whole vectors at E + j and O + j, j < xo) stay in it; the loads read columns in 0..n
-        // <= w of input row iy < h (masked).
-        unsafe {
-            let e = p.dst.add(r * p.xs);
-            let o = e.add(p.xo);
-            if iy >= 0 && (iy as usize) < p.h && p.n > 0 {
-                let row = p.src.add(iy as usize * p.w);
-                let mut j = 0;
-                while j < p.xo {
-                    // Padded columns 2j.. are input columns 2j - pl..
-                    let b = (2 * j) as isize - p.pl as isize;
-                    let (lo, hi) = (load(row, b), load(row, b + V as isize));
-                    _mm512_storeu_ps(e.add(j), _mm512_permutex2var_ps(lo, even, hi));
-                    _mm512_storeu_ps(o.add(j), _mm512_permutex2var_ps(lo, odd, hi));
-                    j += V;
-                }
-            } else {
-                let mut j = 0;
-                while j < p.xs {
-                    _mm512_storeu_ps(e.add(j), _mm512_setzero_ps());
-                    j += V;
-                }
             }
         }
     }
@@ -171,19 +125,24 @@ unsafe fn copy_row(dst: *mut f32, src: *const f32, n: usize, len: usize) {
 }
 
 /// The three taps of one padded row for a vector of outputs at `x`: stride 1 `x[0..], x[1..],
-/// x[2..]`; stride 2 (split row, `x` in its even half) `E[0..], O[0..] = x[xo..], E[1..]`.
+/// x[2..]`; stride 2 (`x` at column 2·ox) the even, odd and next even columns of `x[0..34]`,
+/// deinterleaved in registers.
 ///
 /// # Safety
-/// AVX-512F is available; the 16 floats at each of those three addresses are readable.
+/// AVX-512F is available; `x[0..18]` (stride 1) or `x[0..34]` (stride 2) is readable.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn taps3<const S: usize>(x: *const f32, xo: usize) -> [__m512; 3] {
+unsafe fn taps3<const S: usize>(x: *const f32) -> [__m512; 3] {
     // SAFETY: per the contract.
     unsafe {
         if S == 1 {
             [_mm512_loadu_ps(x), _mm512_loadu_ps(x.add(1)), _mm512_loadu_ps(x.add(2))]
         } else {
-            [_mm512_loadu_ps(x), _mm512_loadu_ps(x.add(xo)), _mm512_loadu_ps(x.add(1))]
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+            let (a, b) = (_mm512_loadu_ps(x), _mm512_loadu_ps(x.add(16)));
+            let (c, d) = (_mm512_loadu_ps(x.add(2)), _mm512_loadu_ps(x.add(18)));
+            [_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b), _mm512_permutex2var_ps(c, even, d)]
         }
     }
 }
@@ -223,16 +182,15 @@ unsafe fn dw3x3_16w<const S: usize>(p: &Dw3x3) {
         let two = oy + 1 < p.oh;
         // SAFETY (whole row pair): padded rows S·oy .. S·oy + S + 2 exist when row oy + 1 does
         // ((oh-1)·S + 3 rows are readable), rows S·oy .. S·oy + 2 otherwise; the taps of the
-        // vector at ox < owr are columns ox .. ox + 17 < owr + 2 = xs (stride 1) or
-        // E[ox..ox+17], O[ox..ox+16] with ox + 17 <= owr + 1 <= xo (stride 2, split), readable
-        // per the layout; rows oy and oy + 1 of the output hold ow floats each.
+        // vector at ox <= owr - 16 are columns S·ox .. S·ox + 16·S + 1 < S·owr + 2 = xs,
+        // readable per the layout; rows oy and oy + 1 of the output hold ow floats each.
         unsafe {
             let x0 = p.x.add(S * oy * p.xs);
             let y0 = p.y.add(oy * p.ow);
             let mut ox = 0;
             while ox < p.ow {
                 let n = (p.ow - ox).min(V);
-                let at = |r: usize| taps3::<S>(x0.add(r * p.xs + ox), p.xo);
+                let at = |r: usize| taps3::<S>(x0.add(r * p.xs + S * ox));
                 let t1 = at(1);
                 let t2 = at(2);
                 let a = fma3(fma3(fma3(bias, &at(0), &w, 0), &t1, &w, 1), &t2, &w, 2);

@@ -165,20 +165,15 @@ pub fn dwconv2d_f16w(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[
 /// copy of its input rows, every output interior.
 ///
 /// Padded row `r` starts at `x + r·xs`; its column `j` is input row `r - pt`, column `j - pl`
-/// (zero outside the input). The kernel reads rows `0..(oh-1)·s + 3`. `owr` is `ow` rounded up to
-/// whole vectors: the last vector of a row is computed whole over the padding and stored masked,
-/// so only `ow` outputs are written. A row holds, by the kernel's [`Dw3x3Kernel::split`]:
-/// - plain (`xo = 0`): columns `0..xs`, `xs = s·owr + 2`;
-/// - split (stride 2): the even columns `E[i]` = column `2i` at `x + r·xs` and the odd ones
-///   `O[i]` = column `2i + 1` at `x + r·xs + xo`, `i < xo`, with `xo` = `owr + 1` rounded up to
-///   whole vectors and `xs = 2·xo`: the taps of outputs `ox..` are the plain loads `E + ox`,
-///   `O + ox`, `E + ox + 1`.
+/// (zero outside the input). The kernel reads rows `0..(oh-1)·s + 3` and in each the columns
+/// `0..xs` with `xs = s·owr + 2`, where `owr` is `ow` rounded up to whole vectors: the last vector
+/// of a row is computed whole over the padding and only its `ow`-th and earlier outputs are
+/// stored. Stride 2 deinterleaves the even and odd columns in registers.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Dw3x3 {
     pub x: *const f32,
     pub xs: usize,
-    pub xo: usize,
     /// The 9 taps, row-major, then the bias (10 floats; the bias is read with the taps: as a
     /// field written just before the call, its load could not be store-forwarded).
     pub w: *const f32,
@@ -201,15 +196,14 @@ pub type Dw3x3Fn = unsafe fn(p: &Dw3x3);
 
 /// A band of padded rows to write for a 3x3 kernel ([`PadFn`]): padded row `r < rows` at
 /// `dst + r·xs` gets input row `iy0 + r` of the channel plane `src` (`h` rows of `w`), its columns
-/// `0..n` at padded columns `pl..pl + n`, and zeros in the rest of the row (`xs` floats; split
-/// rows as in [`Dw3x3`] with `xo`), or zeros when that input row does not exist. Plain rows are
-/// written in whole vectors, so up to `lanes - 1` floats past each row's end get zeros.
+/// `0..n` at padded columns `pl..pl + n`, and zeros in the rest of the row, or zeros when that
+/// input row does not exist. Writes are whole vectors, so up to `lanes - 1` floats past each
+/// row's end get zeros.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PadBand {
     pub dst: *mut f32,
     pub xs: usize,
-    pub xo: usize,
     pub rows: usize,
     pub src: *const f32,
     pub w: usize,
@@ -224,8 +218,7 @@ pub struct PadBand {
 ///
 /// # Safety
 /// The CPU supports the kernel's ISA; `n <= w`, `pl + n <= xs`; the plane `src[0..h·w]` is
-/// readable and `dst[0..rows·xs + lanes]` writable; for split rows `xs = 2·xo`, `xo` a multiple
-/// of the lanes.
+/// readable and `dst[0..rows·xs + lanes]` writable.
 pub type PadFn = unsafe fn(p: &PadBand);
 
 /// One row of the 3x3 depthwise table.
@@ -237,15 +230,13 @@ pub struct Dw3x3Kernel {
     pub lanes: usize,
     /// Stride (both axes).
     pub stride: usize,
-    /// Rows of the padded copy split into even and odd columns (see [`Dw3x3`]).
-    pub split: bool,
     pub run: Dw3x3Fn,
     pub pad: PadFn,
 }
 
 /// The 3x3 depthwise table of this target (dispatch takes the first row of an ISA and stride).
 #[cfg(target_arch = "x86_64")]
-pub const DWCONV3X3_KERNELS: &[Dw3x3Kernel] = &[avx512::DW3X3S1_16W_AVX512, avx512::DW3X3S2_16W_AVX512, avx2::DW3X3S1_8W_AVX2, avx2::DW3X3S2_8W_AVX2, avx2::DW3X3S2I_8W_AVX2];
+pub const DWCONV3X3_KERNELS: &[Dw3x3Kernel] = &[avx512::DW3X3S1_16W_AVX512, avx512::DW3X3S2_16W_AVX512, avx2::DW3X3S1_8W_AVX2, avx2::DW3X3S2_8W_AVX2];
 #[cfg(target_arch = "aarch64")]
 pub const DWCONV3X3_KERNELS: &[Dw3x3Kernel] = &[neon::DW3X3S1_4W_NEON, neon::DW3X3S2_4W_NEON];
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -267,23 +258,16 @@ pub fn fits3x3(k: &Dw3x3Kernel, g: &DwGeom) -> bool {
 /// again only every 15 output rows there).
 const PAD3_BUF: usize = 2048;
 
-/// Row stride and odd-column offset of the padded copy, the padded columns that reach the
-/// kernel, and the number of padded rows that fit in the buffer (leaving one vector of slack for
-/// the last row's whole-vector writes) for kernel `k` on `g`; None when 3 rows do not fit.
-fn pad3x3_layout(k: &Dw3x3Kernel, g: &DwGeom) -> Option<(usize, usize, usize, usize)> {
+/// Row stride of the padded copy and the number of padded rows that fit in the buffer (leaving
+/// one vector of slack for the last row's whole-vector writes) for kernel `k` on `g`; None when
+/// 3 rows do not fit.
+fn pad3x3_layout(k: &Dw3x3Kernel, g: &DwGeom) -> Option<(usize, usize)> {
     if k.lanes > MAX_LANES {
         return None;
     }
-    let owr = g.ow.div_ceil(k.lanes) * k.lanes;
-    let (xs, xo, cols) = if k.split {
-        let xo = (owr + 1).next_multiple_of(k.lanes);
-        (2 * xo, xo, 2 * xo)
-    } else {
-        let xs = owr * k.stride + 2;
-        (xs, 0, xs)
-    };
+    let xs = g.ow.div_ceil(k.lanes) * k.lanes * k.stride + 2;
     let rows = (PAD3_BUF - MAX_LANES) / xs;
-    (rows >= 3).then_some((xs, xo, cols, rows))
+    (rows >= 3).then_some((xs, rows))
 }
 
 /// Depthwise convolution with one 3x3 table row; panics if the CPU lacks its ISA or `g` is not
@@ -298,7 +282,7 @@ pub fn dwconv2d_3x3_with(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], w: &[f32], bias
 /// Runs `k` over every channel: the output rows in bands whose padded input rows fit in the
 /// stack buffer, the channel's taps written into a 9-float array by `taps(ch, ..)`.
 fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32; 9]), bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
-    let Some((xs, xo, cols, rows)) = pad3x3_layout(k, g) else {
+    let Some((xs, rows)) = pad3x3_layout(k, g) else {
         unreachable!("dwconv: 3x3 kernel chosen for a geometry that does not fit")
     };
     if g.oh == 0 || g.ow == 0 {
@@ -309,28 +293,27 @@ fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32
     // Output rows per band: (band - 1)·s + 3 padded rows must fit.
     let band = ((rows - 3) / s + 1).min(g.oh);
     // Columns 0..pl of every row are never written but by the previous row's zero tail, so they
-    // stay zero; each row's pad_row writes its input columns and zeros up to the row's end.
+    // stay zero; each row's pad writes its input columns and zeros up to the row's end.
     let mut buf = [0f32; PAD3_BUF];
-    // The input columns that land in the padded columns 0..cols the kernel reads.
-    let i1 = g.w.min(cols.saturating_sub(g.pl));
+    // The input columns that land in the padded columns 0..xs the kernel reads.
+    let i1 = g.w.min(xs.saturating_sub(g.pl));
     let (plane, oplane) = (g.h * g.w, g.oh * g.ow);
     // The 9 taps and the bias.
     let mut wt = [0f32; 10];
     let compute = |buf: &[f32], wt: &[f32; 10], oy: usize, n: usize, yc: &mut [f32]| {
         let yb = &mut yc[oy * g.ow..(oy + n) * g.ow];
         assert!(((n - 1) * s + 3) * xs <= buf.len());
-        let p = Dw3x3 { x: buf.as_ptr(), xs, xo, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, clamp, lo, hi };
+        let p = Dw3x3 { x: buf.as_ptr(), xs, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, clamp, lo, hi };
         // SAFETY: k.isa is available (checked by the callers); `buf` holds (n-1)·s + 3 padded
         // rows of stride xs (asserted) in the layout of `Dw3x3` (pad3x3_layout), written by
         // pad_band; `wt` holds 9 taps and the bias; `yb` holds n·ow outputs.
         unsafe { (k.run)(&p) };
     };
     let pad = |dst: &mut [f32], xc: &[f32], r0: usize, rows: usize| {
-        assert!(rows * xs + k.lanes <= dst.len() && xc.len() == g.h * g.w && (i1 == 0 || g.pl + i1 <= cols) && cols <= xs);
-        let p = PadBand { dst: dst.as_mut_ptr(), xs, xo, rows, src: xc.as_ptr(), w: g.w, h: g.h, iy0: r0 as isize - g.pt as isize, pl: g.pl, n: i1 };
+        assert!(rows * xs + k.lanes <= dst.len() && xc.len() == g.h * g.w && (i1 == 0 || g.pl + i1 <= xs));
+        let p = PadBand { dst: dst.as_mut_ptr(), xs, rows, src: xc.as_ptr(), w: g.w, h: g.h, iy0: r0 as isize - g.pt as isize, pl: g.pl, n: i1 };
         // SAFETY: k.isa is available (checked by the callers); i1 <= w and pl + i1 <= xs, the
-        // plane is h·w floats and dst holds rows·xs + lanes (asserted); split rows have
-        // xs = 2·xo with xo a multiple of the lanes (pad3x3_layout).
+        // plane is h·w floats and dst holds rows·xs + lanes (asserted).
         unsafe { (k.pad)(&p) };
     };
     let set_taps = |ch: usize, wt: &mut [f32; 10]| {

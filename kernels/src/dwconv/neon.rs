@@ -48,8 +48,8 @@ pub unsafe fn dwconv_4w_neon(g: &DwGeom, r: &DwRow) -> usize {
     ox
 }
 
-pub const DW3X3S1_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_4w_neon", isa: Isa::Neon, lanes: V, stride: 1, split: false, run: dw3x3s1_4w_neon, pad: pad_band_neon };
-pub const DW3X3S2_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_4w_neon", isa: Isa::Neon, lanes: V, stride: 2, split: false, run: dw3x3s2_4w_neon, pad: pad_band_neon };
+pub const DW3X3S1_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s1_4w_neon", isa: Isa::Neon, lanes: V, stride: 1, run: dw3x3s1_4w_neon, pad: pad_band_neon };
+pub const DW3X3S2_4W_NEON: Dw3x3Kernel = Dw3x3Kernel { name: "dw3x3s2_4w_neon", isa: Isa::Neon, lanes: V, stride: 2, run: dw3x3s2_4w_neon, pad: pad_band_neon };
 
 /// See [`super::PadFn`].
 ///
