@@ -169,7 +169,8 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
 /// (written as a select so that LLVM vectorises it).
 #[inline(always)]
 fn nan_max(acc: f32, v: f32) -> f32 {
-    if v > acc || v.is_nan() {
+    // `|`, not `||`: no branch, so the compare-and-select vectorises.
+    if (v > acc) | v.is_nan() {
         v
     } else {
         acc
@@ -289,5 +290,59 @@ fn hmax<const K: usize, const S: usize>(buf: &[f32], dst: &mut [f32]) {
             m = nan_max(m, buf[i * S + t]);
         }
         *o = m;
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::time::Instant;
+    use std::vec::Vec;
+
+    /// Not a pass/fail test: interleaved timing of the MaxPool fast path against the per-pixel
+    /// path on the ResNet-18 stem pool (64×112×112, k3 s2 p1). Run with
+    /// `cargo test --release -p sprig-runtime --lib maxpool_timing -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn maxpool_timing() {
+        let g = Geom { nc: 64, h: 112, w: 112, oh: 56, ow: 56, k: [3, 3], s: [2, 2], d: [1, 1], p: [1, 1, 1, 1], include_pad: false };
+        let x: Vec<f32> = (0..g.nc * g.h * g.w).map(|i| ((i * 7919) % 1013) as f32 * 0.01 - 5.0).collect();
+        let (mut y_slow, mut y_fast) = (std::vec![0.0f32; g.nc * g.oh * g.ow], std::vec![0.0f32; g.nc * g.oh * g.ow]);
+        let (pi, po) = (g.h * g.w, g.oh * g.ow);
+        let mut slow = || {
+            for c in 0..g.nc {
+                for oy in 0..g.oh {
+                    for ox in 0..g.ow {
+                        y_slow[c * po + oy * g.ow + ox] = pixel(&g, &x[c * pi..(c + 1) * pi], oy, ox, true);
+                    }
+                }
+            }
+        };
+        let mut ratios = Vec::new();
+        let mut ts = (Vec::new(), Vec::new());
+        for _ in 0..31 {
+            let t = Instant::now();
+            for _ in 0..5 {
+                slow();
+            }
+            let a = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            for _ in 0..5 {
+                for c in 0..g.nc {
+                    max_plane_rows(&g, &x[c * pi..(c + 1) * pi], &mut y_fast[c * po..(c + 1) * po]);
+                }
+            }
+            let b = t.elapsed().as_secs_f64();
+            ratios.push(a / b);
+            ts.0.push(a / 5.0);
+            ts.1.push(b / 5.0);
+        }
+        slow();
+        assert_eq!(y_slow, y_fast);
+        for v in [&mut ratios, &mut ts.0, &mut ts.1] {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        }
+        std::println!("maxpool 64x112x112 k3 s2 p1: per-pixel {:.0} us, fast {:.0} us (medians); median per-round speedup {:.2}x", ts.0[15] * 1e6, ts.1[15] * 1e6, ratios[15]);
     }
 }
