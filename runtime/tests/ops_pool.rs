@@ -138,6 +138,7 @@ fn maxpool_nan_ref(x: &[f32], nc: usize, h: usize, w: usize, k: [usize; 2], s: [
     y
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_maxpool(xv: &[f32], nc: usize, h: usize, w: usize, k: [usize; 2], s: [usize; 2], p: [usize; 4], ceil: bool) -> (Vec<f32>, usize, usize) {
     let oh = out_size(h, k[0], s[0], 1, p[0], p[2], ceil);
     let ow = out_size(w, k[1], s[1], 1, p[1], p[3], ceil);
