@@ -318,3 +318,29 @@ fn spmm_several_panels() {
         }
     }
 }
+
+/// The MatMul path's transpose on every ISA against the index formula, for shapes around the
+/// 8×8 block (edges in both dimensions) and column sub-ranges (the thread split).
+#[test]
+fn transpose_cols_matches_the_definition() {
+    use sprig_kernels::sparse::spmm::transpose::transpose_cols;
+    for isa in Isa::ALL {
+        if !isa.available() {
+            println!("SKIPPED: transpose {} (CPU lacks it)", isa.name());
+            continue;
+        }
+        for &(r, c) in &[(1usize, 1usize), (8, 8), (7, 9), (16, 24), (17, 33), (128, 64), (5, 130)] {
+            let src: Vec<f32> = (0..r * c).map(|x| x as f32 * 0.5 - 3.0).collect();
+            for (c0, c1) in [(0, c), (c / 3, c), (1.min(c), c / 2 + 1)] {
+                let mut dst = vec![f32::NAN; (c1 - c0) * r + 3];
+                transpose_cols(isa, &src, r, c, c0..c1, &mut dst);
+                for j in c0..c1 {
+                    for i in 0..r {
+                        assert_eq!(dst[(j - c0) * r + i], src[i * c + j], "{} {r}x{c} cols {c0}..{c1} at ({i}, {j})", isa.name());
+                    }
+                }
+                assert!(dst[(c1 - c0) * r..].iter().all(|x| x.is_nan()), "wrote past the range");
+            }
+        }
+    }
+}

@@ -139,29 +139,15 @@ pub(crate) fn check_matmul(a: &TensorInfo, b: &TensorInfo, bias: Option<&TensorI
     mm_scratch(rows, k, n)
 }
 
-/// `dst[c × r] = srcᵀ` for a row-major `src[r × c]`, split by rows of `dst` across `workers`.
-fn transpose(src: &[f32], r: usize, c: usize, dst: &mut [f32], workers: &Workers) {
+/// `dst[c × r] = srcᵀ` for a row-major `src[r × c]`, split by rows of `dst` across `workers`
+/// (`sprig_kernels::sparse::spmm::transpose`: 8×8 register blocks with AVX2).
+fn transpose(src: &[f32], r: usize, c: usize, dst: &mut [f32], isa: Isa, workers: &Workers) {
     let ds = crate::par::DisjointMut::new(dst);
     workers.for_ranges(c, 16, r.saturating_mul(c), workers.threads() * crate::par::TASKS_PER_THREAD, &|cr, _| {
         // SAFETY: the dst row ranges of one split are disjoint.
         let d = unsafe { ds.range(cr.start * r..cr.end * r) };
-        transpose_cols(src, r, c, cr, d);
+        sprig_kernels::sparse::spmm::transpose::transpose_cols(isa, src, r, c, cr, d);
     });
-}
-
-/// Rows `cols` of `srcᵀ` (written from `dst[0]` on), in 16×16 tiles (both sides stay in L1).
-fn transpose_cols(src: &[f32], r: usize, c: usize, cols: core::ops::Range<usize>, dst: &mut [f32]) {
-    const T: usize = 16;
-    for i0 in (0..r).step_by(T) {
-        for j0 in cols.clone().step_by(T) {
-            for i in i0..(i0 + T).min(r) {
-                let row = &src[i * c..(i + 1) * c];
-                for j in j0..(j0 + T).min(cols.end) {
-                    dst[(j - cols.start) * r + i] = row[j];
-                }
-            }
-        }
-    }
 }
 
 /// `exec` of a MatMul whose B is block-sparse; `ad` and `yd` are A's and Y's elements.
@@ -194,10 +180,10 @@ pub(crate) fn exec_matmul(
         }
         let (head, tail) = scratch.split_at_mut(mid);
         let (at, _) = f32_region(head, 0, k * rows)?;
-        transpose(ad, rows, k, at, workers);
+        transpose(ad, rows, k, at, isa, workers);
         let (yt, _) = f32_region(tail, 0, n * rows)?;
         super::split::spmm_split(isa, &s, at, rows, rows, yt, rows, &kact, workers);
-        transpose(yt, n, rows, yd, workers);
+        transpose(yt, n, rows, yd, isa, workers);
     }
     if let Some(bv) = bias {
         add_bias(bv, y_shape, yd, act)?;

@@ -12,6 +12,7 @@
 //! [`spmm`]/[`spmm_with`] check every slice length before a kernel runs (panicking on a
 //! mismatch), so kernels use unchecked access.
 pub mod scalar;
+pub mod transpose;
 
 mod generic;
 
