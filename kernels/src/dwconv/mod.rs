@@ -4,7 +4,16 @@
 //! Padding is implicit zeros. Lengths are checked on entry (panic on mismatch, before any
 //! unchecked access).
 //!
-//! SIMD kernels vectorise along the output width. Each channel is computed over a zero-padded
+//! 3x3 undilated convolutions of stride 1 or 2 (the MobileNet depthwise layers) take the 3x3
+//! table ([`DWCONV3X3_KERNELS`], [`kernel3x3_for`]) when 3 padded rows fit the 8 KiB stack buffer:
+//! a band of output rows at a time, over a zero-padded copy of its input rows (written by the
+//! kernel's vector [`PadFn`]), the 9 taps and the bias in registers and two output rows per pass
+//! over the padded rows; channels whose whole padded plane fits twice are copied one channel
+//! ahead in two alternating slots. 2.4–5.8x over the row kernel below on the MobileNetV1
+//! shapes (AVX2; BENCHMARKS.md, "Depthwise 3x3 kernels").
+//!
+//! Other geometries use the row kernels ([`DWCONV_KERNELS`]), which vectorise along the output
+//! width. Each channel is computed over a zero-padded
 //! stack copy of its plane (rows rounded up to whole vectors) when that fits in 4 KiB, else each
 //! output row over a padded copy of its `kh` input rows, so every output is interior; only
 //! geometries whose band exceeds 4 KiB use interior vectors plus per-vector edge copies (and the
@@ -103,6 +112,18 @@ pub fn kernel_for(isa: Isa) -> Option<&'static DwKernel> {
     DWCONV_KERNELS.iter().find(|k| k.isa == isa)
 }
 
+/// Name of the kernel [`dwconv2d`] runs for `isa` and geometry `g` (what `sprig bench` prints).
+pub fn kernel_name(isa: Isa, g: &DwGeom) -> &'static str {
+    if !isa.available() {
+        return "dwconv_ref_scalar";
+    }
+    match (kernel3x3_for(isa, g), kernel_for(isa)) {
+        (Some(k), _) => k.name,
+        (None, Some(k)) if g.kh > 0 && g.kw > 0 => k.name,
+        _ => "dwconv_ref_scalar",
+    }
+}
+
 /// Depthwise convolution with the kernel for `isa` (the scalar reference when this CPU lacks it).
 pub fn dwconv2d(isa: Isa, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
     g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
@@ -128,8 +149,8 @@ pub const F16W_MAX_TAPS: usize = 1024;
 
 /// [`dwconv2d`] with the weights stored as f16 bits (`w` is `[c, kh, kw]` of IEEE binary16): each
 /// channel's filter is widened into a stack buffer (no allocation) and run through the f32
-/// kernel of `isa` on that channel alone, so the result equals [`dwconv2d`] on the widened
-/// weights. Filters of more than [`F16W_MAX_TAPS`] taps use the scalar reference per channel.
+/// kernel of `isa` (the 3x3 kernel where [`kernel3x3_for`] has one, else the row kernel on that
+/// channel alone), so the result equals [`dwconv2d`] on the widened weights. Filters of more than [`F16W_MAX_TAPS`] taps use the scalar reference per channel.
 pub fn dwconv2d_f16w(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
     g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
     if let Some(k) = kernel3x3_for(isa, g).filter(|_| isa.available()) {

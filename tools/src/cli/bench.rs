@@ -163,7 +163,10 @@ fn kernel_name(l: &LayerDesc, params: &[u8], isa: Isa) -> String {
             let c = x.get(1).copied().unwrap_or(0);
             let m = w.first().copied().unwrap_or(0);
             if p.group as usize == c && c == m && c > 0 {
-                return dwconv::kernel_for(isa).filter(|_| isa.available()).map_or("dwconv_ref_scalar", |k| k.name).into();
+                let d = |v: &[usize], i: usize| v.get(i).copied().unwrap_or(0);
+                let u = |v: u32| v as usize;
+                let g = dwconv::DwGeom { c, h: d(&x, 2), w: d(&x, 3), kh: u(p.kernel[0]), kw: u(p.kernel[1]), sh: u(p.strides[0]), sw: u(p.strides[1]), dh: u(p.dilations[0]), dw: u(p.dilations[1]), pt: u(p.pads[0]), pl: u(p.pads[1]), oh: d(&out, 2), ow: d(&out, 3) };
+                return dwconv::kernel_name(isa, &g).into();
             }
             let pointwise = p.kernel == [1, 1] && p.strides == [1, 1] && p.pads == [0; 4];
             let spatial: usize = out.iter().skip(2).product();
