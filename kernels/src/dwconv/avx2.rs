@@ -128,26 +128,38 @@ unsafe fn copy_row(dst: *mut f32, src: *const f32, n: usize, len: usize) {
 
 /// The three taps of one padded row for a vector of outputs at `x`: stride 1 `x[0..], x[1..],
 /// x[2..]`; stride 2 (`x` at column 2·ox) the even, odd and next even columns of `x[0..18]`,
-/// deinterleaved in registers. (A copy split into even and odd halves, so that the taps were
-/// plain loads, was slower: 0.3–1.0x of this on the MobileNet stride-2 shapes, its copy made
-/// of masked loads and shuffles.)
+/// deinterleaved in registers with one in-lane shuffle each, so their lanes hold outputs
+/// `[0 1 4 5 2 3 6 7]` (every tap alike, so the FMAs are lane-wise; [`unpermute`] restores the
+/// order once per output vector: 3 shuffles per row instead of 6). (A copy split into even and
+/// odd halves, so that the taps were plain loads, was slower: 0.3–1.0x on the MobileNet
+/// stride-2 shapes, its copy made of masked loads and shuffles.)
 ///
 /// # Safety
 /// AVX2 is available; `x[0..10]` (stride 1) or `x[0..18]` (stride 2) is readable.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn taps3<const S: usize>(x: *const f32) -> [__m256; 3] {
-    // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6] (and the odd ones alike)
-    let fix = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
     // SAFETY: per the contract.
     unsafe {
         if S == 1 {
             [_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(1)), _mm256_loadu_ps(x.add(2))]
         } else {
+            // [a0 a2 b0 b2 | a4 a6 b4 b6]: outputs 0 1 4 5 | 2 3 6 7 (odd columns alike).
             let (a, b) = (_mm256_loadu_ps(x), _mm256_loadu_ps(x.add(8)));
             let (c, d) = (_mm256_loadu_ps(x.add(2)), _mm256_loadu_ps(x.add(10)));
-            [fix(_mm256_shuffle_ps::<0b10_00_10_00>(a, b)), fix(_mm256_shuffle_ps::<0b11_01_11_01>(a, b)), fix(_mm256_shuffle_ps::<0b10_00_10_00>(c, d))]
+            [_mm256_shuffle_ps::<0b10_00_10_00>(a, b), _mm256_shuffle_ps::<0b11_01_11_01>(a, b), _mm256_shuffle_ps::<0b10_00_10_00>(c, d)]
         }
+    }
+}
+
+/// Outputs in the lane order of stride-2 [`taps3`] (`[0 1 4 5 2 3 6 7]`) back in order.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn unpermute<const S: usize>(v: __m256) -> __m256 {
+    if S == 1 {
+        v
+    } else {
+        _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
     }
 }
 
@@ -224,9 +236,9 @@ unsafe fn dw3x3_8w<const S: usize>(p: &Dw3x3) {
                     } else {
                         fma3(fma3(fma3(bias, &t2, &w, 0), &at(3), &w, 1), &at(4), &w, 2)
                     };
-                    store(y0.add(p.ow + ox), b, n, p);
+                    store(y0.add(p.ow + ox), unpermute::<S>(b), n, p);
                 }
-                store(y0.add(ox), a, n, p);
+                store(y0.add(ox), unpermute::<S>(a), n, p);
                 ox += V;
             }
         }
