@@ -101,25 +101,22 @@ unsafe fn copy_row(dst: *mut f32, src: *const f32, n: usize, len: usize) {
     }
 }
 
-/// `acc + Σ_k tap_k·w[3r + k]` for one padded row and a vector of outputs at column `x`: stride
-/// 1 taps `x[0..], x[1..], x[2..]`; stride 2 the even, odd and next even columns of `x[0..10]`.
+/// The three taps of one padded row for a vector of outputs at `x`: stride 1 `x[0..], x[1..],
+/// x[2..]`; stride 2 the even, odd and next even columns of `x[0..10]` (deinterleaving loads).
 ///
 /// # Safety
 /// NEON is available; `x[0..6]` (stride 1) or `x[0..10]` (stride 2) is readable.
 #[inline]
 #[target_feature(enable = "neon")]
-unsafe fn row3<const S: usize>(acc: float32x4_t, x: *const f32, w: &[f32; 9], r: usize) -> float32x4_t {
+unsafe fn taps3<const S: usize>(x: *const f32) -> [float32x4_t; 3] {
     // SAFETY: per the contract.
     unsafe {
-        let [t0, t1, t2] = if S == 1 {
+        if S == 1 {
             [vld1q_f32(x), vld1q_f32(x.add(1)), vld1q_f32(x.add(2))]
         } else {
             let eo = vld2q_f32(x);
             [eo.0, eo.1, vld2q_f32(x.add(2)).0]
-        };
-        let a = vfmaq_n_f32(acc, t0, w[3 * r]);
-        let a = vfmaq_n_f32(a, t1, w[3 * r + 1]);
-        vfmaq_n_f32(a, t2, w[3 * r + 2])
+        }
     }
 }
 
@@ -148,8 +145,44 @@ unsafe fn store(y: *mut f32, v: float32x4_t, n: usize, p: &Dw3x3) {
     }
 }
 
-/// The 3x3 channel kernel for stride `S`: output rows in pairs, whose padded rows
-/// `S·oy ..= S·oy + S + 2` are each loaded per vector.
+/// Output rows `oy .. oy + R` of the 3x3 channel kernel for stride `S`: each of their padded
+/// rows `S·oy .. S·oy + S·(R-1) + 2` is loaded once per vector and feeds every output row it is
+/// a tap row of (R accumulators).
+///
+/// # Safety
+/// See [`super::Dw3x3Fn`]; the CPU has NEON; `oy + R <= p.oh`.
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn rows_4w<const S: usize, const R: usize>(p: &Dw3x3, w: &[f32; 9], bias: float32x4_t, oy: usize) {
+    // SAFETY: padded rows S·oy .. S·(oy + R - 1) + 2 exist ((oh-1)·S + 3 rows are readable, oy
+    // + R <= oh); the taps of the vector at ox <= owr - 4 are columns S·ox .. S·ox + 4·S + 1 <
+    // S·owr + 2 = xs, readable per the layout; output rows oy .. oy + R hold ow floats each.
+    unsafe {
+        let x0 = p.x.add(S * oy * p.xs);
+        let y0 = p.y.add(oy * p.ow);
+        let mut ox = 0;
+        while ox < p.ow {
+            let n = (p.ow - ox).min(V);
+            let mut acc = [bias; R];
+            for i in 0..S * (R - 1) + 3 {
+                let t = taps3::<S>(x0.add(i * p.xs + S * ox));
+                // Padded row i is tap row k = i - S·o of output row o.
+                for (o, a) in acc.iter_mut().enumerate() {
+                    if i >= S * o && i - S * o < 3 {
+                        let k = 3 * (i - S * o);
+                        *a = vfmaq_n_f32(vfmaq_n_f32(vfmaq_n_f32(*a, t[0], w[k]), t[1], w[k + 1]), t[2], w[k + 2]);
+                    }
+                }
+            }
+            for (o, a) in acc.iter().enumerate() {
+                store(y0.add(o * p.ow + ox), *a, n, p);
+            }
+            ox += V;
+        }
+    }
+}
+
+/// The 3x3 channel kernel for stride `S`: output rows four at a time (then two, one).
 ///
 /// # Safety
 /// See [`super::Dw3x3Fn`]; the CPU has NEON.
@@ -160,29 +193,19 @@ unsafe fn dw3x3_4w<const S: usize>(p: &Dw3x3) {
     let w: [f32; 9] = unsafe { *(p.w as *const [f32; 9]) };
     let bias = unsafe { vdupq_n_f32(*p.w.add(9)) };
     let mut oy = 0;
-    while oy < p.oh {
-        let two = oy + 1 < p.oh;
-        // SAFETY (whole row pair): padded rows S·oy .. S·oy + S + 2 exist when row oy + 1 does
-        // ((oh-1)·S + 3 rows are readable), rows S·oy .. S·oy + 2 otherwise; the taps of the
-        // vector at ox < owr are columns S·ox .. S·ox + 4·S + 1 < S·owr + 2 = xs, readable per
-        // the layout; rows oy and oy + 1 of the output hold ow floats each.
-        unsafe {
-            let x0 = p.x.add(S * oy * p.xs);
-            let y0 = p.y.add(oy * p.ow);
-            let mut ox = 0;
-            while ox < p.ow {
-                let n = (p.ow - ox).min(V);
-                let at = |r: usize| x0.add(r * p.xs + S * ox);
-                let a = row3::<S>(row3::<S>(row3::<S>(bias, at(0), &w, 0), at(1), &w, 1), at(2), &w, 2);
-                if two {
-                    let b = row3::<S>(row3::<S>(row3::<S>(bias, at(S), &w, 0), at(S + 1), &w, 1), at(S + 2), &w, 2);
-                    store(y0.add(p.ow + ox), b, n, p);
-                }
-                store(y0.add(ox), a, n, p);
-                ox += V;
-            }
+    // SAFETY: each call's rows oy .. oy + R are below oh; the rest of the contract is p's.
+    unsafe {
+        while oy + 4 <= p.oh {
+            rows_4w::<S, 4>(p, &w, bias, oy);
+            oy += 4;
         }
-        oy += 2;
+        if oy + 2 <= p.oh {
+            rows_4w::<S, 2>(p, &w, bias, oy);
+            oy += 2;
+        }
+        if oy < p.oh {
+            rows_4w::<S, 1>(p, &w, bias, oy);
+        }
     }
 }
 
