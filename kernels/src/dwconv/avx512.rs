@@ -166,8 +166,43 @@ unsafe fn store(y: *mut f32, v: __m512, n: usize, p: &Dw3x3) {
     unsafe { _mm512_mask_storeu_ps(y, first_lanes(n), v) }
 }
 
-/// The 3x3 channel kernel for stride `S`: output rows in pairs, whose padded rows
-/// `S·oy ..= S·oy + S + 2` are each loaded once per vector and feed both rows.
+/// Output rows `oy .. oy + R` of the 3x3 channel kernel for stride `S`: each of their padded
+/// rows `S·oy .. S·oy + S·(R-1) + 2` is loaded once per vector and feeds every output row it is
+/// a tap row of (R accumulators, 9 taps in registers).
+///
+/// # Safety
+/// See [`super::Dw3x3Fn`]; the CPU has AVX-512F; `oy + R <= p.oh`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn rows_16w<const S: usize, const R: usize>(p: &Dw3x3, w: &[__m512; 9], bias: __m512, oy: usize) {
+    // SAFETY: padded rows S·oy .. S·(oy + R - 1) + 2 exist ((oh-1)·S + 3 rows are readable, oy
+    // + R <= oh); the taps of the vector at ox <= owr - 16 are columns S·ox .. S·ox + 16·S + 1
+    // < S·owr + 2 = xs, readable per the layout; output rows oy .. oy + R hold ow floats each.
+    unsafe {
+        let x0 = p.x.add(S * oy * p.xs);
+        let y0 = p.y.add(oy * p.ow);
+        let mut ox = 0;
+        while ox < p.ow {
+            let n = (p.ow - ox).min(V);
+            let mut acc = [bias; R];
+            for i in 0..S * (R - 1) + 3 {
+                let t = taps3::<S>(x0.add(i * p.xs + S * ox));
+                // Padded row i is tap row k = i - S·o of output row o.
+                for (o, a) in acc.iter_mut().enumerate() {
+                    if i >= S * o && i - S * o < 3 {
+                        *a = fma3(*a, &t, w, i - S * o);
+                    }
+                }
+            }
+            for (o, a) in acc.iter().enumerate() {
+                store(y0.add(o * p.ow + ox), *a, n, p);
+            }
+            ox += V;
+        }
+    }
+}
+
+/// The 3x3 channel kernel for stride `S`: output rows four at a time (then two, one).
 ///
 /// # Safety
 /// See [`super::Dw3x3Fn`]; the CPU has AVX-512F.
@@ -178,35 +213,19 @@ unsafe fn dw3x3_16w<const S: usize>(p: &Dw3x3) {
     let w: [__m512; 9] = core::array::from_fn(|i| unsafe { _mm512_set1_ps(*p.w.add(i)) });
     let bias = unsafe { _mm512_set1_ps(*p.w.add(9)) };
     let mut oy = 0;
-    while oy < p.oh {
-        let two = oy + 1 < p.oh;
-        // SAFETY (whole row pair): padded rows S·oy .. S·oy + S + 2 exist when row oy + 1 does
-        // ((oh-1)·S + 3 rows are readable), rows S·oy .. S·oy + 2 otherwise; the taps of the
-        // vector at ox <= owr - 16 are columns S·ox .. S·ox + 16·S + 1 < S·owr + 2 = xs,
-        // readable per the layout; rows oy and oy + 1 of the output hold ow floats each.
-        unsafe {
-            let x0 = p.x.add(S * oy * p.xs);
-            let y0 = p.y.add(oy * p.ow);
-            let mut ox = 0;
-            while ox < p.ow {
-                let n = (p.ow - ox).min(V);
-                let at = |r: usize| taps3::<S>(x0.add(r * p.xs + S * ox));
-                let t1 = at(1);
-                let t2 = at(2);
-                let a = fma3(fma3(fma3(bias, &at(0), &w, 0), &t1, &w, 1), &t2, &w, 2);
-                if two {
-                    let b = if S == 1 {
-                        fma3(fma3(fma3(bias, &t1, &w, 0), &t2, &w, 1), &at(3), &w, 2)
-                    } else {
-                        fma3(fma3(fma3(bias, &t2, &w, 0), &at(3), &w, 1), &at(4), &w, 2)
-                    };
-                    store(y0.add(p.ow + ox), b, n, p);
-                }
-                store(y0.add(ox), a, n, p);
-                ox += V;
-            }
+    // SAFETY: each call's rows oy .. oy + R are below oh; the rest of the contract is p's.
+    unsafe {
+        while oy + 4 <= p.oh {
+            rows_16w::<S, 4>(p, &w, bias, oy);
+            oy += 4;
         }
-        oy += 2;
+        if oy + 2 <= p.oh {
+            rows_16w::<S, 2>(p, &w, bias, oy);
+            oy += 2;
+        }
+        if oy < p.oh {
+            rows_16w::<S, 1>(p, &w, bias, oy);
+        }
     }
 }
 
