@@ -7,10 +7,11 @@
 //! 3x3 undilated convolutions of stride 1 or 2 (the MobileNet depthwise layers) take the 3x3
 //! table ([`DWCONV3X3_KERNELS`], [`kernel3x3_for`]) when 3 padded rows fit the 8 KiB stack buffer:
 //! a band of output rows at a time, over a zero-padded copy of its input rows (written by the
-//! kernel's vector [`PadFn`]), the 9 taps and the bias in registers and two output rows per pass
-//! over the padded rows; channels whose whole padded plane fits twice are copied one channel
-//! ahead in two alternating slots. 2.4–5.8x over the row kernel below on the MobileNetV1
-//! shapes (AVX2; BENCHMARKS.md, "Depthwise 3x3 kernels").
+//! kernel's vector [`PadFn`]), the 9 taps and the bias in registers and four output rows per
+//! pass over the padded rows (each padded row loaded once per vector for up to three output
+//! rows); channels whose whole padded plane fits twice are copied one channel ahead in two
+//! alternating slots. 2.8–6.3x over the row kernels below per MobileNetV1 depthwise layer, 4.8x
+//! on their sum (AVX2, `sprig bench`; BENCHMARKS.md, "Depthwise 3x3 kernels").
 //!
 //! Other geometries use the row kernels ([`DWCONV_KERNELS`]), which vectorise along the output
 //! width. Each channel is computed over a zero-padded
