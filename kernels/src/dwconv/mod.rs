@@ -208,8 +208,9 @@ pub struct Dw3x3 {
     pub hi: f32,
 }
 
-/// A 3x3 depthwise channel kernel: the 9 taps in registers, two output rows per pass over the
-/// padded rows (each input row loaded once per vector feeds both), bias and clamp fused.
+/// A 3x3 depthwise channel kernel: the 9 taps in registers, up to four output rows per pass over
+/// the padded rows (each padded row, loaded once per vector, feeds every output row it is a tap
+/// row of), bias and clamp fused.
 ///
 /// # Safety
 /// The CPU supports the kernel's ISA; `p` describes a padded copy in the layout of [`Dw3x3`] for
