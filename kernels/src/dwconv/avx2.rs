@@ -131,8 +131,9 @@ unsafe fn copy_row(dst: *mut f32, src: *const f32, n: usize, len: usize) {
 /// deinterleaved in registers with one in-lane shuffle each, so their lanes hold outputs
 /// `[0 1 4 5 2 3 6 7]` (every tap alike, so the FMAs are lane-wise; [`unpermute`] restores the
 /// order once per output vector: 3 shuffles per row instead of 6). (A copy split into even and
-/// odd halves, so that the taps were plain loads, was slower: 0.3–1.0x on the MobileNet
-/// stride-2 shapes, its copy made of masked loads and shuffles.)
+/// odd halves, so that the taps were plain loads, took 0.8–10x the time of the in-register
+/// version on the MobileNet stride-2 shapes in two interleaved runs: 3–6x on 14x14, 15–20 %
+/// less on 112x112 and 56x56 in one run only; its copy is masked loads and shuffles.)
 ///
 /// # Safety
 /// AVX2 is available; `x[0..10]` (stride 1) or `x[0..18]` (stride 2) is readable.
