@@ -140,6 +140,22 @@ impl<'a> Workers<'a> {
     }
 }
 
+impl Workers<'_> {
+    /// Splits `y` into contiguous pieces (boundaries on 64-byte multiples of `T`) and calls
+    /// `f(range, &mut y[range])` for each, through [`Workers::for_ranges`] (`work` as there).
+    /// For elementwise ops: the caller indexes its inputs by the same range.
+    pub fn for_slices<T: Send>(&self, y: &mut [T], work: usize, f: &(dyn Fn(Range<usize>, &mut [T]) + Sync)) {
+        let align = (64 / core::mem::size_of::<T>().max(1)).max(1);
+        let n = y.len();
+        let yd = DisjointMut::new(y);
+        self.for_ranges(n, align, work, self.threads() * TASKS_PER_THREAD, &|r, _| {
+            // SAFETY: the ranges of one split are disjoint.
+            let ys = unsafe { yd.range(r.clone()) };
+            f(r, ys);
+        });
+    }
+}
+
 /// A mutable slice shared by the tasks of one split, each of which takes a disjoint range.
 pub struct DisjointMut<'a, T> {
     ptr: *mut T,
