@@ -439,7 +439,7 @@ mod tests {
         let mut out = [O::zeroed(); N];
         let mut yv = [TensorViewMut { info: info(odt, &[N]), bytes: bytemuck::cast_slice_mut(&mut out) }];
         check(op, &[], &[Some(av.info), Some(bv.info)], &[yv[0].info]).unwrap();
-        exec(op, &[], &[Some(av), Some(bv)], &mut yv).unwrap();
+        exec(op, &[], &[Some(av), Some(bv)], &mut yv, &Workers::serial()).unwrap();
         out
     }
 

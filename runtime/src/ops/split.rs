@@ -121,8 +121,9 @@ pub(crate) fn spmm_split(isa: Isa, s: &SparseMatrix, b: &[f32], ldb: usize, n: u
     }
     let cs = DisjointMut::new(c);
     // One part per thread: every part streams all of B, which for MobileNet's early pointwise
-    // layers (up to 3 MB) does not fit in L2.
-    workers.for_ranges(s.block_rows(), 1, work, workers.threads(), &|br, _| {
+    // layers (up to 3 MB) does not fit in L2. Parts of equal non-zero count, not of equal rows.
+    let prefix = nnz_prefix(s);
+    workers.for_balanced(s.block_rows(), 1, work, workers.threads(), &prefix, &|br, _| {
         let Some(sub) = s.block_row_range(br.start, br.end) else { return };
         let r0 = br.start * r;
         // SAFETY: block-row ranges are disjoint, so are their rows of C.
@@ -146,7 +147,8 @@ pub(crate) fn spmv_split(isa: Isa, s: &SparseMatrix, x: &[f32], rows: usize, y: 
     let ys = DisjointMut::new(y);
     // Block-row ranges in multiples of 16 rows keep each task's outputs on whole cache lines.
     let align = 16usize.div_ceil(r).max(1);
-    workers.for_ranges(s.block_rows(), align, work, workers.threads() * TASKS_PER_THREAD, &|br, _| {
+    let prefix = nnz_prefix(s);
+    workers.for_balanced(s.block_rows(), align, work, workers.threads() * TASKS_PER_THREAD, &prefix, &|br, _| {
         let Some(sub) = s.block_row_range(br.start, br.end) else { return };
         let r0 = br.start * r;
         for i in 0..rows {
@@ -220,6 +222,20 @@ pub(crate) fn sgemm_batch_split(
         return Err(OpError::BadShape("MatMul operand sizes are inconsistent"));
     }
     Ok(true)
+}
+
+/// The cost of block rows `0..i` of `s` for [`Workers::for_balanced`]: the multiply-adds of their
+/// blocks plus one per output row (the bias/activation/store of a row, so that empty block rows
+/// still count).
+fn nnz_prefix<'s>(s: &'s SparseMatrix) -> impl Fn(usize) -> usize + Sync + 's {
+    let (r, cc) = s.layout().block();
+    let ptr = s.ptr();
+    let p0 = ptr.first().map_or(0, |&p| p as usize);
+    move |i: usize| {
+        let i = i.min(ptr.len().saturating_sub(1));
+        let blocks = ptr.get(i).map_or(0, |&p| (p as usize).saturating_sub(p0));
+        blocks * r * cc + i * r
+    }
 }
 
 /// Depthwise conv with f32 or f16 weights.
