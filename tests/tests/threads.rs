@@ -1,7 +1,9 @@
 //! Sessions with 2, 3 and 4 threads (and more threads than this machine's cores) give the
 //! one-thread results within 1e-5 relative (max |a - b| / max |reference|), on models whose heavy
 //! layers are well above the split threshold (`sprig_runtime::par::MIN_PARALLEL_WORK`): the
-//! dense GEMM (row and one-row column splits), depthwise, SpMM and SpMV paths all split.
+//! dense GEMM (row and one-row column splits), depthwise, SpMM (by block rows balanced by
+//! non-zeros, and by columns at large N) and SpMV paths, elementwise ops, Softmax and LayerNorm
+//! all split.
 //! The one-thread session is itself checked against tract by the `models` suite.
 use sprig_runtime::{AlignedBuf, Error, Isa, Model, Session, Tensor};
 use sprig_tests::{empty_outputs, max_rel, random_inputs};
@@ -67,6 +69,22 @@ fn bert_batch_1_and_sequence_128() {
             check(&format!("BERT seq {seq} at {sparsity}"), Arch::Bert, &bert(sparsity, seq), &[2, 3, 4]);
         }
     }
+}
+
+/// The elementwise splits (equal shapes, the broadcast bias Add with its fused GELU), Softmax by
+/// rows and LayerNorm by rows: at hidden 256 and sequence 256 each of them is above
+/// `MIN_PARALLEL_WORK`, so all split.
+#[test]
+fn bert_elementwise_softmax_layernorm_split() {
+    let o = SynthOptions { hidden: 256, seq_len: 256, ..bert(0.0, 256) };
+    check("BERT hidden 256 seq 256", Arch::Bert, &o, &[2, 3]);
+}
+
+/// The SpMM column split (N = H·W >= `SPMM_COLUMN_SPLIT_MIN_N`) with a ragged N (45 x 45 = 2025,
+/// not a multiple of the 16-column tiles) and the block-row split of the small late layers.
+#[test]
+fn sparse_pointwise_column_split_ragged() {
+    check("MobileNetV1 at 0.9, 90x90", Arch::MobileNetV1, &conv_net(0.9, 90), &[2, 3, 5]);
 }
 
 #[test]
