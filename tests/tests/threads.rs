@@ -80,11 +80,14 @@ fn bert_elementwise_softmax_layernorm_split() {
     check("BERT hidden 256 seq 256", Arch::Bert, &o, &[2, 3]);
 }
 
-/// The SpMM column split (N = H·W >= `SPMM_COLUMN_SPLIT_MIN_N`) with a ragged N (45 x 45 = 2025,
-/// not a multiple of the 16-column tiles) and the block-row split of the small late layers.
+/// The SpMM column split (N = H·W >= `SPMM_COLUMN_SPLIT_MIN_N`) and the dense GEMM column-tile
+/// split (stem and early pointwise convs, n = H·W > m) with a ragged N (45 x 45 = 2025, not a
+/// multiple of the 16-column tiles), and the row splits of the small late layers.
 #[test]
-fn sparse_pointwise_column_split_ragged() {
-    check("MobileNetV1 at 0.9, 90x90", Arch::MobileNetV1, &conv_net(0.9, 90), &[2, 3, 5]);
+fn pointwise_column_splits_ragged() {
+    for sparsity in [0.0, 0.9] {
+        check(&format!("MobileNetV1 at {sparsity}, 90x90"), Arch::MobileNetV1, &conv_net(sparsity, 90), &[2, 3, 5]);
+    }
 }
 
 #[test]

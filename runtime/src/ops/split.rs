@@ -4,9 +4,13 @@
 //! outputs, so results match one thread up to the GEMM's own blocking (per-range packing).
 //!
 //! - dense GEMM: by rows of C (each worker packs its own A rows and all of B into its own
-//!   scratch), or by columns when C is one row (GEMV, no scratch);
+//!   scratch), by column tiles of C for wide-and-short products (each tile packs all of A and
+//!   only its columns of B, computes into scratch and is copied into C), or by columns when C is
+//!   one row (GEMV, no scratch);
 //! - depthwise conv: by channels;
-//! - SpMM / SpMV: by block rows of the sparse matrix ([`SparseMatrix::block_row_range`]).
+//! - SpMM: by columns of B and C at large N (tiles on the task's stack, copied into C), otherwise
+//!   by block rows of the sparse matrix ([`SparseMatrix::block_row_range`]) with equal non-zero
+//!   counts per part; SpMV: by block rows, likewise balanced.
 use crate::error::OpError;
 use crate::par::{DisjointMut, Workers, TASKS_PER_THREAD};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +62,9 @@ pub(crate) fn sgemm_split(
         });
         return Ok(());
     }
+    if sgemm_split_columns(isa, a, b, c, bias, act, own, workers, work)? {
+        return Ok(());
+    }
     let need = sgemm_mixed_scratch_len(m, n, k);
     let threads = workers.threads_for(need * 4);
     let align = gemm::kernel_for(isa).map_or(1, |kr| kr.mr);
@@ -86,6 +93,70 @@ pub(crate) fn sgemm_split(
         return Err(SCRATCH_ERR);
     }
     Ok(())
+}
+
+/// [`sgemm_split`] by column tiles of B and C, when that packs less than the row split: every
+/// row part of the row split packs all of B (`(threads - 1) · n · k` extra copies), every column
+/// tile packs all of A (`(tiles - 1) · m · k`), so wide-and-short products (a conv's stem or early
+/// pointwise layers: m = output channels, n = H·W) go by columns. Each task computes its tile
+/// `C[:, j0..j1]` into the front of its scratch (the packing buffers follow), then copies the
+/// tile's rows into C (contiguous, disjoint segments; two tiles of C interleave in memory and a
+/// kernel call takes C as one `&mut` slice). The tile width is the largest multiple of 16 whose
+/// tile plus packing fit the node's scratch and every worker region; the tile count is rounded up
+/// to a multiple of the thread count. Returns `false`, doing nothing, when the row split is
+/// better or the tiles do not fit.
+#[allow(clippy::too_many_arguments)]
+fn sgemm_split_columns(isa: Isa, a: Operand, b: Operand, c: &mut [f32], bias: Bias, act: &Activation, own: &mut [f32], workers: &Workers, work: usize) -> Result<bool, OpError> {
+    let (m, n, k) = (a.rows(), b.cols(), a.cols());
+    let threads = workers.threads();
+    if m < 2 || n < 32 * threads || n <= m {
+        return Ok(false);
+    }
+    let need = |nj: usize| sgemm_mixed_scratch_len(m, nj, k) + m * nj;
+    let fits = |nj: usize| need(nj) <= own.len() && workers.threads_for(need(nj) * 4) == threads;
+    let mut nj_max = 512usize.min(n.next_multiple_of(16));
+    while !fits(nj_max) {
+        if nj_max <= 16 {
+            return Ok(false);
+        }
+        nj_max = (nj_max / 2).max(16) / 16 * 16;
+    }
+    let tiles = n.div_ceil(nj_max).next_multiple_of(threads);
+    let nj = n.div_ceil(tiles).next_multiple_of(16).min(nj_max);
+    let tiles = n.div_ceil(nj);
+    if (tiles - 1).saturating_mul(m) >= (threads - 1).saturating_mul(n) {
+        return Ok(false);
+    }
+    let cs = DisjointMut::new(c);
+    let own = DisjointMut::new(own);
+    let failed = AtomicBool::new(false);
+    workers.for_ranges(n, nj, work, tiles, &|r, w| {
+        let wj = r.len();
+        // SAFETY: this task runs as worker `w`, and only worker 0 takes from `own`.
+        let Some(sc) = (unsafe { workers.scratch_f32(w, &own, need(nj)) }) else {
+            failed.store(true, Ordering::Relaxed);
+            return;
+        };
+        let (tile, pack) = sc.split_at_mut(m * nj);
+        let tile = &mut tile[..m * wj];
+        let bsub = sub_view(b, 0, k, r.start, wj);
+        let bias_sub = match bias {
+            Bias::Col(v) => Bias::Col(&v[r.clone()]),
+            other => other,
+        };
+        sgemm_mixed(isa, a, bsub, MatMut::row_major(tile, m, wj), bias_sub, act, pack);
+        for (i, tr) in tile.chunks_exact(wj).enumerate() {
+            let o = i * n + r.start;
+            // SAFETY: tasks own disjoint column ranges, so these row segments of C are disjoint.
+            let dst = unsafe { cs.range(o..o + wj) };
+            let len = dst.len();
+            dst.copy_from_slice(&tr[..len]);
+        }
+    });
+    if failed.load(Ordering::Relaxed) {
+        return Err(SCRATCH_ERR);
+    }
+    Ok(true)
 }
 
 /// Depthwise conv of one image, split by channels.
