@@ -15,8 +15,10 @@
 //!   ([`crate::Model::arena_size_for_threads`]): worker `w >= 1` owns region `w - 1` of
 //!   [`crate::Model::worker_scratch_size`] bytes; worker 0 uses the node's own scratch.
 //!
-//! Ops split through [`Workers::for_ranges`], which keeps small layers on one thread
-//! ([`MIN_PARALLEL_WORK`]).
+//! Ops split through [`Workers::for_ranges`] (near-equal lengths), [`Workers::for_balanced`]
+//! (near-equal cost from a prefix-sum, e.g. non-zero blocks of SpMM block rows) or
+//! [`Workers::for_slices`] (contiguous pieces of an elementwise output); all keep small layers on
+//! one thread ([`MIN_PARALLEL_WORK`]).
 use core::ops::Range;
 
 /// Work (in multiply-adds or element updates) below which a layer runs on one thread.
