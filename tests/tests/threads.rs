@@ -160,3 +160,71 @@ fn block_row_range_views_hold_their_rows() {
         }
     }
 }
+
+/// Not a pass/fail test (it asserts nothing): prints how a 90 % 4x1 SpMM of a MobileNet-like
+/// pointwise layer gains from two threads when split by block rows (each half streams all of B)
+/// and by column halves (each half reads only its columns of B; computed in column tiles and
+/// copied into C as `sprig_runtime::ops` does), against one thread on the whole product; the
+/// basis of `SPMM_COLUMN_SPLIT_MIN_N`. Medians of 50 timings each. Run:
+/// `cargo test --release -p sprig-tests --test threads spmm_split_shapes -- --ignored --nocapture`
+/// (best with `chrt -f 10` on a loaded machine).
+#[test]
+#[ignore]
+fn spmm_split_shapes() {
+    use sprig_kernels::sparse::encode::{analyze_as, pack_as, Layout, ValueType};
+    use sprig_kernels::sparse::{spmm, SparseMatrix};
+    use sprig_kernels::Activation;
+    use sprig_runtime::par::{DisjointMut, Parallel, Pool};
+    use std::time::Instant;
+    let pool = Pool::new(2).unwrap();
+    let isa = Isa::detect();
+    let act = Activation::NONE;
+    for (m, k, n) in [(64usize, 32usize, 12544usize), (128, 128, 3136), (256, 256, 784), (512, 512, 196)] {
+        let w: Vec<f32> = (0..m * k).map(|i| if ((i / k / 4) * 31 + (i % k) * 17) % 10 == 0 { 0.5 } else { 0.0 }).collect();
+        let layout = Layout::ALL.into_iter().find(|l| l.block() == (4, 1)).unwrap();
+        let st = analyze_as(&w, m, k, layout, ValueType::F32).unwrap();
+        let mut blob = AlignedBuf::new(st.bytes_with_bias);
+        pack_as(&w, m, k, None, layout, ValueType::F32, blob.as_mut_slice()).unwrap();
+        let s = SparseMatrix::parse(blob.as_slice()).unwrap();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32).collect();
+        let mut c = vec![0f32; m * n];
+        let time = |f: &mut dyn FnMut()| {
+            for _ in 0..5 {
+                f();
+            }
+            let mut v: Vec<f64> = (0..50).map(|_| { let t = Instant::now(); f(); t.elapsed().as_secs_f64() }).collect();
+            v.sort_by(f64::total_cmp);
+            v[25]
+        };
+        let one = time(&mut || spmm(isa, &s, &b, n, n, &mut c, n, &act));
+        let nb = s.block_rows();
+        let halves = [s.block_row_range(0, nb / 2).unwrap(), s.block_row_range(nb / 2, nb).unwrap()];
+        let r0 = (nb / 2) * 4 * n;
+        let cd = DisjointMut::new(&mut c);
+        let rows = time(&mut || {
+            pool.run(2, &|t, _| {
+                // SAFETY: the two tasks take the disjoint halves 0..r0 and r0..m·n.
+                let ct = unsafe { if t == 0 { cd.range(0..r0) } else { cd.range(r0..m * n) } };
+                spmm(isa, &halves[t], &b, n, n, ct, n, &act);
+            })
+        });
+        let (nh, tile_cols) = ((n / 2).next_multiple_of(16).min(n), 64usize);
+        let cols = time(&mut || {
+            pool.run(2, &|t, _| {
+                let (j0, j1) = if t == 0 { (0, nh) } else { (nh, n) };
+                let mut tile = vec![0f32; m * tile_cols];
+                let mut j = j0;
+                while j < j1 {
+                    let nj = tile_cols.min(j1 - j);
+                    spmm(isa, &s, &b[j..], n, nj, &mut tile[..m * nj], nj, &act);
+                    for (i, tr) in tile[..m * nj].chunks_exact(nj).enumerate() {
+                        // SAFETY: the tasks own disjoint column ranges: disjoint row segments.
+                        unsafe { cd.range(i * n + j..i * n + j + nj) }.copy_from_slice(tr);
+                    }
+                    j += nj;
+                }
+            })
+        });
+        println!("SpMM {m}x{k} (90 % 4x1) x N {n}: 1 thread / 2 threads = {:.2}x by block rows, {:.2}x by columns", one / rows, one / cols);
+    }
+}

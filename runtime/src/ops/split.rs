@@ -208,10 +208,11 @@ pub(crate) fn spmm_split(isa: Isa, s: &SparseMatrix, b: &[f32], ldb: usize, n: u
 }
 
 /// SpMM's N (a pointwise conv's H·W) from which [`spmm_split`] splits by columns of B and C
-/// instead of by block rows. A block-row split makes every thread stream all of B: measured
-/// (`chrt -f`, two free CPUs) two row halves of a 64×32 90 % 4x1 SpMM at N = 12544 ran in
-/// parallel only 1.1x faster than the whole on one thread, two column halves 1.9x; at N = 196
-/// (B is small) the row halves were faster (2.0x against 1.65x).
+/// instead of by block rows. A block-row split makes every thread stream all of B. Measured by
+/// the assert-free `spmm_split_shapes` in `tests/tests/threads.rs` (90 % 4x1, two rounds under
+/// `chrt -f 10` on the 2-vCPU VM, 1 thread / 2 threads): N = 12544 by rows 1.00x, by columns
+/// 1.28-1.32x; N = 3136 0.56-0.61x against 1.06-1.56x; N = 784 0.96-1.00x against 1.14-1.56x;
+/// N = 196 (B is small) 1.27-1.77x against 1.05-1.38x, so small N keeps the row split.
 pub const SPMM_COLUMN_SPLIT_MIN_N: usize = 512;
 
 /// f32 of the per-task tile of [`spmm_split_columns`] (16 KB, on the task's stack).
