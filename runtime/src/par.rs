@@ -15,8 +15,10 @@
 //!   ([`crate::Model::arena_size_for_threads`]): worker `w >= 1` owns region `w - 1` of
 //!   [`crate::Model::worker_scratch_size`] bytes; worker 0 uses the node's own scratch.
 //!
-//! Ops split through [`Workers::for_ranges`], which keeps small layers on one thread
-//! ([`MIN_PARALLEL_WORK`]).
+//! Ops split through [`Workers::for_ranges`] (near-equal lengths), [`Workers::for_balanced`]
+//! (near-equal cost from a prefix-sum, e.g. non-zero blocks of SpMM block rows) or
+//! [`Workers::for_slices`] (contiguous pieces of an elementwise output); all keep small layers on
+//! one thread ([`MIN_PARALLEL_WORK`]).
 use core::ops::Range;
 
 /// Work (in multiply-adds or element updates) below which a layer runs on one thread.
@@ -157,6 +159,80 @@ impl<'a> Workers<'a> {
             if lo < hi {
                 f(lo..hi, w);
             }
+        });
+    }
+}
+
+impl Workers<'_> {
+    /// [`Workers::for_ranges`] with parts of near-equal *cost* instead of near-equal length:
+    /// `prefix(i)` is the cost of units `0..i` (non-decreasing in `i`, any value at 0), and part
+    /// `t` of `parts` ends at the first multiple of `align` where the cost reaches
+    /// `(t + 1) / parts` of the total (the last part ends at `n`). For SpMM/SpMV block rows whose
+    /// non-zero counts differ: a split by rows would leave one thread idle while the other
+    /// finishes the denser half. Empty parts are skipped.
+    pub fn for_balanced(
+        &self,
+        n: usize,
+        align: usize,
+        work: usize,
+        max_parts: usize,
+        prefix: &(dyn Fn(usize) -> usize + Sync),
+        f: &(dyn Fn(Range<usize>, usize) + Sync),
+    ) {
+        let align = align.max(1);
+        let units = n.div_ceil(align);
+        let parts = if work < MIN_PARALLEL_WORK || self.threads() == 1 { 1 } else { max_parts.min(units).max(1) };
+        if parts <= 1 {
+            if n > 0 {
+                f(0..n, 0);
+            }
+            return;
+        }
+        let base = prefix(0);
+        let total = prefix(n).saturating_sub(base);
+        let cost = |u: usize| prefix((u * align).min(n)).saturating_sub(base);
+        // The boundary (in units) after part `t`: the first unit index whose cost prefix reaches
+        // the target (binary search; `cost` is non-decreasing).
+        let end_of = |t: usize| -> usize {
+            if t + 1 >= parts {
+                return units;
+            }
+            let target = (total as u128 * (t as u128 + 1) / parts as u128) as usize;
+            let (mut lo, mut hi) = (0usize, units);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if cost(mid) >= target {
+                    hi = mid;
+                } else {
+                    lo = mid + 1;
+                }
+            }
+            lo
+        };
+        self.par.run(parts, &|t, w| {
+            let u0 = if t == 0 { 0 } else { end_of(t - 1) };
+            let u1 = end_of(t).max(u0);
+            let lo = (u0 * align).min(n);
+            let hi = (u1 * align).min(n);
+            if lo < hi {
+                f(lo..hi, w);
+            }
+        });
+    }
+}
+
+impl Workers<'_> {
+    /// Splits `y` into contiguous pieces (boundaries on 64-byte multiples of `T`) and calls
+    /// `f(range, &mut y[range])` for each, through [`Workers::for_ranges`] (`work` as there).
+    /// For elementwise ops: the caller indexes its inputs by the same range.
+    pub fn for_slices<T: Send>(&self, y: &mut [T], work: usize, f: &(dyn Fn(Range<usize>, &mut [T]) + Sync)) {
+        let align = (64 / core::mem::size_of::<T>().max(1)).max(1);
+        let n = y.len();
+        let yd = DisjointMut::new(y);
+        self.for_ranges(n, align, work, self.threads() * TASKS_PER_THREAD, &|r, _| {
+            // SAFETY: the ranges of one split are disjoint.
+            let ys = unsafe { yd.range(r.clone()) };
+            f(r, ys);
         });
     }
 }
@@ -523,6 +599,46 @@ mod tests {
                 });
                 assert!(hits.iter().all(|h| h.load(Ordering::SeqCst) == 1), "threads {threads} tasks {tasks}");
                 assert_eq!(workers_ok.load(Ordering::SeqCst), tasks);
+            }
+        }
+    }
+
+    /// `for_balanced` covers `0..n` exactly once, with aligned boundaries, and its parts have
+    /// near-equal cost (checked against the costs summed here) whatever the cost shape.
+    #[cfg(feature = "std")]
+    #[test]
+    fn balanced_parts_cover_once_and_balance_cost() {
+        use std::sync::Mutex;
+        let pool = Pool::new(3).unwrap();
+        // SAFETY: no scratch regions (count 0).
+        let w = unsafe { Workers::new(&pool, core::ptr::null_mut(), 0, 0) };
+        let shapes: [fn(usize) -> usize; 4] = [|_| 1, |i| if i < 10 { 100 } else { 1 }, |i| i, |i| if i % 7 == 0 { 0 } else { 5 }];
+        for cost_of in shapes {
+            for n in [0usize, 1, 5, 37, 200] {
+                for align in [1usize, 4] {
+                    for parts in [1usize, 2, 3, 8] {
+                        let prefix = move |i: usize| (0..i).map(cost_of).sum::<usize>() + 1000;
+                        let got = Mutex::new(Vec::new());
+                        w.for_balanced(n, align, usize::MAX, parts, &prefix, &|r, _| got.lock().unwrap().push(r));
+                        let mut got = got.into_inner().unwrap();
+                        got.sort_by_key(|r| r.start);
+                        let mut next = 0;
+                        for r in &got {
+                            assert_eq!(r.start, next, "n {n} align {align} parts {parts}");
+                            assert!(r.start < r.end && (r.start % align == 0));
+                            next = r.end;
+                        }
+                        assert_eq!(next, n);
+                        // Each part costs at most its share plus one aligned unit's cost.
+                        let total: usize = (0..n).map(cost_of).sum();
+                        let unit_max = (0..n).step_by(align).map(|u| (u..(u + align).min(n)).map(cost_of).sum::<usize>()).max().unwrap_or(0);
+                        let used = parts.min(n.div_ceil(align)).max(1);
+                        for r in &got {
+                            let c: usize = r.clone().map(cost_of).sum();
+                            assert!(c <= total.div_ceil(used) + unit_max, "n {n} align {align} parts {parts}: part {r:?} costs {c} of {total}");
+                        }
+                    }
+                }
             }
         }
     }

@@ -1,7 +1,9 @@
 //! Sessions with 2, 3 and 4 threads (and more threads than this machine's cores) give the
 //! one-thread results within 1e-5 relative (max |a - b| / max |reference|), on models whose heavy
 //! layers are well above the split threshold (`sprig_runtime::par::MIN_PARALLEL_WORK`): the
-//! dense GEMM (row and one-row column splits), depthwise, SpMM and SpMV paths all split.
+//! dense GEMM (row and one-row column splits), depthwise, SpMM (by block rows balanced by
+//! non-zeros, and by columns at large N) and SpMV paths, elementwise ops, Softmax and LayerNorm
+//! all split.
 //! The one-thread session is itself checked against tract by the `models` suite.
 use sprig_runtime::{AlignedBuf, Error, Isa, Model, Session, Tensor};
 use sprig_tests::{empty_outputs, max_rel, random_inputs};
@@ -66,6 +68,25 @@ fn bert_batch_1_and_sequence_128() {
         for seq in [1, 128] {
             check(&format!("BERT seq {seq} at {sparsity}"), Arch::Bert, &bert(sparsity, seq), &[2, 3, 4]);
         }
+    }
+}
+
+/// The elementwise splits (equal shapes, the broadcast bias Add with its fused GELU), Softmax by
+/// rows and LayerNorm by rows: at hidden 256 and sequence 256 each of them is above
+/// `MIN_PARALLEL_WORK`, so all split.
+#[test]
+fn bert_elementwise_softmax_layernorm_split() {
+    let o = SynthOptions { hidden: 256, seq_len: 256, ..bert(0.0, 256) };
+    check("BERT hidden 256 seq 256", Arch::Bert, &o, &[2, 3]);
+}
+
+/// The SpMM column split (N = H·W >= `SPMM_COLUMN_SPLIT_MIN_N`) and the dense GEMM column-tile
+/// split (stem and early pointwise convs, n = H·W > m) with a ragged N (45 x 45 = 2025, not a
+/// multiple of the 16-column tiles), and the row splits of the small late layers.
+#[test]
+fn pointwise_column_splits_ragged() {
+    for sparsity in [0.0, 0.9] {
+        check(&format!("MobileNetV1 at {sparsity}, 90x90"), Arch::MobileNetV1, &conv_net(sparsity, 90), &[2, 3, 5]);
     }
 }
 
@@ -137,5 +158,73 @@ fn block_row_range_views_hold_their_rows() {
             spmm(Isa::detect(), &v, &b, n, n, &mut c, n, &Activation::NONE);
             assert_eq!(c, c_full[r0 * n..r1 * n], "{layout:?} {b0}..{b1}: spmm");
         }
+    }
+}
+
+/// Not a pass/fail test (it asserts nothing): prints how a 90 % 4x1 SpMM of a MobileNet-like
+/// pointwise layer gains from two threads when split by block rows (each half streams all of B)
+/// and by column halves (each half reads only its columns of B; computed in column tiles and
+/// copied into C as `sprig_runtime::ops` does), against one thread on the whole product; the
+/// basis of `SPMM_COLUMN_SPLIT_MIN_N`. Medians of 50 timings each. Run:
+/// `cargo test --release -p sprig-tests --test threads spmm_split_shapes -- --ignored --nocapture`
+/// (best with `chrt -f 10` on a loaded machine).
+#[test]
+#[ignore]
+fn spmm_split_shapes() {
+    use sprig_kernels::sparse::encode::{analyze_as, pack_as, Layout, ValueType};
+    use sprig_kernels::sparse::{spmm, SparseMatrix};
+    use sprig_kernels::Activation;
+    use sprig_runtime::par::{DisjointMut, Parallel, Pool};
+    use std::time::Instant;
+    let pool = Pool::new(2).unwrap();
+    let isa = Isa::detect();
+    let act = Activation::NONE;
+    for (m, k, n) in [(64usize, 32usize, 12544usize), (128, 128, 3136), (256, 256, 784), (512, 512, 196)] {
+        let w: Vec<f32> = (0..m * k).map(|i| if ((i / k / 4) * 31 + (i % k) * 17) % 10 == 0 { 0.5 } else { 0.0 }).collect();
+        let layout = Layout::ALL.into_iter().find(|l| l.block() == (4, 1)).unwrap();
+        let st = analyze_as(&w, m, k, layout, ValueType::F32).unwrap();
+        let mut blob = AlignedBuf::new(st.bytes_with_bias);
+        pack_as(&w, m, k, None, layout, ValueType::F32, blob.as_mut_slice()).unwrap();
+        let s = SparseMatrix::parse(blob.as_slice()).unwrap();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32).collect();
+        let mut c = vec![0f32; m * n];
+        let time = |f: &mut dyn FnMut()| {
+            for _ in 0..5 {
+                f();
+            }
+            let mut v: Vec<f64> = (0..50).map(|_| { let t = Instant::now(); f(); t.elapsed().as_secs_f64() }).collect();
+            v.sort_by(f64::total_cmp);
+            v[25]
+        };
+        let one = time(&mut || spmm(isa, &s, &b, n, n, &mut c, n, &act));
+        let nb = s.block_rows();
+        let halves = [s.block_row_range(0, nb / 2).unwrap(), s.block_row_range(nb / 2, nb).unwrap()];
+        let r0 = (nb / 2) * 4 * n;
+        let cd = DisjointMut::new(&mut c);
+        let rows = time(&mut || {
+            pool.run(2, &|t, _| {
+                // SAFETY: the two tasks take the disjoint halves 0..r0 and r0..m·n.
+                let ct = unsafe { if t == 0 { cd.range(0..r0) } else { cd.range(r0..m * n) } };
+                spmm(isa, &halves[t], &b, n, n, ct, n, &act);
+            })
+        });
+        let (nh, tile_cols) = ((n / 2).next_multiple_of(16).min(n), 64usize);
+        let cols = time(&mut || {
+            pool.run(2, &|t, _| {
+                let (j0, j1) = if t == 0 { (0, nh) } else { (nh, n) };
+                let mut tile = vec![0f32; m * tile_cols];
+                let mut j = j0;
+                while j < j1 {
+                    let nj = tile_cols.min(j1 - j);
+                    spmm(isa, &s, &b[j..], n, nj, &mut tile[..m * nj], nj, &act);
+                    for (i, tr) in tile[..m * nj].chunks_exact(nj).enumerate() {
+                        // SAFETY: the tasks own disjoint column ranges: disjoint row segments.
+                        unsafe { cd.range(i * n + j..i * n + j + nj) }.copy_from_slice(tr);
+                    }
+                    j += nj;
+                }
+            })
+        });
+        println!("SpMM {m}x{k} (90 % 4x1) x N {n}: 1 thread / 2 threads = {:.2}x by block rows, {:.2}x by columns", one / rows, one / cols);
     }
 }

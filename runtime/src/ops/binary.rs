@@ -24,7 +24,8 @@ use super::params::BinaryParams;
 use super::util::{at, load, raw, store, Val, bcast_strides, broadcast, counts, data, data_mut, dense, for_each_run, numel};
 use super::{read_params, req, OpKind};
 use crate::error::OpError;
-use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
+use crate::par::{DisjointMut, Workers, TASKS_PER_THREAD};
+use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut, MAX_RANK};
 use sprig_kernels::Activation;
 
 fn activation(params: &[u8]) -> Result<Activation, OpError> {
@@ -115,12 +116,15 @@ pub(crate) fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], ou
     Ok(0)
 }
 
-/// `y = f(a, b)` elementwise with broadcasting; `y`'s shape must be the broadcast.
-fn zip<A: bytemuck::Pod, B: bytemuck::Pod, O: bytemuck::Pod>(
+/// `y = f(a, b)` elementwise with broadcasting; `y`'s shape must be the broadcast. Split across
+/// `workers` by contiguous output ranges (equal shapes, a single-element operand) or by the
+/// outermost axis of the broadcast walk (each part is a contiguous block of `y`).
+fn zip<A: bytemuck::Pod + Sync, B: bytemuck::Pod + Sync, O: bytemuck::Pod + Send>(
     a: &TensorView,
     b: &TensorView,
     y: &mut TensorViewMut,
-    f: impl Fn(A, B) -> O,
+    f: impl Fn(A, B) -> O + Sync,
+    workers: &Workers,
 ) -> Result<(), OpError> {
     let ys: Shape = y.info.shape;
     let (sa, sb) = (a.info.shape, b.info.shape);
@@ -130,48 +134,72 @@ fn zip<A: bytemuck::Pod, B: bytemuck::Pod, O: bytemuck::Pod>(
     let ad = data::<A>(a)?;
     let bd = data::<B>(b)?;
     let yd = data_mut::<O>(y)?;
+    let work = yd.len();
     if sa == ys && sb == ys {
-        for ((o, &x), &z) in yd.iter_mut().zip(ad).zip(bd) {
-            *o = f(x, z);
-        }
+        workers.for_slices(yd, work, &|r, yr| {
+            for ((o, &x), &z) in yr.iter_mut().zip(&ad[r.clone()]).zip(&bd[r]) {
+                *o = f(x, z);
+            }
+        });
     } else if sa == ys && bd.len() == 1 {
         let z = bd[0];
-        for (o, &x) in yd.iter_mut().zip(ad) {
-            *o = f(x, z);
-        }
+        workers.for_slices(yd, work, &|r, yr| {
+            for (o, &x) in yr.iter_mut().zip(&ad[r]) {
+                *o = f(x, z);
+            }
+        });
     } else if sb == ys && ad.len() == 1 {
         let x = ad[0];
-        for (o, &z) in yd.iter_mut().zip(bd) {
-            *o = f(x, z);
-        }
+        workers.for_slices(yd, work, &|r, yr| {
+            for (o, &z) in yr.iter_mut().zip(&bd[r]) {
+                *o = f(x, z);
+            }
+        });
     } else {
         let st = [bcast_strides(&sa, &ys), bcast_strides(&sb, &ys), super::util::strides(&ys)];
-        for_each_run(ys.dims(), st, [0; 3], |o, n, s| {
-            let yrun = &mut yd[o[2]..o[2] + n];
-            match (s[0], s[1]) {
-                (1, 1) => {
-                    for ((d, &x), &z) in yrun.iter_mut().zip(&ad[o[0]..o[0] + n]).zip(&bd[o[1]..o[1] + n]) {
-                        *d = f(x, z);
-                    }
-                }
-                (1, 0) => {
-                    let z = bd[o[1]];
-                    for (d, &x) in yrun.iter_mut().zip(&ad[o[0]..o[0] + n]) {
-                        *d = f(x, z);
-                    }
-                }
-                (0, 1) => {
-                    let x = ad[o[0]];
-                    for (d, &z) in yrun.iter_mut().zip(&bd[o[1]..o[1] + n]) {
-                        *d = f(x, z);
-                    }
-                }
-                (s0, s1) => {
-                    for (t, d) in yrun.iter_mut().enumerate() {
-                        *d = f(ad[at(o[0], t, s0)], bd[at(o[1], t, s1)]);
-                    }
-                }
+        // Split the outermost axis longer than 1 (all axes before it are 1, so a range of it is a
+        // contiguous block of `y`).
+        let dims = ys.dims();
+        let ax = dims.iter().position(|&d| d > 1).unwrap_or(0);
+        let outer = dims.get(ax).copied().unwrap_or(1);
+        let ystep = st[2][ax].max(0) as usize;
+        let yd = DisjointMut::new(yd);
+        workers.for_ranges(outer, 1, work, workers.threads() * TASKS_PER_THREAD, &|r, _| {
+            let mut sub = [0usize; MAX_RANK];
+            sub[..dims.len()].copy_from_slice(dims);
+            if let Some(d) = sub.get_mut(ax) {
+                *d = r.len();
             }
+            // SAFETY: the ranges of one split are disjoint, so are these blocks of `y`.
+            let yb = unsafe { yd.range(r.start * ystep..r.end * ystep) };
+            let base = [r.start as isize * st[0][ax], r.start as isize * st[1][ax], 0];
+            for_each_run(&sub[..dims.len()], st, base, |o, n, s| {
+                let yrun = &mut yb[o[2]..o[2] + n];
+                match (s[0], s[1]) {
+                    (1, 1) => {
+                        for ((d, &x), &z) in yrun.iter_mut().zip(&ad[o[0]..o[0] + n]).zip(&bd[o[1]..o[1] + n]) {
+                            *d = f(x, z);
+                        }
+                    }
+                    (1, 0) => {
+                        let z = bd[o[1]];
+                        for (d, &x) in yrun.iter_mut().zip(&ad[o[0]..o[0] + n]) {
+                            *d = f(x, z);
+                        }
+                    }
+                    (0, 1) => {
+                        let x = ad[o[0]];
+                        for (d, &z) in yrun.iter_mut().zip(&bd[o[1]..o[1] + n]) {
+                            *d = f(x, z);
+                        }
+                    }
+                    (s0, s1) => {
+                        for (t, d) in yrun.iter_mut().enumerate() {
+                            *d = f(ad[at(o[0], t, s0)], bd[at(o[1], t, s1)]);
+                        }
+                    }
+                }
+            });
         });
     }
     Ok(())
@@ -294,7 +322,7 @@ fn zip_cold(op: OpKind, a: &TensorView, b: &TensorView, y: &mut TensorViewMut) -
     Ok(())
 }
 
-pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut]) -> Result<(), OpError> {
+pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], workers: &Workers) -> Result<(), OpError> {
     use OpKind::*;
     let act = activation(params)?;
     let a = req(inputs, 0, "missing first input")?;
@@ -307,13 +335,13 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
                 return Err(OpError::BadShape("arithmetic dtypes"));
             }
             match (dt, op) {
-                (DType::F32, Add) => zip(&a, &b, y, |x: f32, z: f32| x + z)?,
-                (DType::F32, Sub) => zip(&a, &b, y, |x: f32, z: f32| x - z)?,
-                (DType::F32, Mul) => zip(&a, &b, y, |x: f32, z: f32| x * z)?,
-                (DType::F32, Div) => zip(&a, &b, y, |x: f32, z: f32| x / z)?,
+                (DType::F32, Add) => zip(&a, &b, y, |x: f32, z: f32| x + z, workers)?,
+                (DType::F32, Sub) => zip(&a, &b, y, |x: f32, z: f32| x - z, workers)?,
+                (DType::F32, Mul) => zip(&a, &b, y, |x: f32, z: f32| x * z, workers)?,
+                (DType::F32, Div) => zip(&a, &b, y, |x: f32, z: f32| x / z, workers)?,
                 // Max/Min propagate NaN.
-                (DType::F32, Max) => zip(&a, &b, y, |x: f32, z: f32| if x.is_nan() || z.is_nan() { f32::NAN } else if x >= z { x } else { z })?,
-                (DType::F32, Min) => zip(&a, &b, y, |x: f32, z: f32| if x.is_nan() || z.is_nan() { f32::NAN } else if x <= z { x } else { z })?,
+                (DType::F32, Max) => zip(&a, &b, y, |x: f32, z: f32| if x.is_nan() || z.is_nan() { f32::NAN } else if x >= z { x } else { z }, workers)?,
+                (DType::F32, Min) => zip(&a, &b, y, |x: f32, z: f32| if x.is_nan() || z.is_nan() { f32::NAN } else if x <= z { x } else { z }, workers)?,
                 _ => zip_cold(op, &a, &b, y)?,
             }
         }
@@ -326,11 +354,11 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
                 // operands swapped (broadcasting is symmetric). One loop testing a mask of
                 // less/equal/greater bits was 2.8x slower.
                 match op {
-                    Equal => zip(&a, &b, y, |x: f32, z: f32| (x == z) as u8)?,
-                    Less => zip(&a, &b, y, |x: f32, z: f32| (x < z) as u8)?,
-                    Greater => zip(&b, &a, y, |x: f32, z: f32| (x < z) as u8)?,
-                    LessOrEqual => zip(&a, &b, y, |x: f32, z: f32| (x <= z) as u8)?,
-                    _ => zip(&b, &a, y, |x: f32, z: f32| (x <= z) as u8)?,
+                    Equal => zip(&a, &b, y, |x: f32, z: f32| (x == z) as u8, workers)?,
+                    Less => zip(&a, &b, y, |x: f32, z: f32| (x < z) as u8, workers)?,
+                    Greater => zip(&b, &a, y, |x: f32, z: f32| (x < z) as u8, workers)?,
+                    LessOrEqual => zip(&a, &b, y, |x: f32, z: f32| (x <= z) as u8, workers)?,
+                    _ => zip(&b, &a, y, |x: f32, z: f32| (x <= z) as u8, workers)?,
                 }
             } else {
                 zip_cold(op, &a, &b, y)?;
@@ -346,7 +374,7 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             if dt != DType::F32 || y.info.dtype != DType::F32 {
                 return Err(OpError::BadShape("PRelu is f32 only"));
             }
-            zip(&a, &b, y, |x: f32, s: f32| if x >= 0.0 { x } else { s * x })?;
+            zip(&a, &b, y, |x: f32, s: f32| if x >= 0.0 { x } else { s * x }, workers)?;
         }
         Where => {
             let c = req(inputs, 2, "Where needs X and Y")?;
@@ -355,7 +383,9 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
         _ => return Err(OpError::Unsupported("not a binary op")),
     }
     if y.info.dtype == DType::F32 && act.kind != sprig_kernels::Act::None {
-        act.apply_slice(data_mut::<f32>(y)?);
+        let yd = data_mut::<f32>(y)?;
+        // Activations are a few to tens of operations per element (GELU's erf).
+        workers.for_slices(yd, yd.len().saturating_mul(8), &|_, yr| act.apply_slice(yr));
     }
     Ok(())
 }
@@ -409,7 +439,7 @@ mod tests {
         let mut out = [O::zeroed(); N];
         let mut yv = [TensorViewMut { info: info(odt, &[N]), bytes: bytemuck::cast_slice_mut(&mut out) }];
         check(op, &[], &[Some(av.info), Some(bv.info)], &[yv[0].info]).unwrap();
-        exec(op, &[], &[Some(av), Some(bv)], &mut yv).unwrap();
+        exec(op, &[], &[Some(av), Some(bv)], &mut yv, &Workers::serial()).unwrap();
         out
     }
 

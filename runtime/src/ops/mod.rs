@@ -167,7 +167,8 @@ pub fn exec(
     exec_with(op, params, inputs, outputs, scratch, isa, &Workers::serial())
 }
 
-/// [`exec`], splitting heavy Conv and MatMul work across `workers` (see [`crate::par`]).
+/// [`exec`], splitting heavy Conv and MatMul work, and large elementwise, Softmax and LayerNorm
+/// ops, across `workers` (see [`crate::par`]).
 pub fn exec_with(
     op: OpKind,
     params: &[u8],
@@ -183,13 +184,13 @@ pub fn exec_with(
         ConvTranspose => conv::exec_conv_transpose(params, inputs, outputs, scratch, isa),
         MatMul => matmul::exec(params, inputs, outputs, scratch, isa, workers),
         Add | Sub | Mul | Div | Pow | Max | Min | Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or
-        | Xor | Mod | PRelu | Where => binary::exec(op, params, inputs, outputs),
+        | Xor | Mod | PRelu | Where => binary::exec(op, params, inputs, outputs, workers),
         Relu | LeakyRelu | Clip | Sigmoid | HardSigmoid | HardSwish | Tanh | Erf | Gelu | Exp | Sqrt | Reciprocal
         | Neg | Abs | Log | Floor | Ceil | Not | Cast | Softplus | Sin | Cos | Round | Sign | Elu => {
-            unary::exec(op, params, inputs, outputs)
+            unary::exec(op, params, inputs, outputs, workers)
         }
         Softmax | LogSoftmax | LayerNorm | ReduceMean | ReduceSum | ReduceMax | ReduceMin | ReduceProd | ArgMax => {
-            norm::exec(op, params, inputs, outputs)
+            norm::exec(op, params, inputs, outputs, workers)
         }
         MaxPool | AveragePool | GlobalAveragePool | GlobalMaxPool => pool::exec(op, params, inputs, outputs),
         Concat | Split | Slice | Gather | Transpose | Reshape | Pad | Resize | Expand | Tile => {

@@ -14,6 +14,7 @@ use super::params::{AxisParams, LayerNormParams, ReduceParams};
 use super::util::{counts, data, data_mut, dense, expect, for_each_run, numel, strides};
 use super::{read_params, req, OpKind};
 use crate::error::OpError;
+use crate::par::{DisjointMut, Workers, TASKS_PER_THREAD};
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut, MAX_RANK};
 use sprig_kernels::vmath::{self, Func};
 
@@ -136,7 +137,62 @@ pub(crate) fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], ou
     Ok(0)
 }
 
-pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut]) -> Result<(), OpError> {
+/// Softmax (or LogSoftmax when `!soft`) of whole groups: `x` and `y` hold some number of
+/// `len × inner` blocks; each of the `inner` lanes of a block is normalised over its `len` values.
+fn softmax_rows(soft: bool, xd: &[f32], yd: &mut [f32], len: usize, inner: usize) {
+    let outer = xd.len().min(yd.len()) / (len * inner).max(1);
+    if inner == 1 {
+        // Contiguous rows: vectorised exp (vmath) instead of a scalar expf per element
+        // (34 ns/element, BENCHMARKS.md "Dense kernel improvements").
+        let isa = vmath::native();
+        for (xr, yr) in xd.chunks_exact(len).zip(yd.chunks_exact_mut(len)).take(outer) {
+            let m = xr.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+            for (o, &v) in yr.iter_mut().zip(xr) {
+                *o = v - m;
+            }
+            vmath::map_inplace(isa, Func::Exp, yr);
+            let sum: f32 = yr.iter().sum();
+            if soft {
+                let inv = 1.0 / sum;
+                yr.iter_mut().for_each(|v| *v *= inv);
+            } else {
+                let ls = libm::logf(sum);
+                for (o, &v) in yr.iter_mut().zip(xr) {
+                    *o = v - m - ls;
+                }
+            }
+        }
+        return;
+    }
+    for o in 0..outer {
+        for j in 0..inner {
+            let base = o * len * inner + j;
+            let mut m = f32::NEG_INFINITY;
+            for k in 0..len {
+                m = m.max(xd[base + k * inner]);
+            }
+            let mut sum = 0f32;
+            for k in 0..len {
+                let e = vmath::apply(Func::Exp, xd[base + k * inner] - m);
+                yd[base + k * inner] = e;
+                sum += e;
+            }
+            if soft {
+                let inv = 1.0 / sum;
+                for k in 0..len {
+                    yd[base + k * inner] *= inv;
+                }
+            } else {
+                let ls = libm::logf(sum);
+                for k in 0..len {
+                    yd[base + k * inner] = xd[base + k * inner] - m - ls;
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], workers: &Workers) -> Result<(), OpError> {
     use OpKind::*;
     let x = req(inputs, 0, "missing input")?;
     let y = outputs.first_mut().ok_or(OpError::BadShape("needs one output"))?;
@@ -150,55 +206,20 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             let (outer, len, inner) = softmax_split(&xs, p.axis as usize, p.flag == 1);
             let xd = data::<f32>(&x)?;
             let yd = data_mut::<f32>(y)?;
-            if inner == 1 {
-                // Contiguous rows: vectorised exp (vmath) instead of a scalar expf per element
-                // (34 ns/element, BENCHMARKS.md "Dense kernel improvements").
-                let isa = vmath::native();
-                for (xr, yr) in xd.chunks_exact(len).zip(yd.chunks_exact_mut(len)).take(outer) {
-                    let m = xr.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
-                    for (o, &v) in yr.iter_mut().zip(xr) {
-                        *o = v - m;
-                    }
-                    vmath::map_inplace(isa, Func::Exp, yr);
-                    let sum: f32 = yr.iter().sum();
-                    if op == Softmax {
-                        let inv = 1.0 / sum;
-                        yr.iter_mut().for_each(|v| *v *= inv);
-                    } else {
-                        let ls = libm::logf(sum);
-                        for (o, &v) in yr.iter_mut().zip(xr) {
-                            *o = v - m - ls;
-                        }
-                    }
-                }
+            let block = len * inner;
+            if block == 0 || xd.len() != yd.len() || xd.len() < outer * block {
                 return Ok(());
             }
-            for o in 0..outer {
-                for j in 0..inner {
-                    let base = o * len * inner + j;
-                    let mut m = f32::NEG_INFINITY;
-                    for k in 0..len {
-                        m = m.max(xd[base + k * inner]);
-                    }
-                    let mut sum = 0f32;
-                    for k in 0..len {
-                        let e = vmath::apply(Func::Exp, xd[base + k * inner] - m);
-                        yd[base + k * inner] = e;
-                        sum += e;
-                    }
-                    if op == Softmax {
-                        let inv = 1.0 / sum;
-                        for k in 0..len {
-                            yd[base + k * inner] *= inv;
-                        }
-                    } else {
-                        let ls = libm::logf(sum);
-                        for k in 0..len {
-                            yd[base + k * inner] = xd[base + k * inner] - m - ls;
-                        }
-                    }
-                }
-            }
+            // Split by whole softmax groups (`block` = `len × inner` elements each), counted as
+            // 8 operations per element (exp).
+            let yd = DisjointMut::new(&mut yd[..outer * block]);
+            let work = (outer * block).saturating_mul(8);
+            workers.for_ranges(outer, 1, work, workers.threads() * TASKS_PER_THREAD, &|r, _| {
+                let xs = &xd[r.start * block..r.end * block];
+                // SAFETY: the ranges of one split are disjoint, so are these groups of `y`.
+                let ys = unsafe { yd.range(r.start * block..r.end * block) };
+                softmax_rows(op == Softmax, xs, ys, len, inner);
+            });
             Ok(())
         }
         LayerNorm => {
@@ -222,14 +243,21 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
             if ns == 0 {
                 return Ok(());
             }
-            for (xr, yr) in xd.chunks_exact(ns).zip(yd.chunks_exact_mut(ns)) {
-                let mean = xr.iter().sum::<f32>() / ns as f32;
-                let var = xr.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / ns as f32;
-                let inv = 1.0 / libm::sqrtf(var + p.epsilon);
-                for (i, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
-                    *o = (v - mean) * inv * pick(scale, i) + bias.map_or(0.0, |b| pick(b, i));
+            // Split by whole rows of `ns` elements (about 4 operations per element).
+            let rows = xd.len().min(yd.len()) / ns;
+            let yd = DisjointMut::new(&mut yd[..rows * ns]);
+            workers.for_ranges(rows, 1, (rows * ns).saturating_mul(4), workers.threads() * TASKS_PER_THREAD, &|r, _| {
+                // SAFETY: the ranges of one split are disjoint, so are these rows of `y`.
+                let ys = unsafe { yd.range(r.start * ns..r.end * ns) };
+                for (xr, yr) in xd[r.start * ns..r.end * ns].chunks_exact(ns).zip(ys.chunks_exact_mut(ns)) {
+                    let mean = xr.iter().sum::<f32>() / ns as f32;
+                    let var = xr.iter().map(|&v| (v - mean) * (v - mean)).sum::<f32>() / ns as f32;
+                    let inv = 1.0 / libm::sqrtf(var + p.epsilon);
+                    for (i, (o, &v)) in yr.iter_mut().zip(xr).enumerate() {
+                        *o = (v - mean) * inv * pick(scale, i) + bias.map_or(0.0, |b| pick(b, i));
+                    }
                 }
-            }
+            });
             Ok(())
         }
         ReduceMean | ReduceSum | ReduceMax | ReduceMin | ReduceProd => {

@@ -4,9 +4,13 @@
 //! outputs, so results match one thread up to the GEMM's own blocking (per-range packing).
 //!
 //! - dense GEMM: by rows of C (each worker packs its own A rows and all of B into its own
-//!   scratch), or by columns when C is one row (GEMV, no scratch);
+//!   scratch), by column tiles of C for wide-and-short products (each tile packs all of A and
+//!   only its columns of B, computes into scratch and is copied into C), or by columns when C is
+//!   one row (GEMV, no scratch);
 //! - depthwise conv: by channels;
-//! - SpMM / SpMV: by block rows of the sparse matrix ([`SparseMatrix::block_row_range`]).
+//! - SpMM: by columns of B and C at large N (tiles on the task's stack, copied into C), otherwise
+//!   by block rows of the sparse matrix ([`SparseMatrix::block_row_range`]) with equal non-zero
+//!   counts per part; SpMV: by block rows, likewise balanced.
 use crate::error::OpError;
 use crate::par::{DisjointMut, Workers, TASKS_PER_THREAD};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -58,6 +62,9 @@ pub(crate) fn sgemm_split(
         });
         return Ok(());
     }
+    if sgemm_split_columns(isa, a, b, c, bias, act, own, workers, work)? {
+        return Ok(());
+    }
     let need = sgemm_mixed_scratch_len(m, n, k);
     let threads = workers.threads_for(need * 4);
     let align = gemm::kernel_for(isa).map_or(1, |kr| kr.mr);
@@ -86,6 +93,70 @@ pub(crate) fn sgemm_split(
         return Err(SCRATCH_ERR);
     }
     Ok(())
+}
+
+/// [`sgemm_split`] by column tiles of B and C, when that packs less than the row split: every
+/// row part of the row split packs all of B (`(threads - 1) · n · k` extra copies), every column
+/// tile packs all of A (`(tiles - 1) · m · k`), so wide-and-short products (a conv's stem or early
+/// pointwise layers: m = output channels, n = H·W) go by columns. Each task computes its tile
+/// `C[:, j0..j1]` into the front of its scratch (the packing buffers follow), then copies the
+/// tile's rows into C (contiguous, disjoint segments; two tiles of C interleave in memory and a
+/// kernel call takes C as one `&mut` slice). The tile width is the largest multiple of 16 whose
+/// tile plus packing fit the node's scratch and every worker region; the tile count is rounded up
+/// to a multiple of the thread count. Returns `false`, doing nothing, when the row split is
+/// better or the tiles do not fit.
+#[allow(clippy::too_many_arguments)]
+fn sgemm_split_columns(isa: Isa, a: Operand, b: Operand, c: &mut [f32], bias: Bias, act: &Activation, own: &mut [f32], workers: &Workers, work: usize) -> Result<bool, OpError> {
+    let (m, n, k) = (a.rows(), b.cols(), a.cols());
+    let threads = workers.threads();
+    if m < 2 || n < 32 * threads || n <= m {
+        return Ok(false);
+    }
+    let need = |nj: usize| sgemm_mixed_scratch_len(m, nj, k) + m * nj;
+    let fits = |nj: usize| need(nj) <= own.len() && workers.threads_for(need(nj) * 4) == threads;
+    let mut nj_max = 512usize.min(n.next_multiple_of(16));
+    while !fits(nj_max) {
+        if nj_max <= 16 {
+            return Ok(false);
+        }
+        nj_max = (nj_max / 2).max(16) / 16 * 16;
+    }
+    let tiles = n.div_ceil(nj_max).next_multiple_of(threads);
+    let nj = n.div_ceil(tiles).next_multiple_of(16).min(nj_max);
+    let tiles = n.div_ceil(nj);
+    if (tiles - 1).saturating_mul(m) >= (threads - 1).saturating_mul(n) {
+        return Ok(false);
+    }
+    let cs = DisjointMut::new(c);
+    let own = DisjointMut::new(own);
+    let failed = AtomicBool::new(false);
+    workers.for_ranges(n, nj, work, tiles, &|r, w| {
+        let wj = r.len();
+        // SAFETY: this task runs as worker `w`, and only worker 0 takes from `own`.
+        let Some(sc) = (unsafe { workers.scratch_f32(w, &own, need(nj)) }) else {
+            failed.store(true, Ordering::Relaxed);
+            return;
+        };
+        let (tile, pack) = sc.split_at_mut(m * nj);
+        let tile = &mut tile[..m * wj];
+        let bsub = sub_view(b, 0, k, r.start, wj);
+        let bias_sub = match bias {
+            Bias::Col(v) => Bias::Col(&v[r.clone()]),
+            other => other,
+        };
+        sgemm_mixed(isa, a, bsub, MatMut::row_major(tile, m, wj), bias_sub, act, pack);
+        for (i, tr) in tile.chunks_exact(wj).enumerate() {
+            let o = i * n + r.start;
+            // SAFETY: tasks own disjoint column ranges, so these row segments of C are disjoint.
+            let dst = unsafe { cs.range(o..o + wj) };
+            let len = dst.len();
+            dst.copy_from_slice(&tr[..len]);
+        }
+    });
+    if failed.load(Ordering::Relaxed) {
+        return Err(SCRATCH_ERR);
+    }
+    Ok(true)
 }
 
 /// Depthwise conv of one image, split by channels.
@@ -119,15 +190,71 @@ pub(crate) fn spmm_split(isa: Isa, s: &SparseMatrix, b: &[f32], ldb: usize, n: u
         spmm(isa, s, b, ldb, n, c, ldc, act);
         return;
     }
+    if n >= SPMM_COLUMN_SPLIT_MIN_N {
+        spmm_split_columns(isa, s, b, ldb, n, c, ldc, act, workers, work);
+        return;
+    }
     let cs = DisjointMut::new(c);
-    // One part per thread: every part streams all of B, which for MobileNet's early pointwise
-    // layers (up to 3 MB) does not fit in L2.
-    workers.for_ranges(s.block_rows(), 1, work, workers.threads(), &|br, _| {
+    // One part per thread: every part streams all of B. Parts of equal non-zero count, not of
+    // equal rows.
+    let prefix = nnz_prefix(s);
+    workers.for_balanced(s.block_rows(), 1, work, workers.threads(), &prefix, &|br, _| {
         let Some(sub) = s.block_row_range(br.start, br.end) else { return };
         let r0 = br.start * r;
         // SAFETY: block-row ranges are disjoint, so are their rows of C.
         let ci = unsafe { cs.range(r0 * ldc..r0 * ldc + sub.m() * ldc) };
         spmm(isa, &sub, b, ldb, n, ci, ldc, act);
+    });
+}
+
+/// SpMM's N (a pointwise conv's H·W) from which [`spmm_split`] splits by columns of B and C
+/// instead of by block rows. A block-row split makes every thread stream all of B. Measured by
+/// the assert-free `spmm_split_shapes` in `tests/tests/threads.rs` (90 % 4x1, two rounds under
+/// `chrt -f 10` on the 2-vCPU VM, 1 thread / 2 threads): N = 12544 by rows 1.00x, by columns
+/// 1.28-1.32x; N = 3136 0.56-0.61x against 1.06-1.56x; N = 784 0.96-1.00x against 1.14-1.56x;
+/// N = 196 (B is small) 1.27-1.77x against 1.05-1.38x, so small N keeps the row split.
+pub const SPMM_COLUMN_SPLIT_MIN_N: usize = 512;
+
+/// f32 of the per-task tile of [`spmm_split_columns`] (16 KB, on the task's stack).
+const SPMM_TILE: usize = 4096;
+
+/// [`spmm_split`] by ranges of columns: each task computes `C[band, cols]` for bands of up to 64
+/// rows and column tiles that fit [`SPMM_TILE`] into a tile on its own stack (L1-resident), then
+/// copies each tile row into its (contiguous, disjoint) place in C. Every task reads only its
+/// columns of B. The tile is needed because two tasks' column ranges of C interleave in memory,
+/// and a kernel call takes C as one `&mut` slice.
+#[allow(clippy::too_many_arguments)]
+fn spmm_split_columns(isa: Isa, s: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation, workers: &Workers, work: usize) {
+    let r = s.layout().block().0.max(1);
+    let band_blocks = (64 / r).max(1);
+    let band_rows = (band_blocks * r).min(s.m()).max(1);
+    let cols = (SPMM_TILE / band_rows / 16 * 16).max(16);
+    let nb = s.block_rows();
+    let cs = DisjointMut::new(c);
+    workers.for_ranges(n, cols, work, workers.threads() * TASKS_PER_THREAD, &|jr, _| {
+        let mut tile = [0f32; SPMM_TILE];
+        let mut j0 = jr.start;
+        while j0 < jr.end {
+            let nj = cols.min(jr.end - j0);
+            let mut b0 = 0;
+            while b0 < nb {
+                let b1 = (b0 + band_blocks).min(nb);
+                let Some(sub) = s.block_row_range(b0, b1) else { return };
+                let rows = sub.m();
+                let Some(t) = tile.get_mut(..rows * nj) else { return };
+                spmm(isa, &sub, &b[j0.min(b.len())..], ldb, nj, t, nj, act);
+                for (i, tr) in t.chunks_exact(nj).enumerate() {
+                    let o = (b0 * r + i) * ldc + j0;
+                    // SAFETY: tasks own disjoint column ranges, and within a task each (row,
+                    // column tile) segment is written once, so these row segments are disjoint.
+                    let dst = unsafe { cs.range(o..o + nj) };
+                    let k = dst.len();
+                    dst.copy_from_slice(&tr[..k]);
+                }
+                b0 = b1;
+            }
+            j0 += nj;
+        }
     });
 }
 
@@ -146,7 +273,8 @@ pub(crate) fn spmv_split(isa: Isa, s: &SparseMatrix, x: &[f32], rows: usize, y: 
     let ys = DisjointMut::new(y);
     // Block-row ranges in multiples of 16 rows keep each task's outputs on whole cache lines.
     let align = 16usize.div_ceil(r).max(1);
-    workers.for_ranges(s.block_rows(), align, work, workers.threads() * TASKS_PER_THREAD, &|br, _| {
+    let prefix = nnz_prefix(s);
+    workers.for_balanced(s.block_rows(), align, work, workers.threads() * TASKS_PER_THREAD, &prefix, &|br, _| {
         let Some(sub) = s.block_row_range(br.start, br.end) else { return };
         let r0 = br.start * r;
         for i in 0..rows {
@@ -220,6 +348,20 @@ pub(crate) fn sgemm_batch_split(
         return Err(OpError::BadShape("MatMul operand sizes are inconsistent"));
     }
     Ok(true)
+}
+
+/// The cost of block rows `0..i` of `s` for [`Workers::for_balanced`]: the multiply-adds of their
+/// blocks plus one per output row (the bias/activation/store of a row, so that empty block rows
+/// still count).
+fn nnz_prefix<'s>(s: &'s SparseMatrix) -> impl Fn(usize) -> usize + Sync + 's {
+    let (r, cc) = s.layout().block();
+    let ptr = s.ptr();
+    let p0 = ptr.first().map_or(0, |&p| p as usize);
+    move |i: usize| {
+        let i = i.min(ptr.len().saturating_sub(1));
+        let blocks = ptr.get(i).map_or(0, |&p| (p as usize).saturating_sub(p0));
+        blocks * r * cc + i * r
+    }
 }
 
 /// Depthwise conv with f32 or f16 weights.

@@ -12,6 +12,7 @@ use super::params::{CastParams, UnaryParams};
 use super::util::{counts, data, data_mut, dense, load, numel, raw, store};
 use super::{read_params, req, OpKind};
 use crate::error::OpError;
+use crate::par::Workers;
 use crate::tensor::{DType, TensorInfo, TensorView, TensorViewMut};
 use sprig_kernels::act::erf;
 use sprig_kernels::vmath::{self, Func};
@@ -198,7 +199,7 @@ macro_rules! int_unary {
     }};
 }
 
-pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut]) -> Result<(), OpError> {
+pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], outputs: &mut [TensorViewMut], workers: &Workers) -> Result<(), OpError> {
     let x = req(inputs, 0, "missing input")?;
     let y = outputs.first_mut().ok_or(OpError::BadShape("unary op needs one output"))?;
     if x.info.shape != y.info.shape {
@@ -220,16 +221,23 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
                     return Err(OpError::BadShape("output size differs from the input's"));
                 }
                 // Vectorised (AVX2/NEON) exp/erf: the per-element scalar path was ~140 ns per
-                // GELU element (BENCHMARKS.md, "Dense kernel improvements").
-                vmath::map(vmath::native(), vf, xd, yd);
+                // GELU element (BENCHMARKS.md, "Dense kernel improvements"). Split by ranges
+                // (counted as 8 operations per element).
+                let isa = vmath::native();
+                workers.for_slices(yd, xd.len().saturating_mul(8), &|r, yr| vmath::map(isa, vf, &xd[r], yr));
                 return Ok(());
             }
             let f = f32_fn(op, p)?;
             let xd = data::<f32>(&x)?;
             let yd = data_mut::<f32>(y)?;
-            for (o, &v) in yd.iter_mut().zip(xd) {
-                *o = f(v);
+            if xd.len() != yd.len() {
+                return Err(OpError::BadShape("output size differs from the input's"));
             }
+            workers.for_slices(yd, xd.len().saturating_mul(4), &|r, yr| {
+                for (o, &v) in yr.iter_mut().zip(&xd[r]) {
+                    *o = f(v);
+                }
+            });
             Ok(())
         }
         DType::I64 => int_unary!(i64, op, p, x, y),
