@@ -243,5 +243,11 @@ fn sub_view(op: Operand, r0: usize, rows: usize, c0: usize, cols: usize) -> Oper
             let off = (r0 * m.rs + c0 * m.cs).min(m.data.len());
             Operand::F16(MatRefF16 { data: &m.data[off..], rows, cols, rs: m.rs, cs: m.cs })
         }
+        // An im2col B is only ever split by columns (output positions); a window past its end
+        // fails the kernel's own check.
+        Operand::Im2col(m) => {
+            debug_assert!(r0 == 0 && rows == m.rows(), "im2col operands are split by columns only");
+            Operand::Im2col(m.columns(c0, cols))
+        }
     }
 }
