@@ -171,7 +171,9 @@ fn dispatch_every_isa() {
 /// rows (whole stride-1 panel rows).
 #[test]
 fn named_shapes_all_kernels() {
-    let shapes: &[(usize, usize, (usize, usize), (usize, usize), (usize, usize), (usize, usize), [usize; 4])] = &[
+    type Pair = (usize, usize);
+    // (m, c, (h, w), (kh, kw), (sh, sw), (dh, dw), [pt, pl, pb, pr])
+    let shapes: &[(usize, usize, Pair, Pair, Pair, Pair, [usize; 4])] = &[
         (16, 64, (14, 14), (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         (32, 3, (33, 31), (3, 3), (2, 2), (1, 1), [0, 0, 1, 1]),
         (8, 3, (23, 21), (7, 7), (2, 2), (1, 1), [3, 3, 3, 3]),
