@@ -173,7 +173,8 @@ fn dispatch_every_isa() {
 fn named_shapes_all_kernels() {
     type Pair = (usize, usize);
     // (m, c, (h, w), (kh, kw), (sh, sw), (dh, dw), [pt, pl, pb, pr])
-    let shapes: &[(usize, usize, Pair, Pair, Pair, Pair, [usize; 4])] = &[
+    type Shape = (usize, usize, Pair, Pair, Pair, Pair, [usize; 4]);
+    let shapes: &[Shape] = &[
         (16, 64, (14, 14), (3, 3), (1, 1), (1, 1), [1, 1, 1, 1]),
         (32, 3, (33, 31), (3, 3), (2, 2), (1, 1), [0, 0, 1, 1]),
         (8, 3, (23, 21), (7, 7), (2, 2), (1, 1), [3, 3, 3, 3]),
