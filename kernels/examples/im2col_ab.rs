@@ -58,6 +58,10 @@ fn main() {
         ("resnet18-50% layer1 3x3 32->32 @56", conv(32, 32, 56, 3, 1)),
         ("resnet18-50% layer3 3x3 128->128 @14", conv(128, 128, 14, 3, 1)),
         ("mobilenetv1 stem 3x3/2 3->32 @224", conv(32, 3, 224, 3, 2)),
+        // m = 6 (one A panel): the time is mostly im2col and packing.
+        ("pack-bound layer1 geometry, m=6", conv(6, 64, 56, 3, 1)),
+        ("pack-bound layer3 geometry, m=6", conv(6, 256, 14, 3, 1)),
+        ("pack-bound layer4 geometry, m=6", conv(6, 512, 7, 3, 1)),
     ];
     for (name, (m, g)) in shapes {
         let (k, n) = (g.rows(), g.cols());
