@@ -205,6 +205,8 @@ fn stage_row(g: &ConvGeom, xc: &[f32], (ky, kx): (usize, usize), j: usize, len: 
                 let o = i + a - ox;
                 if g.sw == 1 {
                     copy(out, o, xc, ix, z - a);
+                } else if g.sw == 2 {
+                    gather2(out, o, xc, ix, z - a);
                 } else {
                     // One bounds check for the whole strided run.
                     let src = &xc[ix..ix + (z - a - 1) * g.sw + 1];
@@ -233,6 +235,27 @@ fn copy(out: &mut [f32], o: usize, src: &[f32], s: usize, l: usize) {
         }
     } else {
         out[o..o + l].copy_from_slice(&src[s..s + l]);
+    }
+}
+
+/// `out[o + q] = src[s + 2q]` for `q < l` (stride-2 convs), in `W`-wide pieces (fixed-size
+/// loads of `2W` floats, spilling past `o + l` like [`copy`]) when both sides have room.
+#[inline]
+fn gather2(out: &mut [f32], o: usize, src: &[f32], s: usize, l: usize) {
+    let n = l.div_ceil(W) * W;
+    if s + 2 * n <= src.len() && o + n <= out.len() {
+        for q in (0..n).step_by(W) {
+            let d: &mut [f32; W] = (&mut out[o + q..o + q + W]).try_into().expect("W floats");
+            let x: &[f32; 2 * W] = src[s + 2 * q..s + 2 * q + 2 * W].try_into().expect("2W floats");
+            for (r, v) in d.iter_mut().enumerate() {
+                *v = x[2 * r];
+            }
+        }
+    } else {
+        let src = &src[s..s + 2 * (l - 1) + 1];
+        for (v, x) in out[o..o + l].iter_mut().zip(src.iter().step_by(2)) {
+            *v = *x;
+        }
     }
 }
 

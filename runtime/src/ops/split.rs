@@ -61,8 +61,10 @@ pub(crate) fn sgemm_split(
     let need = sgemm_mixed_scratch_len(m, n, k);
     let threads = workers.threads_for(need * 4);
     let align = gemm::kernel_for(isa).map_or(1, |kr| kr.mr);
-    // Each part packs all of B again: two parts per thread only when a part keeps >= 64 rows.
-    let parts = if m >= 128 * threads { 2 * threads } else { threads };
+    // Each part packs all of B again: two parts per thread only when a part keeps >= 64 rows,
+    // and never for an im2col B (packed from the conv input, dearer than copying a stored B).
+    let im2col = matches!(b, Operand::Im2col(_));
+    let parts = if m >= 128 * threads && !im2col { 2 * threads } else { threads };
     let cs = DisjointMut::new(c);
     let own = DisjointMut::new(own);
     let failed = AtomicBool::new(false);
