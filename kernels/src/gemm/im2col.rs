@@ -271,3 +271,48 @@ fn zero(out: &mut [f32], o: usize, l: usize) {
         out[o..o + l].fill(0.0);
     }
 }
+
+/// `C = act(A·B + bias)` for an im2col `B` without a packed kernel (no SIMD kernel for the ISA,
+/// or `m == 1` / `n == 1`): row `i` of C accumulates `A[i,p]·B[p,·]` for p = 0, 1, … with the
+/// input position stepped along each row of B, so no element costs a division. The additions
+/// per element are in the order of `scalar::sgemm_mixed_ref` (p ascending from 0.0), so the
+/// result is the reference's bit for bit.
+pub(super) fn sgemm_scalar(a: &super::Operand, b: &Im2colRef, c: super::MatMut, bias: super::Bias, act: &crate::Activation) {
+    let g = &b.g;
+    let (m, n, k) = (a.rows(), b.cols, b.rows());
+    let plane = g.h * g.w;
+    for i in 0..m {
+        let row = &mut c.data[i * c.rs..i * c.rs + n];
+        row.fill(0.0);
+        let (mut ci, mut ky, mut kx) = (0, 0, 0);
+        for p in 0..k {
+            let av = a.at(i, p);
+            let xc = &b.x[ci * plane..(ci + 1) * plane];
+            let (mut oy, mut ox) = (b.j0 / g.ow, b.j0 % g.ow);
+            for v in row.iter_mut() {
+                // Negative positions wrap to huge values and read as padding.
+                let iy = (oy * g.sh + ky * g.dh).wrapping_sub(g.pt);
+                let ix = (ox * g.sw + kx * g.dw).wrapping_sub(g.pl);
+                let bv = if iy < g.h && ix < g.w { xc[iy * g.w + ix] } else { 0.0 };
+                *v += av * bv;
+                ox += 1;
+                if ox == g.ow {
+                    ox = 0;
+                    oy += 1;
+                }
+            }
+            kx += 1;
+            if kx == g.kw {
+                kx = 0;
+                ky += 1;
+                if ky == g.kh {
+                    ky = 0;
+                    ci += 1;
+                }
+            }
+        }
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = act.apply(*v + bias.at(i, j));
+        }
+    }
+}

@@ -23,7 +23,8 @@
 //!   result is that of the f32 GEMM on the widened operands, up to summation order.
 //! - im2col operands ([`Operand::Im2col`], [`Im2colRef`]; B only, see [`im2col`]): the packed
 //!   path packs B's panels straight from the conv input image, so the `[c·kh·kw × oh·ow]` matrix
-//!   is never written; `m == 1` or `n == 1` take the scalar reference loop.
+//!   is never written; `m == 1` or `n == 1` (and ISAs without a kernel) take a scalar loop that
+//!   steps through the image without divisions.
 pub mod gemv_f16;
 pub mod im2col;
 pub mod scalar;
@@ -468,8 +469,8 @@ fn mixed(kr: Option<&GemmKernel>, isa: Isa, a: Operand, b: Operand, c: MatMut, b
     if k == 0 {
         return driver::fill_bias(c, bias, act);
     }
-    if (m == 1 || n == 1) && matches!(b, Operand::Im2col(_)) {
-        return scalar::sgemm_mixed_ref(a, b, c, bias, act);
+    if let (Operand::Im2col(bi), true) = (b, kr.is_none() || m == 1 || n == 1) {
+        return im2col::sgemm_scalar(&a, &bi, c, bias, act);
     }
     if m == 1 || n == 1 {
         return gemv_mixed(isa, a, b, c, bias, act);
