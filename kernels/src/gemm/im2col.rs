@@ -109,9 +109,14 @@ impl PackB for Im2colRef<'_> {
     }
 
     fn pack_b(&self, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        // Only the NR of this target's kernel table: each monomorphization is ~3 KB of code, which
+        // the size guard of the embedded C example (scripts/test-embedded.sh) feels.
         match nr {
+            #[cfg(target_arch = "aarch64")]
             8 => pack::<8>(self, p0, kc, j0, nc, dst),
+            #[cfg(target_arch = "x86_64")]
             16 => pack::<16>(self, p0, kc, j0, nc, dst),
+            #[cfg(target_arch = "x86_64")]
             32 => pack::<32>(self, p0, kc, j0, nc, dst),
             _ => {
                 for (t, jr) in (0..nc).step_by(nr).enumerate() {
