@@ -214,3 +214,29 @@ fn window_past_the_end_panics() {
     let b = Im2colRef::new(&x, g).columns(20, 10);
     sgemm_mixed(Isa::Scalar, Operand::F32(MatRef::row_major(&w, 4, 18)), Operand::Im2col(b), MatMut::row_major(&mut c, 4, 10), Bias::None, &Activation::NONE, &mut []);
 }
+
+/// `Im2colRef::write` (the stored im2col) against the explicit reference, windows included.
+#[test]
+fn write_matches_reference() {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 200, ..ProptestConfig::default() });
+    runner
+        .run(&case_strategy(17), |case| {
+            let g = &case.g;
+            let (k, n_all) = (g.rows(), g.cols());
+            let (c0, n) = case.window.unwrap_or((0, n_all));
+            let x = data(g.c * g.h * g.w, case.seed);
+            let want = im2col_ref(g, &x);
+            // NaN-filled with slack past the end: every element must be written, none past it.
+            let mut got = vec![f32::NAN; k * n + 9];
+            Im2colRef::new(&x, *g).columns(c0, n).write(&mut got);
+            for p in 0..k {
+                for j in 0..n {
+                    let (gv, wv) = (got[p * n + j], want[p * n_all + c0 + j]);
+                    prop_assert!(gv == wv, "({p},{j}) = {gv}, want {wv}; {case:?}");
+                }
+            }
+            prop_assert!(got[k * n..].iter().all(|v| v.is_nan()), "wrote past rows*cols; {case:?}");
+            Ok(())
+        })
+        .unwrap();
+}

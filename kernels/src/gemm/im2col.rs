@@ -101,6 +101,23 @@ impl<'a> Im2colRef<'a> {
     pub fn at(&self, p: usize, j: usize) -> f32 {
         self.g.at(self.x, p, self.j0 + j)
     }
+
+    /// Writes the window as a stored row-major `[rows × cols]` matrix to `dst[..rows·cols]`: the
+    /// explicit im2col, for consumers that need one (SpMM, GEMV). Panics like [`Self::check`]
+    /// or if `dst` is shorter.
+    pub fn write(&self, dst: &mut [f32]) {
+        self.check();
+        let (k, n) = (self.rows(), self.cols);
+        assert!(k.checked_mul(n).is_some_and(|len| dst.len() >= len), "im2col: destination shorter than rows*cols");
+        let g = &self.g;
+        let plane = g.h * g.w;
+        for p in 0..k {
+            let (ci, ky, kx) = (p / (g.kh * g.kw), p / g.kw % g.kh, p % g.kw);
+            // The rows after p are the slack the spilling copies may write into (they are written
+            // later); the last row has none and gets exact copies.
+            stage_row(g, &self.x[ci * plane..(ci + 1) * plane], (ky, kx), self.j0, n, &mut dst[p * n..k * n]);
+        }
+    }
 }
 
 impl PackB for Im2colRef<'_> {

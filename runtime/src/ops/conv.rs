@@ -239,30 +239,9 @@ fn im2col_split(g: &Geom, x: &[f32], cols: &mut [f32], workers: &Workers) {
 
 /// Rows of channels `chans` (written from `cols[0]` on).
 fn im2col_channels(g: &Geom, x: &[f32], cols: &mut [f32], chans: core::ops::Range<usize>) {
-    let hw = g.oh * g.ow;
-    let mut row = 0;
-    for c in chans {
-        let xc = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                let dst = &mut cols[row * hw..(row + 1) * hw];
-                row += 1;
-                for oy in 0..g.oh {
-                    let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
-                    let d = &mut dst[oy * g.ow..(oy + 1) * g.ow];
-                    if iy < 0 || iy >= g.h as isize {
-                        d.fill(0.0);
-                        continue;
-                    }
-                    let xr = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (ox, v) in d.iter_mut().enumerate() {
-                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
-                        *v = if ix >= 0 && (ix as usize) < g.w { xr[ix as usize] } else { 0.0 };
-                    }
-                }
-            }
-        }
-    }
+    let plane = g.h * g.w;
+    let sub = ConvGeom { c: chans.len(), ..g.conv_geom() };
+    Im2colRef::new(&x[chans.start * plane..chans.end * plane], sub).write(cols);
 }
 
 pub(crate) fn exec_conv(
