@@ -58,7 +58,7 @@ pub(super) fn sgemm_with(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias:
 /// The packed (BLIS-style) path for `m, n ≥ 2`, `k ≥ 1`, over operands stored as f32 or f16
 /// (f16 is widened while packing, so the microkernels only ever see f32 panels).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn sgemm_packed<A: PackSrc, B: PackSrc>(kr: &GemmKernel, a: A, b: B, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+pub(super) fn sgemm_packed<A: PackSrc, B: PackB>(kr: &GemmKernel, a: A, b: B, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
     let (m, n, k) = (a.rows(), b.cols(), a.cols());
     let need = packed_scratch_len(kr, m, n, k);
     assert!(scratch.len() >= need, "gemm: scratch has {} f32, needs {need}", scratch.len());
@@ -76,7 +76,7 @@ pub(super) fn sgemm_packed<A: PackSrc, B: PackSrc>(kr: &GemmKernel, a: A, b: B, 
         for pc in (0..k).step_by(kr.kc) {
             let kc = kr.kc.min(k - pc);
             let last = pc + kc == k;
-            pack_b(&b, pc, kc, jc, nc, nr, bpack);
+            b.pack_b(pc, kc, jc, nc, nr, bpack);
             for ic in (0..m).step_by(kr.mc) {
                 let mc = kr.mc.min(m - ic);
                 pack_a(&a, ic, mc, pc, kc, mr, apack);
@@ -129,6 +129,23 @@ pub(super) fn sgemm_packed<A: PackSrc, B: PackSrc>(kr: &GemmKernel, a: A, b: B, 
                 }
             }
         }
+    }
+}
+
+/// A B operand the packed path can pack into `NR`-column panels: a stored matrix ([`PackSrc`],
+/// via [`pack_b`]) or a virtual one (the im2col matrix of a conv input, `super::im2col`).
+pub(crate) trait PackB: Copy {
+    fn cols(&self) -> usize;
+    /// Packs `B[p0..p0+kc, j0..j0+nc]` into `dst` in the layout of [`pack_b`].
+    fn pack_b(&self, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [f32]);
+}
+
+impl<T: PackSrc> PackB for T {
+    fn cols(&self) -> usize {
+        PackSrc::cols(self)
+    }
+    fn pack_b(&self, p0: usize, kc: usize, j0: usize, nc: usize, nr: usize, dst: &mut [f32]) {
+        pack_b(self, p0, kc, j0, nc, nr, dst)
     }
 }
 

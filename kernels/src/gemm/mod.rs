@@ -21,7 +21,12 @@
 //!   (`m == 1` or `n == 1`, batch-1 MatMul, bandwidth bound) uses the f16 GEMV kernels of
 //!   [`gemv_f16`], which load f16 and widen in registers. Every f16 value is an f32, so the
 //!   result is that of the f32 GEMM on the widened operands, up to summation order.
+//! - im2col operands ([`Operand::Im2col`], [`Im2colRef`]; B only, see [`im2col`]): the packed
+//!   path packs B's panels straight from the conv input image, so the `[c·kh·kw × oh·ow]` matrix
+//!   is never written; `m == 1` or `n == 1` (and ISAs without a kernel) take a scalar loop that
+//!   steps through the image without divisions.
 pub mod gemv_f16;
+pub mod im2col;
 pub mod scalar;
 
 mod driver;
@@ -33,6 +38,7 @@ pub mod avx512;
 pub mod neon;
 
 use crate::{Activation, Isa};
+pub use im2col::{ConvGeom, Im2colRef};
 
 /// A strided read-only f32 matrix view.
 #[derive(Clone, Copy, Debug)]
@@ -119,6 +125,8 @@ impl<'a> MatRefF16<'a> {
 pub enum Operand<'a> {
     F32(MatRef<'a>),
     F16(MatRefF16<'a>),
+    /// The im2col matrix of a conv input, never materialized (B operand only).
+    Im2col(Im2colRef<'a>),
 }
 
 impl Operand<'_> {
@@ -126,12 +134,14 @@ impl Operand<'_> {
         match self {
             Operand::F32(m) => m.rows,
             Operand::F16(m) => m.rows,
+            Operand::Im2col(m) => m.rows(),
         }
     }
     pub fn cols(&self) -> usize {
         match self {
             Operand::F32(m) => m.cols,
             Operand::F16(m) => m.cols,
+            Operand::Im2col(m) => m.cols,
         }
     }
     /// Panics unless every element addressed by the view lies inside its data.
@@ -139,6 +149,7 @@ impl Operand<'_> {
         match self {
             Operand::F32(m) => m.check(),
             Operand::F16(m) => m.check(),
+            Operand::Im2col(m) => m.check(),
         }
     }
     /// Element (i, j) as f32.
@@ -147,13 +158,15 @@ impl Operand<'_> {
         match self {
             Operand::F32(m) => m.at(i, j),
             Operand::F16(m) => m.at(i, j),
+            Operand::Im2col(m) => m.at(i, j),
         }
     }
-    /// The transposed view (no copy).
+    /// The transposed view (no copy). Panics on an im2col operand (it has no transposed view).
     pub fn t(self) -> Self {
         match self {
             Operand::F32(m) => Operand::F32(m.t()),
             Operand::F16(m) => Operand::F16(m.t()),
+            Operand::Im2col(_) => panic!("gemm: an im2col operand cannot be transposed"),
         }
     }
 }
@@ -422,10 +435,26 @@ pub fn sgemm_mixed_scratch_len(m: usize, n: usize, k: usize) -> usize {
 /// `C = act(A·B + bias)` where each operand is stored as f32 or f16 (widened exactly; the result
 /// is that of [`sgemm`] on the widened operands up to summation order). Two f32 operands go
 /// straight to [`sgemm`]. Same panics as [`sgemm`] on mismatched shapes or short scratch.
+///
+/// B may be [`Operand::Im2col`] (A may not: panics).
 pub fn sgemm_mixed(isa: Isa, a: Operand, b: Operand, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
     if let (Operand::F32(a), Operand::F32(b)) = (a, b) {
         return sgemm(isa, a, b, c, bias, act, scratch);
     }
+    let kr = kernel_for(isa).filter(|_| isa.available());
+    mixed(kr, isa, a, b, c, bias, act, scratch)
+}
+
+/// [`sgemm_mixed`] with one table row (tests and benches force a kernel this way). Panics if the
+/// CPU lacks the row's ISA or `scratch` is shorter than [`sgemm_mixed_scratch_len`].
+pub fn sgemm_mixed_with(kernel: &GemmKernel, a: Operand, b: Operand, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    assert!(kernel.isa.available(), "gemm: {} needs {}, which this CPU lacks", kernel.name, kernel.isa.name());
+    mixed(Some(kernel), kernel.isa, a, b, c, bias, act, scratch)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mixed(kr: Option<&GemmKernel>, isa: Isa, a: Operand, b: Operand, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    assert!(!matches!(a, Operand::Im2col(_)), "gemm: an im2col operand can only be B");
     assert_eq!(a.cols(), b.rows(), "gemm: A columns != B rows");
     assert_eq!(a.rows(), c.rows, "gemm: A rows != C rows");
     assert_eq!(b.cols(), c.cols, "gemm: B columns != C columns");
@@ -440,12 +469,14 @@ pub fn sgemm_mixed(isa: Isa, a: Operand, b: Operand, c: MatMut, bias: Bias, act:
     if k == 0 {
         return driver::fill_bias(c, bias, act);
     }
+    if let (Operand::Im2col(bi), true) = (b, kr.is_none() || m == 1 || n == 1) {
+        return im2col::sgemm_scalar(&a, &bi, c, bias, act);
+    }
     if m == 1 || n == 1 {
         return gemv_mixed(isa, a, b, c, bias, act);
     }
-    let kr = match kernel_for(isa) {
-        Some(kr) if isa.available() => kr,
-        _ => return scalar::sgemm_mixed_ref(a, b, c, bias, act),
+    let Some(kr) = kr else {
+        return scalar::sgemm_mixed_ref(a, b, c, bias, act);
     };
     fn f16(m: MatRefF16<'_>, isa: Isa) -> F16Src<'_> {
         F16Src { m, isa }
@@ -454,7 +485,10 @@ pub fn sgemm_mixed(isa: Isa, a: Operand, b: Operand, c: MatMut, bias: Bias, act:
         (Operand::F16(a), Operand::F32(b)) => driver::sgemm_packed(kr, f16(a, isa), b, c, bias, act, scratch),
         (Operand::F32(a), Operand::F16(b)) => driver::sgemm_packed(kr, a, f16(b, isa), c, bias, act, scratch),
         (Operand::F16(a), Operand::F16(b)) => driver::sgemm_packed(kr, f16(a, isa), f16(b, isa), c, bias, act, scratch),
-        (Operand::F32(_), Operand::F32(_)) => unreachable!("handled by sgemm above"),
+        (Operand::F32(a), Operand::F32(b)) => driver::sgemm_packed(kr, a, b, c, bias, act, scratch),
+        (Operand::F32(a), Operand::Im2col(b)) => driver::sgemm_packed(kr, a, b, c, bias, act, scratch),
+        (Operand::F16(a), Operand::Im2col(b)) => driver::sgemm_packed(kr, f16(a, isa), b, c, bias, act, scratch),
+        (Operand::Im2col(_), _) => unreachable!("rejected above"),
     }
 }
 
@@ -521,5 +555,6 @@ fn a_stride(o: &Operand, column: bool) -> usize {
         (Operand::F32(m), true) => m.rs,
         (Operand::F16(m), false) => m.cs,
         (Operand::F16(m), true) => m.rs,
+        (Operand::Im2col(_), _) => unreachable!("im2col operands take the reference loop"),
     }
 }

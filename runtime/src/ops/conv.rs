@@ -3,7 +3,11 @@
 //! Conv, per image and group:
 //! - depthwise (group = C = M): `sprig_kernels::dwconv::dwconv2d`, no scratch;
 //! - 1x1, stride 1, no padding: `Y_g[M/g × HW] = W_g[M/g × C/g] · X_g[C/g × HW]` directly;
-//! - otherwise im2col of `X_g` into scratch (`[C/g·kh·kw × OH·OW]` f32) then one `sgemm`.
+//! - otherwise one GEMM whose B is the im2col matrix of `X_g` (`Operand::Im2col`): the GEMM
+//!   packs its B panels straight from the image, so the `[C/g·kh·kw × OH·OW]` columns are never
+//!   written (they were 7 MiB of scratch at ResNet-18 layer1 and a whole extra pass);
+//! - except the matrix-vector shapes (M/g = 1 or OH·OW = 1), which keep the explicit im2col into
+//!   scratch: the GEMV kernels read a stored matrix.
 //!
 //! The bias is fused as a row bias and the activation as the GEMM epilogue.
 //!
@@ -18,7 +22,9 @@
 //! size comes from the output shape; the output padding it implies must be below
 //! max(stride, dilation) as in ONNX.
 //!
-//! Scratch layout: the columns at offset 0, then the GEMM scratch at the next 64-byte boundary.
+//! Scratch layout: the columns at offset 0 (none on the packed im2col path), then the GEMM
+//! scratch at the next 64-byte boundary. Files converted when the dense path still wrote the
+//! columns plan more scratch than it now needs, which is fine.
 use super::params::ConvParams;
 use super::util::{counts, data, data_mut, expect, f32_region, f32_region_end, numel};
 use super::{read_params, req};
@@ -27,7 +33,7 @@ use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
 use super::matmul::{expect_weight, Elems};
 use sprig_kernels::dwconv::DwGeom;
-use sprig_kernels::gemm::{sgemm, sgemm_mixed_scratch_len, sgemm_scratch_len, Bias, MatMut, MatRef, Operand};
+use sprig_kernels::gemm::{sgemm, sgemm_mixed_scratch_len, sgemm_scratch_len, Bias, ConvGeom, Im2colRef, MatMut, MatRef, Operand};
 use sprig_kernels::{Activation, Isa};
 
 /// Geometry of one Conv/ConvTranspose node, all in elements.
@@ -65,6 +71,16 @@ impl Geom {
     }
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.sh == 1 && self.sw == 1 && self.pt + self.pl + self.pb + self.pr == 0
+    }
+    /// A dense (non-depthwise) conv whose GEMM packs B straight from the image: not pointwise
+    /// and not a matrix-vector shape (see the module doc).
+    fn packs_im2col(&self) -> bool {
+        !self.pointwise() && self.mg() > 1 && self.oh * self.ow > 1
+    }
+    /// The geometry of one group's image for the im2col operand.
+    fn conv_geom(&self) -> ConvGeom {
+        let g = self;
+        ConvGeom { c: g.cg(), h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, pt: g.pt, pl: g.pl, oh: g.oh, ow: g.ow }
     }
 }
 
@@ -205,7 +221,7 @@ pub(crate) fn check_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: 
         return Ok(0);
     }
     let (cols, m, n, k) = conv_plan(&g);
-    scratch_bytes(cols, m, n, k)
+    scratch_bytes(if g.packs_im2col() { 0 } else { cols }, m, n, k)
 }
 
 /// im2col of one image-group `x` `[cg, h, w]` into `cols` `[cg·kh·kw, oh·ow]`, split by input
@@ -223,30 +239,9 @@ fn im2col_split(g: &Geom, x: &[f32], cols: &mut [f32], workers: &Workers) {
 
 /// Rows of channels `chans` (written from `cols[0]` on).
 fn im2col_channels(g: &Geom, x: &[f32], cols: &mut [f32], chans: core::ops::Range<usize>) {
-    let hw = g.oh * g.ow;
-    let mut row = 0;
-    for c in chans {
-        let xc = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
-        for ky in 0..g.kh {
-            for kx in 0..g.kw {
-                let dst = &mut cols[row * hw..(row + 1) * hw];
-                row += 1;
-                for oy in 0..g.oh {
-                    let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
-                    let d = &mut dst[oy * g.ow..(oy + 1) * g.ow];
-                    if iy < 0 || iy >= g.h as isize {
-                        d.fill(0.0);
-                        continue;
-                    }
-                    let xr = &xc[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    for (ox, v) in d.iter_mut().enumerate() {
-                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pl as isize;
-                        *v = if ix >= 0 && (ix as usize) < g.w { xr[ix as usize] } else { 0.0 };
-                    }
-                }
-            }
-        }
-    }
+    let plane = g.h * g.w;
+    let sub = ConvGeom { c: chans.len(), ..g.conv_geom() };
+    Im2colRef::new(&x[chans.start * plane..chans.end * plane], sub).write(cols);
 }
 
 pub(crate) fn exec_conv(
@@ -286,16 +281,20 @@ pub(crate) fn exec_conv(
         return Ok(());
     }
     let (ncols, gm, gn, gk) = conv_plan(&g);
+    let ncols = if g.packs_im2col() { 0 } else { ncols };
     let (cols, gs) = split_scratch(scratch, ncols, sgemm_scratch_len(gm, gn, gk).max(sgemm_mixed_scratch_len(gm, gn, gk)))?;
     let (cg, mg, hw_in) = (g.cg(), g.mg(), g.h * g.w);
+    let cgeom = g.conv_geom();
     for n in 0..g.n {
         for gi in 0..g.group {
             let xg = &xd[n * in_img + gi * cg * hw_in..n * in_img + (gi + 1) * cg * hw_in];
             let bmat = if g.pointwise() {
-                MatRef::row_major(xg, gk, gn)
+                Operand::F32(MatRef::row_major(xg, gk, gn))
+            } else if g.packs_im2col() {
+                Operand::Im2col(Im2colRef::new(xg, cgeom))
             } else {
                 im2col_split(&g, xg, cols, workers);
-                MatRef::row_major(cols, gk, gn)
+                Operand::F32(MatRef::row_major(cols, gk, gn))
             };
             let wg = wd.mat(gi * mg * gk, mg, gk).ok_or(OpError::BadShape("conv weight size is inconsistent"))?;
             let yo = n * out_img + gi * mg * gn;
@@ -303,7 +302,7 @@ pub(crate) fn exec_conv(
                 Some(b) => Bias::Row(&b[gi * mg..(gi + 1) * mg]),
                 None => Bias::None,
             };
-            super::split::sgemm_split(isa, wg, Operand::F32(bmat), &mut yd[yo..yo + mg * gn], bias, &act, gs, workers)?;
+            super::split::sgemm_split(isa, wg, bmat, &mut yd[yo..yo + mg * gn], bias, &act, gs, workers)?;
         }
     }
     Ok(())

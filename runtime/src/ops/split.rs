@@ -68,8 +68,10 @@ pub(crate) fn sgemm_split(
     let need = sgemm_mixed_scratch_len(m, n, k);
     let threads = workers.threads_for(need * 4);
     let align = gemm::kernel_for(isa).map_or(1, |kr| kr.mr);
-    // Each part packs all of B again: two parts per thread only when a part keeps >= 64 rows.
-    let parts = if m >= 128 * threads { 2 * threads } else { threads };
+    // Each part packs all of B again: two parts per thread only when a part keeps >= 64 rows,
+    // and never for an im2col B (packed from the conv input, dearer than copying a stored B).
+    let im2col = matches!(b, Operand::Im2col(_));
+    let parts = if m >= 128 * threads && !im2col { 2 * threads } else { threads };
     let cs = DisjointMut::new(c);
     let own = DisjointMut::new(own);
     let failed = AtomicBool::new(false);
@@ -384,6 +386,12 @@ fn sub_view(op: Operand, r0: usize, rows: usize, c0: usize, cols: usize) -> Oper
         Operand::F16(m) => {
             let off = (r0 * m.rs + c0 * m.cs).min(m.data.len());
             Operand::F16(MatRefF16 { data: &m.data[off..], rows, cols, rs: m.rs, cs: m.cs })
+        }
+        // An im2col B is only ever split by columns (output positions); a window past its end
+        // fails the kernel's own check.
+        Operand::Im2col(m) => {
+            debug_assert!(r0 == 0 && rows == m.rows(), "im2col operands are split by columns only");
+            Operand::Im2col(m.columns(c0, cols))
         }
     }
 }

@@ -145,8 +145,9 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// The kernel a layer dispatches to, mirroring the runtime's choice in `ops::conv` / `ops::matmul`
-/// (sprig_kernels' tables hold the names): depthwise conv → dwconv table, other convs → im2col
-/// (unless 1x1 stride 1 unpadded) + GEMM, MatMul → GEMM (GEMV when M or N is 1); a sparse weight
+/// (sprig_kernels' tables hold the names): depthwise conv → dwconv table, other convs → GEMM (B
+/// packed straight from the input unless 1x1 stride 1 unpadded; explicit im2col + GEMV when
+/// M/group or OH·OW is 1), MatMul → GEMM (GEMV when M or N is 1); a sparse weight
 /// encoding names the encoding's kernel family with the ISA.
 fn kernel_name(l: &LayerDesc, params: &[u8], isa: Isa) -> String {
     use sprig_kernels::{dwconv, gemm};
@@ -173,8 +174,11 @@ fn kernel_name(l: &LayerDesc, params: &[u8], isa: Isa) -> String {
             let g = if spatial == 1 || m / (p.group.max(1) as usize) == 1 { "gemv" } else { gemm_name() };
             if pointwise {
                 g.to_string()
-            } else {
+            } else if g == "gemv" {
                 format!("im2col+{g}")
+            } else {
+                // The GEMM packs its B panels straight from the input (no im2col matrix).
+                format!("{g} (im2col B)")
             }
         }
         "ConvTranspose" => format!("{}+col2im", gemm_name()),
