@@ -21,6 +21,7 @@ pub const SGEMM_12X32_AVX512: GemmKernel = GemmKernel {
     mc: 240,
     nc: 2048,
     ukr: sgemm_12x32_avx512,
+    ukr_rows: None,
     gemv_rows: gemv_rows_avx512,
     gemv_cols: gemv_cols_avx512,
 };
@@ -34,6 +35,7 @@ pub const SGEMM_8X32_AVX512: GemmKernel = GemmKernel {
     mc: 128,
     nc: 2048,
     ukr: sgemm_8x32_avx512,
+    ukr_rows: None,
     gemv_rows: gemv_rows_avx512,
     gemv_cols: gemv_cols_avx512,
 };

@@ -15,6 +15,7 @@ pub const SGEMM_8X8_NEON: GemmKernel = GemmKernel {
     mc: 128,
     nc: 1024,
     ukr: sgemm_8x8_neon,
+    ukr_rows: None,
     gemv_rows: gemv_rows_neon,
     gemv_cols: gemv_cols_neon,
 };
