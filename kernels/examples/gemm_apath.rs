@@ -42,7 +42,7 @@ fn main() {
             let mut c = vec![0.0; m * n];
             let mut scratch = vec![0.0; sgemm_scratch_len(m, n, k)];
             let flops = 2.0 * (m * n * k) as f64;
-            let reps = ((2e8 / flops) as usize).clamp(2, 500);
+            let reps = ((6e8 / flops) as usize).clamp(3, 2000);
             let mut run = |path| {
                 let t = Instant::now();
                 for _ in 0..reps {

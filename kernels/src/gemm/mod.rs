@@ -375,7 +375,7 @@ pub struct GemmKernel {
     pub nc: usize,
     pub ukr: GemmUkr,
     /// The same tile reading a row-major f32 A in place, if the ISA has one; the driver uses it
-    /// where it measured faster than packing A (see `driver::use_rows_path`).
+    /// where it measured faster than packing A (see `driver::sgemm_packed_path`).
     pub ukr_rows: Option<GemmUkrRows>,
     /// Matrix-vector kernels for `m == 1` or `n == 1`.
     pub gemv_rows: GemvFn,
