@@ -48,8 +48,8 @@ pub unsafe fn sgemm_6x16_avx2(kc: usize, a: *const f32, b: *const f32, t: &Tile)
             // SAFETY: the packed panels hold kc groups of MR (A) and NR (B) floats.
             unsafe {
                 let b0 = _mm256_loadu_ps(bp);
-                for i in 0..MR {
-                    acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&*ap.add(i)), b0, acc0[i]);
+                for (i, acc) in acc0.iter_mut().enumerate() {
+                    *acc = _mm256_fmadd_ps(_mm256_broadcast_ss(&*ap.add(i)), b0, *acc);
                 }
                 ap = ap.add(MR);
                 bp = bp.add(NR);
