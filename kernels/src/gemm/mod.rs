@@ -13,6 +13,12 @@
 //!   tile over one `kc` block; the bias and the clamp-style activations (None, Relu, Clamp) are
 //!   fused into its store after the last `kc` block, the others are applied by the driver with
 //!   the scalar [`Activation::apply`] on the tile while it is still in L1.
+//! - In-place A: an f32 A with unit column stride (row-major conv/MatMul weights, any row stride)
+//!   is not packed; a [`GemmUkrRows`] variant of the microkernel reads the `MR` rows of a tile at
+//!   `a + r·lda` directly, saving one read+write pass over the weights per `nc` block and run
+//!   (1.3x on the n = 49 layers, see `driver`). Transposed, strided or f16 A is packed as before.
+//!   [`APath`] forces either path; [`sgemm_scratch_len`] stays the bound of the packed path, which
+//!   needs more.
 //! - `m == 1` or `n == 1` (matrix-vector) use a GEMV path that needs no scratch.
 //! - Every entry point checks slice lengths against the shapes and panics on a mismatch before any
 //!   unchecked access, so a wrong call can never read or write out of bounds.
