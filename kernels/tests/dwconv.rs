@@ -4,7 +4,7 @@
 //! accumulated product (FMA and order differ from the reference).
 //! A kernel whose ISA this CPU lacks prints `SKIPPED: ...` and is not counted as a pass.
 use proptest::prelude::*;
-use sprig_kernels::dwconv::{dwconv2d, dwconv2d_with, scalar::dwconv2d_ref, DwGeom, DWCONV_KERNELS};
+use sprig_kernels::dwconv::{dwconv2d, dwconv2d_3x3_with, dwconv2d_with, kernel3x3_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS, DWCONV_KERNELS};
 use sprig_kernels::{Act, Activation, Isa};
 
 fn data(len: usize, seed: u64) -> Vec<f32> {
@@ -135,5 +135,79 @@ fn dispatch_every_isa() {
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 64, ..ProptestConfig::default() });
     for isa in Isa::ALL {
         runner.run(&case(), |c| check(&c, |g, x, w, b, a, y| dwconv2d(isa, g, x, w, b, a, y)).map_err(TestCaseError::fail)).unwrap();
+    }
+}
+
+/// 3x3 geometry of stride `s`: widths 1..=17 and 18..=130 (tails of every width modulo 16, and
+/// several bands of the stack buffer at the larger heights), heights 1..=5 and up to 80, padding
+/// 0..=2 per side.
+fn case3x3(s: usize) -> impl Strategy<Value = Case> {
+    (1usize..4, prop_oneof![1usize..=5, 6usize..80], prop_oneof![1usize..=17, 18usize..130], [0usize..=2, 0usize..=2, 0usize..=2, 0usize..=2], 0usize..ACTS.len(), any::<bool>(), any::<u64>())
+        .prop_filter_map("empty output", move |(c, h, w, [pt, pl, pb, pr], act, bias, seed)| {
+            let oh = (h + pt + pb).checked_sub(3)? / s + 1;
+            let ow = (w + pl + pr).checked_sub(3)? / s + 1;
+            Some(Case { g: DwGeom { c, h, w, kh: 3, kw: 3, sh: s, sw: s, dh: 1, dw: 1, pt, pl, oh, ow }, act: ACTS[act], bias, seed })
+        })
+}
+
+#[test]
+fn every_3x3_kernel_matches_reference() {
+    let mut tested = 0;
+    for k in DWCONV3X3_KERNELS {
+        if !k.isa.available() {
+            println!("SKIPPED: {} (CPU lacks {})", k.name, k.isa.name());
+            continue;
+        }
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 384, ..ProptestConfig::default() });
+        runner
+            .run(&case3x3(k.stride), |c| {
+                check(&c, |g, x, w, b, a, y| dwconv2d_3x3_with(k, g, x, w, b, a, y)).map_err(|e| TestCaseError::fail(format!("{}: {e}", k.name)))
+            })
+            .unwrap();
+        tested += 1;
+    }
+    println!("{tested} of {} 3x3 kernels tested", DWCONV3X3_KERNELS.len());
+}
+
+/// Named 3x3 edges for every table row: every width 1..=17 at heights 1..=5, stride 1 and 2,
+/// padding 0 and 1 (odd input sizes at stride 2 included), each activation in turn; MobileNet
+/// shapes (several bands at 112x112); a padded row too wide for the stack buffer (no 3x3 kernel).
+#[test]
+fn named_3x3_cases() {
+    let g = |h: usize, w: usize, s: usize, p: usize| {
+        let oh = (h + 2 * p).checked_sub(3).map(|v| v / s + 1)?;
+        let ow = (w + 2 * p).checked_sub(3).map(|v| v / s + 1)?;
+        Some(DwGeom { c: 2, h, w, kh: 3, kw: 3, sh: s, sw: s, dh: 1, dw: 1, pt: p, pl: p, oh, ow })
+    };
+    let mut cases = Vec::new();
+    let mut seed = 100;
+    for s in 1..=2 {
+        for p in 0..=1 {
+            for h in 1..=5 {
+                for w in 1..=17 {
+                    if let Some(g) = g(h, w, s, p) {
+                        seed += 1;
+                        cases.push(Case { g, act: ACTS[seed as usize % ACTS.len()], bias: seed % 3 != 0, seed });
+                    }
+                }
+            }
+        }
+    }
+    for (h, s, act) in [(112, 1, Act::Clamp), (112, 2, Act::Relu), (56, 1, Act::Relu), (28, 2, Act::HardSwish), (7, 1, Act::Clamp)] {
+        cases.push(Case { g: g(h, h, s, 1).unwrap(), act, bias: true, seed: h as u64 });
+    }
+    for k in DWCONV3X3_KERNELS {
+        if !k.isa.available() {
+            println!("SKIPPED: {} (CPU lacks {})", k.name, k.isa.name());
+            continue;
+        }
+        for c in cases.iter().filter(|c| c.g.sh == k.stride) {
+            assert!(kernel3x3_for(k.isa, &c.g).is_some(), "{} {:?}: no 3x3 kernel", k.name, c.g);
+            check(c, |g, x, w, b, a, y| dwconv2d_3x3_with(k, g, x, w, b, a, y)).unwrap_or_else(|e| panic!("{} {c:?}: {e}", k.name));
+        }
+        // 3 padded rows of 1000 columns exceed the stack buffer: dispatch takes the row kernel.
+        let wide = g(3, 1000, k.stride, 1).unwrap();
+        assert!(kernel3x3_for(k.isa, &wide).is_none(), "{}", k.name);
+        check(&Case { g: wide, act: Act::Relu, bias: true, seed: 9 }, |g, x, w, b, a, y| dwconv2d(k.isa, g, x, w, b, a, y)).unwrap_or_else(|e| panic!("{} wide: {e}", k.name));
     }
 }

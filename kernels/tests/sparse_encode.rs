@@ -237,3 +237,28 @@ proptest! {
         }
     }
 }
+
+/// `parse_validated` (the O(1) view of a blob that passed `parse`) gives the same view as `parse`
+/// for every layout, index width and value type; checked field by field against the full reader.
+#[test]
+fn parse_validated_equals_parse() {
+    let mut rng = XorRng(7);
+    for layout in [Layout::RowBlock(1), Layout::RowBlock(2), Layout::RowBlock(4), Layout::RowBlock(8), Layout::RedBlock(4), Layout::RedBlock(8)] {
+        for &(m, k) in &[(13usize, 37usize), (1, 70_000), (64, 64)] {
+            let w = random_weights(&mut rng, m, k, layout, 0.8, 0.0);
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.25).collect();
+            for b in [None, Some(&bias[..])] {
+                let buf = encode(&w, m, k, b, layout);
+                let full = SparseMatrix::parse(buf.bytes()).expect("good blob");
+                // SAFETY: `parse` accepted these very bytes just above.
+                let fast = unsafe { SparseMatrix::parse_validated(buf.bytes()) }.expect("good blob");
+                assert_eq!((fast.m(), fast.k(), fast.layout(), fast.value_type()), (full.m(), full.k(), full.layout(), full.value_type()));
+                assert_eq!(fast.ptr(), full.ptr());
+                assert_eq!(fast.nnz_blocks(), full.nnz_blocks());
+                assert!((0..full.nnz_blocks()).all(|j| fast.indices().get(j) == full.indices().get(j)));
+                assert_eq!(fast.values(), full.values());
+                assert_eq!(fast.bias(), full.bias());
+            }
+        }
+    }
+}

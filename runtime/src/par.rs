@@ -56,6 +56,10 @@ pub struct Workers<'a> {
     base: *mut u8,
     per: usize,
     count: usize,
+    /// Whether every block-sparse view the ops get passed `SparseMatrix::parse` at load and is
+    /// immutable (a `Session` over a validated `Model`): ops then rebuild the blob views in O(1)
+    /// (`ops::sparse::matrix`). Set only inside the crate ([`Workers::trusting_blobs`]).
+    trusted_blobs: bool,
     _arena: core::marker::PhantomData<&'a mut [u8]>,
 }
 
@@ -68,7 +72,7 @@ impl Workers<'static> {
     /// One thread, no extra scratch (the converter's constant folding and `ops::exec`).
     pub fn serial() -> Workers<'static> {
         static SERIAL: Serial = Serial;
-        Workers { par: &SERIAL, base: core::ptr::null_mut(), per: 0, count: 0, _arena: core::marker::PhantomData }
+        Workers { par: &SERIAL, base: core::ptr::null_mut(), per: 0, count: 0, trusted_blobs: false, _arena: core::marker::PhantomData }
     }
 }
 
@@ -78,7 +82,24 @@ impl<'a> Workers<'a> {
     /// `per` is a multiple of 64, and nothing else accesses those bytes while this value lives.
     #[cfg_attr(not(feature = "std"), allow(dead_code))]
     pub(crate) unsafe fn new(par: &'a dyn Parallel, base: *mut u8, per: usize, count: usize) -> Workers<'a> {
-        Workers { par, base, per, count, _arena: core::marker::PhantomData }
+        Workers { par, base, per, count, trusted_blobs: false, _arena: core::marker::PhantomData }
+    }
+
+    /// These workers for ops whose block-sparse inputs were all validated by
+    /// `SparseMatrix::parse` and are unchanged since (the constants of a `Model`, checked by
+    /// `Parsed::check_value_full` at load).
+    ///
+    /// # Safety
+    /// Every block-sparse `TensorView` passed to an op with the returned value must satisfy that:
+    /// the ops build the kernels' view with the unchecked `SparseMatrix::parse_validated`.
+    pub(crate) unsafe fn trusting_blobs(mut self) -> Workers<'a> {
+        self.trusted_blobs = true;
+        self
+    }
+
+    /// See [`Workers::trusting_blobs`].
+    pub(crate) fn blobs_trusted(&self) -> bool {
+        self.trusted_blobs
     }
 
     pub fn threads(&self) -> usize {

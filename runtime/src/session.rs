@@ -109,9 +109,14 @@ impl<'m, 'a> Session<'m, 'a> {
             // SAFETY: the regions lie after the model's arena (checked in `with_threads`),
             // 64-aligned (arena and sizes are multiples of 64), and no node's tensors or scratch
             // reach them (every model range ends at `arena_size`).
-            return unsafe { crate::par::Workers::new(p, self.worker_base, self.worker_size, self.worker_count) };
+            let w = unsafe { crate::par::Workers::new(p, self.worker_base, self.worker_size, self.worker_count) };
+            // SAFETY: the ops run only on views of this session's model, validated at load
+            // (`Model` runs `Parsed::check_value_full` on every value, which parses every
+            // block-sparse blob), and the model's bytes are immutable while it is borrowed.
+            return unsafe { w.trusting_blobs() };
         }
-        crate::par::Workers::serial()
+        // SAFETY: as above.
+        unsafe { crate::par::Workers::serial().trusting_blobs() }
     }
 
     pub fn model(&self) -> &'m Model<'m> {

@@ -288,3 +288,33 @@ fn matmul_sparse_check_rejects_bad_shapes() {
     assert!(check(OpKind::MatMul, &p, &[Some(&bs), Some(&a)], &[info(DType::F32, &[8, 6])]).is_err());
     assert!(check(OpKind::Relu, &bytes(&sprig_runtime::ops::params::UnaryParams::default()), &[Some(&bs)], &[info(DType::F32, &[8, 6])]).is_err());
 }
+
+/// `ops::exec` takes views of unknown origin, so it must run the full blob check (a `Session`
+/// alone uses the O(1) `parse_validated`, for blobs validated at load): a blob whose header is
+/// fine but whose first index is ≥ k (or whose row pointer overshoots) is an error, not an
+/// out-of-bounds read, on every ISA and on both the SpMV (1 row) and SpMM (8 rows) paths.
+#[test]
+fn matmul_exec_validates_blob_contents() {
+    let (n, k) = (8, 16);
+    let bt = rand_f32(n * k, 5);
+    let p = bytes(&MatMulParams { act: ActParams::from_activation(&Activation::NONE) });
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
+    for rows in [1usize, 8] {
+        let a = Owned::f32(&[rows, k], &rand_f32(rows * k, 6));
+        let yi = info(DType::F32, &[rows, n]);
+        for corrupt in 0..2 {
+            let mut bs = sparse_owned(&[n, k], &bt, n, k, None, Layout::RowBlock(4));
+            let b = bs.buf.as_mut_slice();
+            let (ptr_off, idx_off) = (u32_at(b, 40), u32_at(b, 44));
+            if corrupt == 0 {
+                b[idx_off..idx_off + 2].copy_from_slice(&60_000u16.to_le_bytes());
+            } else {
+                b[ptr_off + 4..ptr_off + 8].copy_from_slice(&1_000_000u32.to_le_bytes());
+            }
+            for isa in isas() {
+                let r = run_isa(OpKind::MatMul, &p, &[Some(&a), Some(&bs)], &[yi], isa);
+                assert!(matches!(r, Err(OpError::BadShape(_))), "rows {rows}, corruption {corrupt}, {}: {:?}", isa.name(), r.err());
+            }
+        }
+    }
+}

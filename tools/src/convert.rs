@@ -111,6 +111,8 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
     let stats = passes::run(&mut g);
     let unreduced: Vec<LayerReport> = if opts.reduce_channels { g.nodes.iter().map(|n| layer_report(&g, n)).collect() } else { Vec::new() };
     let reduced = if opts.reduce_channels { reduce_channels::run(&mut g) } else { Default::default() };
+    // After channel reduction, which reads the Q/K/V biases from the separate Adds.
+    let bias_fused = passes::fuse_matmul_bias(&mut g);
     let sparse = crate::sparsify::run(&mut g, &crate::sparsify::SparsifyOptions { format: opts.format, block: opts.block })?;
     let f16 = match opts.weights {
         crate::f16::WeightType::F16 => Some(crate::f16::run(&mut g)?),
@@ -187,6 +189,7 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         (stats.bn_lowered, "lowered {} BatchNormalization to Mul + Add"),
         (stats.gelu_patterns, "recognised {} decomposed GELU patterns"),
         (stats.acts_fused, "fused {} activations"),
+        (bias_fused, "fused {} bias Adds into MatMul"),
         (stats.dead_nodes, "removed {} dead nodes"),
         (sparse.iter().filter(|s| s.encoding != "dense").count(), "stored {} weight layers block-sparse"),
         (f16.as_ref().map_or(0, |f| f.layers.len()), "stored {} weight layers as f16"),

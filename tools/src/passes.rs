@@ -3,7 +3,9 @@
 //! 2. BatchNormalization (lowered to a marked `Mul` + `Add`) folded into the producing Conv,
 //!    ConvTranspose or MatMul-with-constant-weight when that producer has no other consumer;
 //! 3. activations fused into their producer's `act` params;
-//! 4. dead node elimination.
+//! 4. dead node elimination;
+//! 5. (`convert` runs it separately, after channel reduction) a constant row-vector `Add` after a
+//!    MatMul fused into the MatMul's bias input ([`fuse_matmul_bias`]).
 //!
 //! A rewrite never changes what a graph output computes; intermediates it removes must have
 //! exactly one consumer and must not be graph outputs.
@@ -256,6 +258,64 @@ fn fold_batch_norm(g: &mut Graph) -> (usize, usize) {
     (folded, lowered)
 }
 
+/// Fuses `Add(MatMul(a, b), c)` with a constant f32 row vector `c` (shape `[N]` or `[1, .., 1, N]`,
+/// N the product's last dim, no wider than the product) into the MatMul's bias input, when the
+/// MatMul has no bias and no activation yet and the product has no other reader and is not a
+/// graph output. The MatMul then writes the Add's output tensor (keeping its ONNX name, which
+/// may be a graph output) and takes over the Add's fused activation (`Y = act(A·B + bias)`, the
+/// Add's own semantics). Runs after channel reduction, whose attention-head analysis reads the
+/// Q/K/V biases from the separate Adds (see `onnx::ops::fuse_bias_add`); afterwards
+/// `sparsify` moves such a bias into a sparse weight's blob and the dense MatMul fuses it into
+/// the GEMM. Returns how many Adds it fused.
+pub fn fuse_matmul_bias(g: &mut Graph) -> usize {
+    let mut count = 0;
+    let mut dead = vec![false; g.nodes.len()];
+    let mut l = Links::new(g);
+    let act_size = std::mem::size_of::<ActParams>();
+    for ai in 0..g.nodes.len() {
+        let add = &g.nodes[ai];
+        if add.op != OpKind::Add || add.outputs.len() != 1 || add.params.len() < act_size {
+            continue;
+        }
+        let (x, c) = match add.inputs.as_slice() {
+            [Some(a), Some(b)] if g.tensors[*b].is_const() && !g.tensors[*a].is_const() => (*a, *b),
+            [Some(a), Some(b)] if g.tensors[*a].is_const() && !g.tensors[*b].is_const() => (*b, *a),
+            _ => continue,
+        };
+        let y = add.outputs[0];
+        let (Some(pi), Some(_)) = (l.prod[x], l.sole_consumer(g, x)) else { continue };
+        let mm = &g.nodes[pi];
+        if dead[pi] || mm.op != OpKind::MatMul || mm.outputs.len() != 1 || mm.inputs.get(2).is_some_and(|b| b.is_some()) {
+            continue;
+        }
+        let Some(slot) = mm.params.get(..act_size) else { continue };
+        if bytemuck::pod_read_unaligned::<ActParams>(slot).kind != Act::None as u32 {
+            continue;
+        }
+        let (xt, ct, yt) = (&g.tensors[x], &g.tensors[c], &g.tensors[y]);
+        let Some(&n) = xt.shape.last() else { continue };
+        let row = ct.shape.last() == Some(&n) && ct.shape.len() <= xt.shape.len() && ct.shape[..ct.shape.len() - 1].iter().all(|&d| d == 1);
+        let f32s = xt.dtype == DType::F32 && yt.dtype == DType::F32 && matches!(&ct.data, Some(OwnedData::F32(v)) if v.len() == n);
+        if !row || !f32s || yt.shape != xt.shape {
+            continue;
+        }
+        let add_act: Vec<u8> = g.nodes[ai].params[..act_size].to_vec();
+        let mut fused = vec![g.nodes[ai].name.clone()];
+        fused.extend(g.nodes[ai].fused.iter().cloned());
+        let p = &mut g.nodes[pi];
+        p.inputs.resize(2, None);
+        p.inputs.push(Some(c));
+        p.params[..act_size].copy_from_slice(&add_act);
+        p.outputs = vec![y];
+        p.fused.extend(fused);
+        l.prod[y] = Some(pi);
+        dead[ai] = true;
+        count += 1;
+    }
+    remove_nodes(g, &dead);
+    count
+}
+
 /// The fused form of an activation node, if it has one.
 pub(crate) fn activation_of(n: &Node) -> Option<Activation> {
     let u: UnaryParams = if n.params.len() == std::mem::size_of::<UnaryParams>() { bytemuck::pod_read_unaligned(&n.params) } else { UnaryParams::default() };
@@ -319,7 +379,7 @@ fn fuse_activations(g: &mut Graph) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sprig_runtime::ops::params::BinaryParams;
+    use sprig_runtime::ops::params::{BinaryParams, MatMulParams};
 
     fn node(name: &str, op: OpKind, params: Vec<u8>, inputs: &[TensorId], outputs: &[TensorId]) -> Node {
         Node { name: name.into(), op, params, inputs: inputs.iter().map(|&t| Some(t)).collect(), outputs: outputs.to_vec(), fused: vec![], from_bn: None }
@@ -364,6 +424,74 @@ mod tests {
             assert_eq!(g.nodes[0].inputs, vec![Some(x)]);
             assert_eq!(g.nodes[0].outputs, vec![t[4]]);
             assert_eq!(g.nodes[0].fused.len(), 4);
+        }
+    }
+
+    fn act_of(params: &[u8]) -> u32 {
+        bytemuck::pod_read_unaligned::<ActParams>(&params[..std::mem::size_of::<ActParams>()]).kind
+    }
+
+    /// x[2,8] · w[8,4] then + b (given as `[4]` or `[1,4]`, first or second Add input) with a
+    /// fused ReLU on the Add: one MatMul with bias b, ReLU, writing the Add's output.
+    #[test]
+    fn matmul_bias_add_fuses() {
+        for (bias_shape, bias_first) in [(vec![4usize], false), (vec![1, 4], true)] {
+            let mut g = Graph::default();
+            let x = g.add_tensor("x".into(), DType::F32, vec![2, 8], None);
+            let w = g.add_const("w".into(), vec![8, 4], OwnedData::F32(vec![0.5; 32]));
+            let b = g.add_const("b".into(), bias_shape, OwnedData::F32(vec![1.0, 2.0, 3.0, 4.0]));
+            let h = g.add_tensor("h".into(), DType::F32, vec![2, 4], None);
+            let y = g.add_tensor("y".into(), DType::F32, vec![2, 4], None);
+            g.inputs.push(x);
+            g.nodes.push(node("fc", OpKind::MatMul, bytemuck::bytes_of(&MatMulParams::default()).to_vec(), &[x, w], &[h]));
+            let relu = bytemuck::bytes_of(&BinaryParams { act: ActParams::from_activation(&Activation::RELU) }).to_vec();
+            let ins = if bias_first { [b, h] } else { [h, b] };
+            g.nodes.push(node("fc.bias", OpKind::Add, relu, &ins, &[y]));
+            g.outputs.push(y);
+            assert_eq!(fuse_matmul_bias(&mut g), 1);
+            assert_eq!(g.nodes.len(), 1);
+            let n = &g.nodes[0];
+            assert_eq!((n.op, n.inputs.clone(), n.outputs.clone()), (OpKind::MatMul, vec![Some(x), Some(w), Some(b)], vec![y]));
+            assert_eq!(act_of(&n.params), Act::Relu as u32);
+            assert_eq!(n.fused, vec!["fc.bias".to_string()]);
+        }
+    }
+
+    /// Left alone: a product with a second reader, a product that is a graph output, a bias that
+    /// is not a row vector over N, a non-constant addend, and a MatMul with an activation already.
+    #[test]
+    fn matmul_bias_add_left_alone() {
+        for case in 0..5 {
+            let mut g = Graph::default();
+            let x = g.add_tensor("x".into(), DType::F32, vec![2, 8], None);
+            let w = g.add_const("w".into(), vec![8, 4], OwnedData::F32(vec![0.5; 32]));
+            let b = match case {
+                2 => g.add_const("b".into(), vec![2, 4], OwnedData::F32(vec![1.0; 8])),
+                3 => g.add_tensor("b".into(), DType::F32, vec![4], None),
+                _ => g.add_const("b".into(), vec![4], OwnedData::F32(vec![1.0; 4])),
+            };
+            let h = g.add_tensor("h".into(), DType::F32, vec![2, 4], None);
+            let y = g.add_tensor("y".into(), DType::F32, vec![2, 4], None);
+            g.inputs.push(x);
+            if case == 3 {
+                g.inputs.push(b);
+            }
+            let mm = MatMulParams { act: ActParams::from_activation(if case == 4 { &Activation::RELU } else { &Activation::NONE }) };
+            g.nodes.push(node("fc", OpKind::MatMul, bytemuck::bytes_of(&mm).to_vec(), &[x, w], &[h]));
+            g.nodes.push(node("fc.bias", OpKind::Add, bin(), &[h, b], &[y]));
+            g.outputs.push(y);
+            match case {
+                0 => {
+                    let z = g.add_tensor("z".into(), DType::F32, vec![2, 4], None);
+                    g.nodes.push(node("other", OpKind::Relu, vec![0; 8], &[h], &[z]));
+                    g.outputs.push(z);
+                }
+                1 => g.outputs.push(h),
+                _ => {}
+            }
+            let before = g.nodes.len();
+            assert_eq!(fuse_matmul_bias(&mut g), 0, "case {case}");
+            assert_eq!(g.nodes.len(), before, "case {case}");
         }
     }
 

@@ -106,6 +106,9 @@ pub fn kernel_for(isa: Isa) -> Option<&'static DwKernel> {
 /// Depthwise convolution with the kernel for `isa` (the scalar reference when this CPU lacks it).
 pub fn dwconv2d(isa: Isa, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
     g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    if let Some(k) = kernel3x3_for(isa, g).filter(|_| isa.available()) {
+        return run3x3(k, g, x, |ch, t| t.copy_from_slice(&w[ch * 9..ch * 9 + 9]), bias, act, y);
+    }
     match kernel_for(isa) {
         Some(kr) if isa.available() => run(kr, g, x, w, bias, act, y),
         _ => scalar::dwconv2d_ref(g, x, w, bias, act, y),
@@ -129,6 +132,9 @@ pub const F16W_MAX_TAPS: usize = 1024;
 /// weights. Filters of more than [`F16W_MAX_TAPS`] taps use the scalar reference per channel.
 pub fn dwconv2d_f16w(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
     g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    if let Some(k) = kernel3x3_for(isa, g).filter(|_| isa.available()) {
+        return run3x3(k, g, x, |ch, t| crate::f16::widen(isa, &w[ch * 9..ch * 9 + 9], t), bias, act, y);
+    }
     let taps = g.kh * g.kw;
     let (plane, oplane) = (g.h * g.w, g.oh * g.ow);
     let g1 = DwGeom { c: 1, ..*g };
@@ -151,6 +157,159 @@ pub fn dwconv2d_f16w(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[
             }
         } else {
             scalar::dwconv2d_f16w_ref(&g1, xc, wh, bc, act, yc);
+        }
+    }
+}
+
+/// Arguments of a 3x3 depthwise channel kernel ([`Dw3x3Fn`]): one channel over a zero-padded
+/// copy of its input rows, every output interior.
+///
+/// Padded row `r` starts at `x + r·xs`; its column `j` is input row `r - pt`, column `j - pl`
+/// (zero outside the input). The kernel reads rows `0..(oh-1)·s + 3` and in each the columns
+/// `0..xs` with `xs = s·owr + 2`, where `owr` is `ow` rounded up to whole vectors: the last vector
+/// of a row is computed whole over the padding and stored masked, so only `ow` outputs are
+/// written. Stride 2 deinterleaves the even and odd columns in registers.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct Dw3x3 {
+    pub x: *const f32,
+    pub xs: usize,
+    /// The 9 taps, row-major.
+    pub w: *const f32,
+    /// `oh` output rows of `ow` values, contiguous.
+    pub y: *mut f32,
+    pub oh: usize,
+    pub ow: usize,
+    pub bias: f32,
+    pub clamp: bool,
+    pub lo: f32,
+    pub hi: f32,
+}
+
+/// A 3x3 depthwise channel kernel: the 9 taps in registers, two output rows per pass over the
+/// padded rows (each input row loaded once per vector feeds both), bias and clamp fused.
+///
+/// # Safety
+/// The CPU supports the kernel's ISA; `p` describes a padded copy in the layout of [`Dw3x3`] for
+/// the kernel's stride and lanes, readable as stated there; `p.y` holds `oh·ow` writable floats.
+pub type Dw3x3Fn = unsafe fn(p: &Dw3x3);
+
+/// Writes `src[0..n]` then zeros to `dst[0..len.next_multiple_of(lanes)]` in whole vectors
+/// (reading only `src[0..n]`): one row of the padded copy, without a `memcpy` call per row
+/// (the 7x7 and 14x14 planes copy 9–16 rows of 7–14 floats per channel).
+///
+/// # Safety
+/// The CPU supports the kernel's ISA; `n <= len`; `src[0..n]` is readable and
+/// `dst[0..len.next_multiple_of(lanes)]` writable.
+pub type PadRowFn = unsafe fn(dst: *mut f32, src: *const f32, n: usize, len: usize);
+
+/// One row of the 3x3 depthwise table.
+#[derive(Clone, Copy, Debug)]
+pub struct Dw3x3Kernel {
+    pub name: &'static str,
+    pub isa: Isa,
+    /// Output columns per vector.
+    pub lanes: usize,
+    /// Stride (both axes).
+    pub stride: usize,
+    pub run: Dw3x3Fn,
+    pub pad_row: PadRowFn,
+}
+
+/// The 3x3 depthwise table of this target (dispatch takes the first row of an ISA and stride).
+#[cfg(target_arch = "x86_64")]
+pub const DWCONV3X3_KERNELS: &[Dw3x3Kernel] = &[avx512::DW3X3S1_16W_AVX512, avx512::DW3X3S2_16W_AVX512, avx2::DW3X3S1_8W_AVX2, avx2::DW3X3S2_8W_AVX2];
+#[cfg(target_arch = "aarch64")]
+pub const DWCONV3X3_KERNELS: &[Dw3x3Kernel] = &[neon::DW3X3S1_4W_NEON, neon::DW3X3S2_4W_NEON];
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub const DWCONV3X3_KERNELS: &[Dw3x3Kernel] = &[];
+
+/// The 3x3 kernel of `isa` for geometry `g`, if `g` is a 3x3 undilated conv with equal strides
+/// of 1 or 2 whose padded copy of 3 input rows fits the stack buffer.
+pub fn kernel3x3_for(isa: Isa, g: &DwGeom) -> Option<&'static Dw3x3Kernel> {
+    if (g.kh, g.kw, g.dh, g.dw) != (3, 3, 1, 1) || g.sh != g.sw {
+        return None;
+    }
+    DWCONV3X3_KERNELS.iter().find(|k| k.isa == isa && k.stride == g.sh).filter(|k| pad3x3_layout(k, g).is_some())
+}
+
+/// Floats of the stack buffer holding the 3x3 kernels' padded rows (8 KiB: 35 padded rows of a
+/// 56-wide plane, 17 of a 112-wide one, so the 2 rows shared by consecutive bands are copied
+/// again only every 15 output rows there).
+const PAD3_BUF: usize = 2048;
+
+/// Row stride of the padded copy and the number of padded rows that fit in the buffer (leaving
+/// one vector of slack for the last row's whole-vector writes) for kernel `k` on `g`; None when
+/// 3 rows do not fit.
+fn pad3x3_layout(k: &Dw3x3Kernel, g: &DwGeom) -> Option<(usize, usize)> {
+    if k.lanes > MAX_LANES {
+        return None;
+    }
+    let xs = g.ow.div_ceil(k.lanes) * k.lanes * k.stride + 2;
+    let rows = (PAD3_BUF - MAX_LANES) / xs;
+    (rows >= 3).then_some((xs, rows))
+}
+
+/// Depthwise convolution with one 3x3 table row; panics if the CPU lacks its ISA or `g` is not
+/// a geometry of that row (see [`kernel3x3_for`]).
+pub fn dwconv2d_3x3_with(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
+    g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    assert!(k.isa.available(), "dwconv: {} needs {}, which this CPU lacks", k.name, k.isa.name());
+    assert!(kernel3x3_for(k.isa, g).is_some_and(|d| d.stride == k.stride), "dwconv: {} does not fit {g:?}", k.name);
+    run3x3(k, g, x, |ch, t| t.copy_from_slice(&w[ch * 9..ch * 9 + 9]), bias, act, y)
+}
+
+/// Runs `k` over every channel: the output rows in bands whose padded input rows fit in the
+/// stack buffer, the channel's taps written into a 9-float array by `taps(ch, ..)`.
+fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32; 9]), bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
+    let Some((xs, rows)) = pad3x3_layout(k, g) else {
+        unreachable!("dwconv: 3x3 kernel chosen for a geometry that does not fit")
+    };
+    if g.oh == 0 || g.ow == 0 {
+        return;
+    }
+    let s = k.stride;
+    let (clamp, lo, hi, post) = act.fused_clamp();
+    // Output rows per band: (band - 1)·s + 3 padded rows must fit.
+    let band = ((rows - 3) / s + 1).min(g.oh);
+    // Columns 0..pl of every row are never written but by the previous row's zero tail, so they
+    // stay zero; each row's pad_row writes its input columns and zeros up to the row's end.
+    let mut buf = [0f32; PAD3_BUF];
+    // The input columns that land in the padded columns 0..xs the kernel reads.
+    let i1 = g.w.min(xs.saturating_sub(g.pl));
+    let (plane, oplane) = (g.h * g.w, g.oh * g.ow);
+    let mut wt = [0f32; 9];
+    for ch in 0..g.c {
+        let xc = &x[ch * plane..(ch + 1) * plane];
+        taps(ch, &mut wt);
+        let b = bias.map_or(0.0, |b| b[ch]);
+        let yc = &mut y[ch * oplane..(ch + 1) * oplane];
+        let mut oy = 0;
+        while oy < g.oh {
+            let n = band.min(g.oh - oy);
+            let r0 = oy * s;
+            for r in 0..(n - 1) * s + 3 {
+                let iy = (r0 + r) as isize - g.pt as isize;
+                let inside = iy >= 0 && iy < g.h as isize && i1 > 0;
+                let (d0, src, cnt) = if inside { (r * xs + g.pl, xc[iy as usize * g.w..][..i1].as_ptr(), i1) } else { (r * xs, xc.as_ptr(), 0) };
+                let len = (r + 1) * xs - d0;
+                debug_assert!(d0 + len.next_multiple_of(k.lanes) <= PAD3_BUF);
+                // SAFETY: k.isa is available (checked by the callers); cnt <= len (i1 <= xs -
+                // pl); src[0..cnt] is inside the channel's input row iy; the whole vectors
+                // written end at d0 + len rounded up to lanes <= rows·xs + lanes <= PAD3_BUF
+                // (pad3x3_layout keeps MAX_LANES >= lanes floats of slack).
+                unsafe { (k.pad_row)(buf.as_mut_ptr().add(d0), src, cnt, len) };
+            }
+            let yb = &mut yc[oy * g.ow..(oy + n) * g.ow];
+            let p = Dw3x3 { x: buf.as_ptr(), xs, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, bias: b, clamp, lo, hi };
+            // SAFETY: k.isa is available (checked by the callers); `buf` holds (n-1)·s + 3 ≤ rows
+            // padded rows of stride xs = s·owr + 2 in the layout of `Dw3x3` (rows·xs ≤ PAD3_BUF);
+            // `wt` holds 9 taps; `yb` holds n·ow outputs.
+            unsafe { (k.run)(&p) };
+            oy += n;
+        }
+        if post {
+            act.apply_slice_isa(k.isa, yc);
         }
     }
 }

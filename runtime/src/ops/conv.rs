@@ -327,7 +327,7 @@ fn exec_conv_sparse(
         return Err(OpError::Unsupported("block-sparse conv weights need group 1 (no grouped or depthwise conv)"));
     }
     let (ncols, _, hw, k) = conv_plan(g);
-    let s = super::sparse::matrix(w, g.m, k)?;
+    let s = super::sparse::matrix(w, g.m, k, workers)?;
     let xd = data::<f32>(x)?;
     let bd = match b {
         Some(b) => Some(data::<f32>(b)?),

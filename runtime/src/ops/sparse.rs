@@ -1,8 +1,11 @@
 //! Block-sparse weights ([`Encoding::BlockSparse`]) in Conv and MatMul.
 //!
 //! The weight is one `sprig_kernels::sparse` blob, validated once at load
-//! (`Parsed::check_value_full`); `exec` re-parses the view (no allocation, O(block rows + nnz
-//! blocks)) because ops keep no state between runs.
+//! (`Parsed::check_value_full`, the full `SparseMatrix::parse`). Ops keep no state between runs,
+//! so `exec` builds the view again: in a `Session` (whose `Workers` vouch that every blob passed
+//! that check) with the O(1) `SparseMatrix::parse_validated`, which re-checks the header and the
+//! section bounds only; through `ops::exec` on views of unknown origin with the full `parse`
+//! (O(block rows + nnz blocks)).
 //!
 //! Conv (group 1 only; grouped and depthwise convs with a sparse weight are rejected by `check`):
 //! the weight's logical shape `[M, C, kh, kw]` is the matrix `W[M × C·kh·kw]`. Per image:
@@ -53,10 +56,20 @@ pub(crate) fn expect_sparse(info: &TensorInfo) -> Result<(), OpError> {
     Ok(())
 }
 
-/// The validated view of a block-sparse weight whose blob is `m × k`.
-pub(crate) fn matrix<'a>(w: &TensorView<'a>, m: usize, k: usize) -> Result<SparseMatrix<'a>, OpError> {
+/// The validated view of a block-sparse weight whose blob is `m × k`: O(1) when `workers` vouch
+/// for the blob (a session's run), else the full O(block rows + nnz blocks) `SparseMatrix::parse`
+/// (`ops::exec` on views of unknown origin).
+pub(crate) fn matrix<'a>(w: &TensorView<'a>, m: usize, k: usize, workers: &Workers) -> Result<SparseMatrix<'a>, OpError> {
     expect_sparse(&w.info)?;
-    let s = SparseMatrix::parse(w.bytes).map_err(|_| OpError::BadShape("block-sparse blob is malformed"))?;
+    let s = if workers.blobs_trusted() {
+        // SAFETY: `blobs_trusted` says every block-sparse view of this run passed
+        // `SparseMatrix::parse` at load and is unchanged (`Workers::trusting_blobs`, set only by
+        // a `Session` over a validated `Model`).
+        unsafe { SparseMatrix::parse_validated(w.bytes) }
+    } else {
+        SparseMatrix::parse(w.bytes)
+    };
+    let s = s.map_err(|_| OpError::BadShape("block-sparse blob is malformed"))?;
     if s.m() != m || s.k() != k {
         return Err(OpError::BadShape("block-sparse blob's m x k does not fit the op"));
     }
@@ -165,7 +178,7 @@ pub(crate) fn exec_matmul(
     workers: &Workers,
 ) -> Result<(), OpError> {
     let (rows, k, n) = mm_geom(&a.info.shape, &b.info.shape, y_shape)?;
-    let s = matrix(b, n, k)?;
+    let s = matrix(b, n, k, workers)?;
     let ad = data::<f32>(a)?;
     if ad.len() != rows * k || yd.len() != rows * n {
         return Err(OpError::BadShape("MatMul operand sizes are inconsistent"));
