@@ -1,7 +1,9 @@
 //! A/B probe (not a test): the packed-A path against the in-place-A path of every table kernel
 //! that has one, interleaved in rounds so that load from other processes hits both alike; prints
 //! the median over rounds of the per-round time ratio packed / in-place (> 1: in place faster).
-//! `cargo run --release -p sprig-kernels --example gemm_apath [ROUNDS=15] [m k n]...`
+//! `cargo run --release -p sprig-kernels --example gemm_apath [ROUNDS=15] [COLD=1] [m k n]...`
+//! COLD=1 cycles through copies of A totalling ≥ 64 MiB, so each call reads the weights from
+//! DRAM as a model run does (hot A, the default, stays in L2/L3 across calls).
 use sprig_kernels::gemm::{sgemm_scratch_len, sgemm_with_path, APath, Bias, MatMut, MatRef, GEMM_KERNELS};
 use sprig_kernels::Activation;
 use std::time::Instant;
@@ -26,6 +28,7 @@ fn main() {
     let shapes: Vec<(usize, usize, usize)> =
         if args.len() >= 3 { args.chunks(3).map(|c| (c[0], c[1], c[2])).collect() } else { DEFAULT_SHAPES.to_vec() };
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
+    let cold = std::env::var("COLD").is_ok_and(|v| v == "1");
     for kr in GEMM_KERNELS {
         if !kr.isa.available() {
             println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
@@ -36,7 +39,9 @@ fn main() {
             continue;
         }
         for &(m, k, n) in &shapes {
-            let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+            let copies = if cold { (64 << 20) / (4 * m * k) + 1 } else { 1 };
+            let a: Vec<Vec<f32>> = (0..copies).map(|c| (0..m * k).map(|i| ((i + c) % 7) as f32 * 0.1).collect()).collect();
+            let mut next = 0;
             let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
             let bias: Vec<f32> = (0..m).map(|i| i as f32).collect();
             let mut c = vec![0.0; m * n];
@@ -46,7 +51,8 @@ fn main() {
             let mut run = |path| {
                 let t = Instant::now();
                 for _ in 0..reps {
-                    let (av, bv) = (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
+                    next = (next + 1) % copies;
+                    let (av, bv) = (MatRef::row_major(&a[next], m, k), MatRef::row_major(&b, k, n));
                     sgemm_with_path(kr, path, av, bv, MatMut::row_major(&mut c, m, n), Bias::Row(&bias), &Activation::RELU, &mut scratch);
                 }
                 t.elapsed().as_secs_f64() / reps as f64
@@ -68,8 +74,9 @@ fn main() {
                 gi.push(flops / ti / 1e9);
             }
             println!(
-                "{} {m}x{k}x{n}: packed/in-place time ratio {:.3} (median of {rounds}; GFLOP/s medians packed {:.1}, in place {:.1})",
+                "{}{} {m}x{k}x{n}: packed/in-place time ratio {:.3} (median of {rounds}; GFLOP/s medians packed {:.1}, in place {:.1})",
                 kr.name,
+                if cold { " (cold A)" } else { "" },
                 median(ratios),
                 median(gp),
                 median(gi)
