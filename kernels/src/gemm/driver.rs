@@ -3,6 +3,9 @@
 use super::{APath, Bias, GemmKernel, Gemv, MatMut, MatRef, PackSrc, Tile};
 use crate::{Activation, Isa};
 
+/// Smallest depth at which [`APath::Auto`] reads A in place (see `sgemm_packed_path`).
+const IN_PLACE_MIN_K: usize = 128;
+
 /// Slack per packed buffer so that it can start on a 64-byte boundary.
 const ALIGN_SLACK: usize = 16;
 
@@ -73,18 +76,16 @@ fn sgemm_packed_path<A: PackSrc, B: PackSrc>(kr: &GemmKernel, path: APath, a: A,
     let (m, n, k) = (a.rows(), b.cols(), a.cols());
     let need = packed_scratch_len(kr, m, n, k);
     assert!(scratch.len() >= need, "gemm: scratch has {} f32, needs {need}", scratch.len());
-    // Auto reads a row-major f32 A in place on every shape: AVX2 6x16, packed/in-place time
-    // (median of 41 interleaved rounds, examples/gemm_apath.rs): 1.30x on 1024x1024x49, 1.29x on
-    // 512x4608x49, 1.03-1.11x on 512x512x196, 256x2304x196, 256x256x256, 128x1152x784,
-    // 64x576x3136 (packing A is one extra pass over the weights per nc block; the in-place rows
-    // are read at the same L2-resident rate as the packed panel).
-    // AVX-512 stays on the packed path under Auto: its in-place kernels have not run yet (this
-    // VM hides AVX-512 and qemu's TCG lacks it); the tests and the probe force them on a host
-    // that has it (`cargo test -p sprig-kernels --test gemm in_place`, examples/gemm_apath.rs).
-    // NEON shares the AVX2 choice: tested under qemu, not timed.
+    // Auto reads a row-major f32 A in place when k >= IN_PLACE_MIN_K. AVX2 6x16, packed/in-place
+    // time (median of 41 interleaved rounds, examples/gemm_apath.rs): 1.30x on 1024x1024x49,
+    // 1.29x on 512x4608x49, 1.03-1.11x on 512x512x196, 256x2304x196, 256x256x256, 128x1152x784,
+    // 64x576x3136 (packing A is one extra pass over the weights per nc block). Inside a whole
+    // MobileNetV1 run (`sprig bench`, per-layer medians, 15 interleaved rounds) the k = 27 stem
+    // (32x27x12544) and the k = 32 pointwise layer (64x32x12544) ran 0.93x in place while the
+    // isolated probe had them at 1.04x; k = 64 was 0.99x, k >= 128 1.01-1.35x.
     let rows_a = match (path, kr.ukr_rows, a.f32_rows()) {
         (APath::Packed, _, _) => None,
-        (APath::Auto, _, _) if kr.isa == Isa::Avx512 => None,
+        (APath::Auto, _, _) if kr.isa == Isa::Avx512 || k < IN_PLACE_MIN_K => None,
         (_, Some(ukr), Some((data, lda))) => Some((ukr, data.as_ptr(), lda)),
         _ => None,
     };

@@ -16,7 +16,8 @@
 //! - In-place A: an f32 A with unit column stride (row-major conv/MatMul weights, any row stride)
 //!   is not packed; a [`GemmUkrRows`] variant of the microkernel reads the `MR` rows of a tile at
 //!   `a + r·lda` directly, saving one read+write pass over the weights per `nc` block and run
-//!   (1.3x on the n = 49 layers, see `driver`). Transposed, strided or f16 A is packed as before.
+//!   (1.3x on the n = 49 layers; used for k >= 128, see `driver`). Transposed, strided or f16 A is
+//!   packed as before.
 //!   [`APath`] forces either path; [`sgemm_scratch_len`] stays the bound of the packed path, which
 //!   needs more.
 //! - `m == 1` or `n == 1` (matrix-vector) use a GEMV path that needs no scratch.
