@@ -82,7 +82,13 @@ fn sgemm_packed_path<A: PackSrc, B: PackSrc>(kr: &GemmKernel, path: APath, a: A,
     // 64x576x3136 (packing A is one extra pass over the weights per nc block). Inside a whole
     // MobileNetV1 run (`sprig bench`, per-layer medians, 15 interleaved rounds) the k = 27 stem
     // (32x27x12544) and the k = 32 pointwise layer (64x32x12544) ran 0.93x in place while the
-    // isolated probe had them at 1.04x; k = 64 was 0.99x, k >= 128 1.01-1.35x.
+    // isolated probe had them at 1.04x; k = 64 was 0.99x, k >= 128 1.01-1.35x. (That run also
+    // had the epilogue call fixed since, and the unchanged depthwise layers spread 0.88-1.03x in
+    // such runs: the threshold is conservative, not a measured loss.)
+    // AVX-512 stays on the packed path under Auto: its in-place kernels have not run yet (this
+    // VM hides AVX-512 and qemu's TCG lacks it); the tests and the probe force them on a host
+    // that has it (`cargo test -p sprig-kernels --test gemm in_place`, examples/gemm_apath.rs).
+    // NEON shares the AVX2 choice: tested under qemu, not timed.
     let rows_a = match (path, kr.ukr_rows, a.f32_rows()) {
         (APath::Packed, _, _) => None,
         (APath::Auto, _, _) if kr.isa == Isa::Avx512 || k < IN_PLACE_MIN_K => None,
