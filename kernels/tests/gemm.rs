@@ -7,7 +7,9 @@
 //!
 //! A kernel whose ISA this CPU lacks prints `SKIPPED: ...` and is not counted as a pass.
 use proptest::prelude::*;
-use sprig_kernels::gemm::{scalar::sgemm_ref, sgemm, sgemm_scratch_len, sgemm_with, Bias, GemmKernel, MatMut, MatRef, GEMM_KERNELS};
+use sprig_kernels::gemm::{
+    scalar::sgemm_ref, sgemm, sgemm_scratch_len, sgemm_with, sgemm_with_path, APath, Bias, GemmKernel, MatMut, MatRef, GEMM_KERNELS,
+};
 use sprig_kernels::{Act, Activation, Isa};
 
 /// Deterministic data in [-1, 1) from a seed (xorshift).
@@ -84,6 +86,8 @@ struct Case {
 #[derive(Clone, Copy)]
 enum Runner<'a> {
     Row(&'a GemmKernel),
+    /// A table row with the A path forced.
+    Path(&'a GemmKernel, APath),
     Dispatch(Isa),
 }
 
@@ -111,6 +115,7 @@ fn check(runner: Runner, case: &Case) -> Result<(), String> {
     let c = MatMut { data: &mut got, rows: m, cols: n, rs };
     match runner {
         Runner::Row(kr) => sgemm_with(kr, a, b, c, bias, &act, &mut scratch[1..]),
+        Runner::Path(kr, path) => sgemm_with_path(kr, path, a, b, c, bias, &act, &mut scratch[1..]),
         Runner::Dispatch(isa) => sgemm(isa, a, b, c, bias, &act, &mut scratch[1..]),
     }
     for i in 0..m {
@@ -257,5 +262,77 @@ fn short_scratch_panics() {
         let msg = r.expect_err("short scratch must panic");
         let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(msg.contains("scratch"), "{}: unexpected panic {msg}", kr.name);
+    }
+}
+
+/// Kernels with an in-place-A variant that this CPU can run; prints SKIPPED for the others.
+fn in_place_kernels() -> Vec<&'static GemmKernel> {
+    let mut out = Vec::new();
+    for kr in GEMM_KERNELS {
+        if !kr.isa.available() {
+            println!("SKIPPED: in-place A on {} (CPU lacks {})", kr.name, kr.isa.name());
+        } else if kr.ukr_rows.is_none() {
+            println!("SKIPPED: in-place A on {} (no in-place kernel; packed path only)", kr.name);
+        } else {
+            out.push(kr);
+        }
+    }
+    out
+}
+
+/// A row-major A (unit column stride, lda = k or k + pad) read in place, forced on every shape,
+/// against the reference: m not a multiple of MR, k across several kc blocks, every bias and
+/// activation, C with a padded row stride. The packed path runs the same cases as a control.
+#[test]
+fn in_place_a_all_shapes() {
+    let s = (1usize..=40, 2usize..=70, 1usize..=600, prop_oneof![Just(Layout::RowMajor), (1usize..9).prop_map(Layout::Padded)], layout(), 0usize..ACTS.len(), 0usize..3, 0usize..3, any::<u64>())
+        .prop_map(|(m, n, k, la, lb, act, bias, c_pad, seed)| Case {
+            m,
+            n,
+            k,
+            la,
+            lb,
+            act: ACTS[act],
+            bias: [BiasKind::None, BiasKind::Row, BiasKind::Col][bias],
+            c_pad,
+            seed,
+        });
+    let kernels = in_place_kernels();
+    for kr in &kernels {
+        for path in [APath::InPlace, APath::Packed, APath::Auto] {
+            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 96, ..ProptestConfig::default() });
+            runner
+                .run(&s, |case| check(Runner::Path(kr, path), &case).map_err(|e| TestCaseError::fail(format!("{} {path:?}: {e}", kr.name))))
+                .unwrap();
+        }
+    }
+    println!("{} of {} kernels tested with A in place", kernels.len(), GEMM_KERNELS.len());
+}
+
+/// Named in-place-A cases: the n = 49 tail (3·16 + 1), tails of 1..=NR+1 columns, m = MR ± 1,
+/// lda > k, k = kc ± 1 and several kc blocks, bias row/column with clamp and a non-fused
+/// activation; a transposed A (not readable in place) must fall back to packing.
+#[test]
+fn in_place_a_named_cases() {
+    let base = Case { m: 13, n: 49, k: 77, la: Layout::RowMajor, lb: Layout::RowMajor, act: Act::None, bias: BiasKind::None, c_pad: 0, seed: 11 };
+    let mut cases = vec![
+        Case { m: 64, n: 49, k: 300, bias: BiasKind::Row, act: Act::Relu, ..base.clone() },
+        Case { m: 7, n: 49, k: 600, la: Layout::Padded(5), bias: BiasKind::Col, act: Act::Clamp, c_pad: 2, ..base.clone() },
+        Case { m: 5, n: 3, k: 255, la: Layout::Padded(1), ..base.clone() },
+        Case { m: 11, n: 17, k: 257, bias: BiasKind::Row, act: Act::HardSwish, ..base.clone() },
+        Case { m: 250, n: 2065, k: 259, la: Layout::Padded(3), bias: BiasKind::Col, act: Act::Clamp, c_pad: 3, ..base.clone() },
+        Case { m: 13, n: 49, k: 77, la: Layout::Transposed, bias: BiasKind::Row, ..base.clone() },
+        Case { m: 13, n: 49, k: 77, la: Layout::Strided2, ..base.clone() },
+    ];
+    for n in 1..=33 {
+        cases.push(Case { m: 7, n: n + 1, k: 40, seed: n as u64, bias: BiasKind::Col, ..base.clone() });
+    }
+    for m in [2, 5, 6, 7, 8, 9, 11, 12, 13, 23, 24, 25] {
+        cases.push(Case { m, n: 20, k: 33, la: Layout::Padded(2), bias: BiasKind::Row, act: Act::Clamp, seed: m as u64, ..base.clone() });
+    }
+    for kr in in_place_kernels() {
+        for case in &cases {
+            check(Runner::Path(kr, APath::InPlace), case).unwrap_or_else(|e| panic!("{} {case:?}: {e}", kr.name));
+        }
     }
 }

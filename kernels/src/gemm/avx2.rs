@@ -20,6 +20,7 @@ pub const SGEMM_6X16_AVX2: GemmKernel = GemmKernel {
     mc: 144,
     nc: 512,
     ukr: sgemm_6x16_avx2,
+    ukr_rows: Some(sgemm_6x16_rows_avx2),
     gemv_rows: gemv_rows_avx2,
     gemv_cols: gemv_cols_avx2,
 };
@@ -41,6 +42,8 @@ pub unsafe fn sgemm_6x16_avx2(kc: usize, a: *const f32, b: *const f32, t: &Tile)
     let mut acc0 = [_mm256_setzero_ps(); MR];
     let mut acc1 = [_mm256_setzero_ps(); MR];
     let (mut ap, mut bp) = (a, b);
+    // No half-width tail loop here (unlike the in-place kernel): the extra branch cost the
+    // k = 27/32 layers of MobileNetV1 (short kc, many calls) 4-6 % inside a model run.
     for _ in 0..kc {
         // SAFETY: the packed panels hold kc groups of MR (A) and NR (B) floats.
         unsafe {
@@ -55,6 +58,68 @@ pub unsafe fn sgemm_6x16_avx2(kc: usize, a: *const f32, b: *const f32, t: &Tile)
             bp = bp.add(NR);
         }
     }
+    // SAFETY: forwarded contract of GemmUkr (C tile and bias pointers).
+    unsafe { store_tile::<0>(&acc0, &acc1, t) }
+}
+
+/// [`sgemm_6x16_avx2`] reading A in place: row `r` of the tile is `kc` contiguous floats at
+/// `a + r·lda` (a row-major weight matrix), so A needs no packing.
+///
+/// # Safety
+/// See [`super::GemmUkrRows`]; the CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub unsafe fn sgemm_6x16_rows_avx2(kc: usize, a: *const f32, lda: usize, b: *const f32, t: &Tile) {
+    const MR: usize = SGEMM_6X16_MR;
+    const NR: usize = SGEMM_6X16_NR;
+    // Rows past t.mr re-read the last valid row (their results are never stored), so no
+    // out-of-bounds row is touched and the loop stays branch-free.
+    let rows: [*const f32; MR] = core::array::from_fn(|i| a.wrapping_add(i.min(t.mr - 1) * lda));
+    let mut acc0 = [_mm256_setzero_ps(); MR];
+    let mut acc1 = [_mm256_setzero_ps(); MR];
+    let mut bp = b;
+    if t.nr <= 8 {
+        for p in 0..kc {
+            // SAFETY: rows[i] (a valid row of A) has kc readable floats; the B panel holds kc
+            // groups of NR floats.
+            unsafe {
+                let b0 = _mm256_loadu_ps(bp);
+                for i in 0..MR {
+                    acc0[i] = _mm256_fmadd_ps(_mm256_broadcast_ss(&*rows[i].add(p)), b0, acc0[i]);
+                }
+                bp = bp.add(NR);
+            }
+        }
+    } else {
+        for p in 0..kc {
+            // SAFETY: as above.
+            unsafe {
+                let b0 = _mm256_loadu_ps(bp);
+                let b1 = _mm256_loadu_ps(bp.add(8));
+                for i in 0..MR {
+                    let ai = _mm256_broadcast_ss(&*rows[i].add(p));
+                    acc0[i] = _mm256_fmadd_ps(ai, b0, acc0[i]);
+                    acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
+                }
+                bp = bp.add(NR);
+            }
+        }
+    }
+    // SAFETY: forwarded contract of GemmUkrRows (C tile and bias pointers).
+    unsafe { store_tile::<1>(&acc0, &acc1, t) }
+}
+
+/// The epilogue of the 6x16 kernels: `t.mr × t.nr` of the accumulators (+ C, + bias, clamp) to C.
+///
+/// # Safety
+/// `t.c` is writable for `t.mr` rows of `t.nr` floats at stride `t.rs_c`; non-null bias pointers
+/// are readable for `t.mr` / `t.nr` floats; `1 <= t.mr <= 6`, `1 <= t.nr <= 16`.
+/// `CALLER` only makes one instance per kernel: with one call site each, LLVM inlines it (shared
+/// by two kernels it stayed a call, spilling the accumulators: 0.9x on k = 32 layers).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store_tile<const CALLER: u8>(acc0: &[__m256; SGEMM_6X16_MR], acc1: &[__m256; SGEMM_6X16_MR], t: &Tile) {
+    const MR: usize = SGEMM_6X16_MR;
+    const NR: usize = SGEMM_6X16_NR;
     let full = t.nr == NR;
     let m0 = mask8(t.nr);
     let m1 = mask8(t.nr.saturating_sub(8));

@@ -1,7 +1,10 @@
 //! Blocking, packing and epilogue logic shared by every microkernel (see the module doc of
 //! `gemm` for the contract). Callers have already validated the views (`check_args`).
-use super::{Bias, GemmKernel, Gemv, MatMut, MatRef, PackSrc, Tile};
-use crate::Activation;
+use super::{APath, Bias, GemmKernel, Gemv, MatMut, MatRef, PackSrc, Tile};
+use crate::{Activation, Isa};
+
+/// Smallest depth at which [`APath::Auto`] reads A in place (see `sgemm_packed_path`).
+const IN_PLACE_MIN_K: usize = 128;
 
 /// Slack per packed buffer so that it can start on a 64-byte boundary.
 const ALIGN_SLACK: usize = 16;
@@ -42,6 +45,11 @@ pub(super) fn fill_bias(c: MatMut, bias: Bias, act: &Activation) {
 }
 
 pub(super) fn sgemm_with(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    sgemm_with_path(kr, APath::Auto, a, b, c, bias, act, scratch)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn sgemm_with_path(kr: &GemmKernel, path: APath, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
     let (m, n, k) = (a.rows, b.cols, a.cols);
     if m == 0 || n == 0 {
         return;
@@ -52,16 +60,41 @@ pub(super) fn sgemm_with(kr: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias:
     if m == 1 || n == 1 {
         return gemv(kr, a, b, c, bias, act);
     }
-    sgemm_packed(kr, a, b, c, bias, act, scratch)
+    sgemm_packed_path(kr, path, a, b, c, bias, act, scratch)
+}
+
+/// The packed (BLIS-style) path for `m, n ≥ 2`, `k ≥ 1` with [`APath::Auto`].
+pub(super) fn sgemm_packed<A: PackSrc, B: PackB>(kr: &GemmKernel, a: A, b: B, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    sgemm_packed_path(kr, APath::Auto, a, b, c, bias, act, scratch)
 }
 
 /// The packed (BLIS-style) path for `m, n ≥ 2`, `k ≥ 1`, over operands stored as f32 or f16
-/// (f16 is widened while packing, so the microkernels only ever see f32 panels).
+/// (f16 is widened while packing, so the microkernels only ever see f32 panels). A row-major f32
+/// A is read in place by `kr.ukr_rows` instead of packed when `path` asks for it (see [`APath`]).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn sgemm_packed<A: PackSrc, B: PackB>(kr: &GemmKernel, a: A, b: B, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b: B, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
     let (m, n, k) = (a.rows(), b.cols(), a.cols());
     let need = packed_scratch_len(kr, m, n, k);
     assert!(scratch.len() >= need, "gemm: scratch has {} f32, needs {need}", scratch.len());
+    // Auto reads a row-major f32 A in place when k >= IN_PLACE_MIN_K. AVX2 6x16, packed/in-place
+    // time (median of 41 interleaved rounds, examples/gemm_apath.rs): 1.30x on 1024x1024x49,
+    // 1.29x on 512x4608x49, 1.03-1.11x on 512x512x196, 256x2304x196, 256x256x256, 128x1152x784,
+    // 64x576x3136 (packing A is one extra pass over the weights per nc block). Inside a whole
+    // MobileNetV1 run (`sprig bench`, per-layer medians, 15 interleaved rounds) the k = 27 stem
+    // (32x27x12544) and the k = 32 pointwise layer (64x32x12544) ran 0.93x in place while the
+    // isolated probe had them at 1.04x; k = 64 was 0.99x, k >= 128 1.01-1.35x. (That run also
+    // had the epilogue call fixed since, and the unchanged depthwise layers spread 0.88-1.03x in
+    // such runs: the threshold is conservative, not a measured loss.)
+    // AVX-512 stays on the packed path under Auto: its in-place kernels have not run yet (this
+    // VM hides AVX-512 and qemu's TCG lacks it); the tests and the probe force them on a host
+    // that has it (`cargo test -p sprig-kernels --test gemm in_place`, examples/gemm_apath.rs).
+    // NEON shares the AVX2 choice: tested under qemu, not timed.
+    let rows_a = match (path, kr.ukr_rows, a.f32_rows()) {
+        (APath::Packed, _, _) => None,
+        (APath::Auto, _, _) if kr.isa == Isa::Avx512 || k < IN_PLACE_MIN_K => None,
+        (_, Some(ukr), Some((data, lda))) => Some((ukr, data.as_ptr(), lda)),
+        _ => None,
+    };
 
     let (mr, nr) = (kr.mr, kr.nr);
     let kc_max = k.min(kr.kc);
@@ -79,7 +112,9 @@ pub(super) fn sgemm_packed<A: PackSrc, B: PackB>(kr: &GemmKernel, a: A, b: B, c:
             b.pack_b(pc, kc, jc, nc, nr, bpack);
             for ic in (0..m).step_by(kr.mc) {
                 let mc = kr.mc.min(m - ic);
-                pack_a(&a, ic, mc, pc, kc, mr, apack);
+                if rows_a.is_none() {
+                    pack_a(&a, ic, mc, pc, kc, mr, apack);
+                }
                 for jr in (0..nc).step_by(nr) {
                     let nr_eff = nr.min(nc - jr);
                     let j0 = jc + jr;
@@ -106,14 +141,24 @@ pub(super) fn sgemm_packed<A: PackSrc, B: PackB>(kr: &GemmKernel, a: A, b: B, c:
                                 _ => core::ptr::null(),
                             },
                         };
-                        let ap = apack[ir * kc..(ir + mr) * kc].as_ptr();
                         let bp = bpack[jr * kc..(jr + nr) * kc].as_ptr();
-                        // SAFETY: the caller checked that the CPU has kr.isa; the packed panels
-                        // are kc*mr and kc*nr floats (sliced above); the C tile's mr_eff rows of
-                        // nr_eff columns lie in c.data since i0+mr_eff <= m, j0+nr_eff <= n and
-                        // rs_c >= n (or m == 1, handled by the GEMV path); bias slices have at
-                        // least m (n) values (Bias::check), so mr_eff (nr_eff) from i0 (j0) fit.
-                        unsafe { (kr.ukr)(kc, ap, bp, &tile) };
+                        match rows_a {
+                            // SAFETY: as for the packed kernel below; A has unit column stride
+                            // and row stride lda, and the view check (check_args) covers
+                            // elements (i, p) for i < m, p < k, so rows i0..i0+mr_eff of A hold
+                            // kc floats from column pc: a + (i0+r)*lda + pc + kc - 1 is in bounds.
+                            Some((ukr, a0, lda)) => unsafe { ukr(kc, a0.add(i0 * lda + pc), lda, bp, &tile) },
+                            None => {
+                                let ap = apack[ir * kc..(ir + mr) * kc].as_ptr();
+                                // SAFETY: the caller checked that the CPU has kr.isa; the packed
+                                // panels are kc*mr and kc*nr floats (sliced above); the C tile's
+                                // mr_eff rows of nr_eff columns lie in c.data since
+                                // i0+mr_eff <= m, j0+nr_eff <= n and rs_c >= n (or m == 1,
+                                // handled by the GEMV path); bias slices have at least m (n)
+                                // values (Bias::check), so mr_eff (nr_eff) from i0 (j0) fit.
+                                unsafe { (kr.ukr)(kc, ap, bp, &tile) }
+                            }
+                        }
                         if last && post {
                             for i in 0..mr_eff {
                                 // SAFETY: same tile bounds as above: row i of the tile holds

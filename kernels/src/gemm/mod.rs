@@ -13,6 +13,13 @@
 //!   tile over one `kc` block; the bias and the clamp-style activations (None, Relu, Clamp) are
 //!   fused into its store after the last `kc` block, the others are applied by the driver with
 //!   the scalar [`Activation::apply`] on the tile while it is still in L1.
+//! - In-place A: an f32 A with unit column stride (row-major conv/MatMul weights, any row stride)
+//!   is not packed; a [`GemmUkrRows`] variant of the microkernel reads the `MR` rows of a tile at
+//!   `a + r·lda` directly, saving one read+write pass over the weights per `nc` block and run
+//!   (1.3x on the n = 49 layers; used for k >= 128, see `driver`). Transposed, strided or f16 A is
+//!   packed as before.
+//!   [`APath`] forces either path; [`sgemm_scratch_len`] stays the bound of the packed path, which
+//!   needs more.
 //! - `m == 1` or `n == 1` (matrix-vector) use a GEMV path that needs no scratch.
 //! - Every entry point checks slice lengths against the shapes and panics on a mismatch before any
 //!   unchecked access, so a wrong call can never read or write out of bounds.
@@ -182,6 +189,11 @@ pub(crate) trait PackSrc: Copy {
     fn run(&self, off: usize, len: usize) -> impl Iterator<Item = f32>;
     /// `dst.len()` consecutive elements from `off`.
     fn copy_run(&self, off: usize, dst: &mut [f32]);
+    /// The storage and row stride of an f32 operand with unit column stride (rows readable in
+    /// place by a [`GemmUkrRows`] kernel), else None.
+    fn f32_rows(&self) -> Option<(&[f32], usize)> {
+        None
+    }
 }
 
 impl PackSrc for MatRef<'_> {
@@ -208,6 +220,9 @@ impl PackSrc for MatRef<'_> {
     #[inline]
     fn copy_run(&self, off: usize, dst: &mut [f32]) {
         dst.copy_from_slice(&self.data[off..off + dst.len()]);
+    }
+    fn f32_rows(&self) -> Option<(&[f32], usize)> {
+        (self.cs == 1).then_some((self.data, self.rs))
     }
 }
 
@@ -337,6 +352,14 @@ pub struct Tile {
 /// are readable for `t.mr` / `t.nr` floats; `1 <= t.mr <= MR`, `1 <= t.nr <= NR`.
 pub type GemmUkr = unsafe fn(kc: usize, a: *const f32, b: *const f32, t: &Tile);
 
+/// A GEMM microkernel reading A in place (no packing): row `r < t.mr` of the tile is `kc`
+/// contiguous floats at `a + r*lda` (a row-major f32 A, e.g. conv weights); `b` is a packed
+/// `kc × NR` panel as for [`GemmUkr`]. Rows `t.mr..MR` are never read.
+///
+/// # Safety
+/// As [`GemmUkr`], with `a + r*lda` readable for `kc` floats for every `r < t.mr`.
+pub type GemmUkrRows = unsafe fn(kc: usize, a: *const f32, lda: usize, b: *const f32, t: &Tile);
+
 /// Arguments of a GEMV kernel: `y[j*ys] = Σ_p x[p*xs] · M[p, j]` for `j < n`, `p < k`, where
 /// `M[p, j]` is `mat[p*stride + j]` (`gemv_rows`: rows contiguous) or `mat[p + j*stride]`
 /// (`gemv_cols`: columns contiguous; requires `xs == 1`).
@@ -371,6 +394,9 @@ pub struct GemmKernel {
     pub mc: usize,
     pub nc: usize,
     pub ukr: GemmUkr,
+    /// The same tile reading a row-major f32 A in place, if the ISA has one; the driver uses it
+    /// where it measured faster than packing A (see `driver::sgemm_packed_path`).
+    pub ukr_rows: Option<GemmUkrRows>,
     /// Matrix-vector kernels for `m == 1` or `n == 1`.
     pub gemv_rows: GemvFn,
     pub gemv_cols: GemvFn,
@@ -424,6 +450,27 @@ pub fn sgemm_with(kernel: &GemmKernel, a: MatRef, b: MatRef, c: MatMut, bias: Bi
     check_args(&a, &b, &c, &bias);
     assert!(kernel.isa.available(), "gemm: {} needs {}, which this CPU lacks", kernel.name, kernel.isa.name());
     driver::sgemm_with(kernel, a, b, c, bias, act, scratch)
+}
+
+/// How the packed-path driver treats A (tests and benches force one; [`sgemm`] uses `Auto`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum APath {
+    /// Read a row-major f32 A in place where that measured faster for the shape, else pack it.
+    Auto,
+    /// Always pack A.
+    Packed,
+    /// Read A in place whenever possible (f32 A with unit column stride and a kernel that has
+    /// [`GemmKernel::ukr_rows`]), else pack it.
+    InPlace,
+}
+
+/// [`sgemm_with`] with the A path forced (tests and benches compare the paths this way). Same
+/// panics as [`sgemm_with`]; the scratch bound [`sgemm_scratch_len`] covers every path.
+#[allow(clippy::too_many_arguments)]
+pub fn sgemm_with_path(kernel: &GemmKernel, path: APath, a: MatRef, b: MatRef, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+    check_args(&a, &b, &c, &bias);
+    assert!(kernel.isa.available(), "gemm: {} needs {}, which this CPU lacks", kernel.name, kernel.isa.name());
+    driver::sgemm_with_path(kernel, path, a, b, c, bias, act, scratch)
 }
 
 /// f32 elements of scratch that [`sgemm_mixed`] needs (the same as [`sgemm_scratch_len`]: the

@@ -15,6 +15,7 @@ pub const SGEMM_8X8_NEON: GemmKernel = GemmKernel {
     mc: 128,
     nc: 1024,
     ukr: sgemm_8x8_neon,
+    ukr_rows: Some(sgemm_8x8_rows_neon),
     gemv_rows: gemv_rows_neon,
     gemv_cols: gemv_cols_neon,
 };
@@ -42,6 +43,75 @@ pub unsafe fn sgemm_8x8_neon(kc: usize, a: *const f32, b: *const f32, t: &Tile) 
             bp = bp.add(NR);
         }
     }
+    // SAFETY: forwarded contract of GemmUkr (C tile and bias pointers).
+    unsafe { store_tile::<0>(&acc0, &acc1, t) }
+}
+
+/// [`sgemm_8x8_neon`] reading A in place: row `r` of the tile is `kc` contiguous floats at
+/// `a + r·lda`; four columns of a row are loaded as one vector and used lane by lane.
+///
+/// # Safety
+/// See [`super::GemmUkrRows`]; the CPU has NEON.
+#[target_feature(enable = "neon")]
+pub unsafe fn sgemm_8x8_rows_neon(kc: usize, a: *const f32, lda: usize, b: *const f32, t: &Tile) {
+    const MR: usize = SGEMM_8X8_MR;
+    const NR: usize = SGEMM_8X8_NR;
+    // Rows past t.mr re-read the last valid row (their results are never stored).
+    let rows: [*const f32; MR] = core::array::from_fn(|i| a.wrapping_add(i.min(t.mr - 1) * lda));
+    let mut acc0 = [vdupq_n_f32(0.0); MR];
+    let mut acc1 = [vdupq_n_f32(0.0); MR];
+    let mut bp = b;
+    let mut p = 0;
+    while p + 4 <= kc {
+        // SAFETY: p + 4 <= kc, so rows[i] (a valid row of A with kc readable floats) has 4
+        // floats at p; the B panel holds kc groups of NR floats.
+        unsafe {
+            let bv: [float32x4_t; 8] = core::array::from_fn(|u| vld1q_f32(bp.add(4 * u)));
+            for i in 0..MR {
+                let av = vld1q_f32(rows[i].add(p));
+                acc0[i] = vfmaq_laneq_f32::<0>(acc0[i], bv[0], av);
+                acc1[i] = vfmaq_laneq_f32::<0>(acc1[i], bv[1], av);
+                acc0[i] = vfmaq_laneq_f32::<1>(acc0[i], bv[2], av);
+                acc1[i] = vfmaq_laneq_f32::<1>(acc1[i], bv[3], av);
+                acc0[i] = vfmaq_laneq_f32::<2>(acc0[i], bv[4], av);
+                acc1[i] = vfmaq_laneq_f32::<2>(acc1[i], bv[5], av);
+                acc0[i] = vfmaq_laneq_f32::<3>(acc0[i], bv[6], av);
+                acc1[i] = vfmaq_laneq_f32::<3>(acc1[i], bv[7], av);
+            }
+            bp = bp.add(4 * NR);
+        }
+        p += 4;
+    }
+    while p < kc {
+        // SAFETY: p < kc: as above, one column.
+        unsafe {
+            let b0 = vld1q_f32(bp);
+            let b1 = vld1q_f32(bp.add(4));
+            for i in 0..MR {
+                let ai = *rows[i].add(p);
+                acc0[i] = vfmaq_n_f32(acc0[i], b0, ai);
+                acc1[i] = vfmaq_n_f32(acc1[i], b1, ai);
+            }
+            bp = bp.add(NR);
+        }
+        p += 1;
+    }
+    // SAFETY: forwarded contract of GemmUkrRows (C tile and bias pointers).
+    unsafe { store_tile::<1>(&acc0, &acc1, t) }
+}
+
+/// The epilogue of the 8x8 kernels: `t.mr × t.nr` of the accumulators (+ C, + bias, clamp) to C.
+///
+/// # Safety
+/// `t.c` is writable for `t.mr` rows of `t.nr` floats at stride `t.rs_c`; non-null bias pointers
+/// are readable for `t.mr` / `t.nr` floats; `1 <= t.mr <= 8`, `1 <= t.nr <= 8`.
+/// `CALLER` only makes one instance per kernel: with one call site each, LLVM inlines it (shared
+/// by two kernels it stayed a call, spilling the accumulators: 0.9x on k = 32 layers).
+#[inline]
+#[target_feature(enable = "neon")]
+unsafe fn store_tile<const CALLER: u8>(acc0: &[float32x4_t; SGEMM_8X8_MR], acc1: &[float32x4_t; SGEMM_8X8_MR], t: &Tile) {
+    const MR: usize = SGEMM_8X8_MR;
+    const NR: usize = SGEMM_8X8_NR;
     let full = t.nr == NR;
     let lo = vdupq_n_f32(t.lo);
     let hi = vdupq_n_f32(t.hi);
