@@ -77,7 +77,42 @@ pub unsafe fn sgemm_6x16_rows_avx2(kc: usize, a: *const f32, lda: usize, b: *con
     let mut acc0 = [_mm256_setzero_ps(); MR];
     let mut acc1 = [_mm256_setzero_ps(); MR];
     let mut bp = b;
-    if t.nr <= 8 {
+    if t.nr == 1 {
+        // One column (the tail of n = 49 = 3·16 + 1, MobileNetV1's 7x7 pointwise layers): dot
+        // products along k, 8 depths per FMA, with the B column gathered from the panel (stride
+        // NR), instead of a half-width tile that spends 6 FMAs per depth on one useful column.
+        let idx = _mm256_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112);
+        let mut dot = [_mm256_setzero_ps(); MR];
+        let mut p = 0;
+        while p + 8 <= kc {
+            // SAFETY: p + 8 <= kc: rows[i] has kc readable floats from column 0 and the B panel
+            // holds kc groups of NR floats, so b + (p + l)·NR for l < 8 is inside it.
+            unsafe {
+                let bv = _mm256_i32gather_ps::<4>(b.add(p * NR), idx);
+                for i in 0..MR {
+                    dot[i] = _mm256_fmadd_ps(_mm256_loadu_ps(rows[i].add(p)), bv, dot[i]);
+                }
+            }
+            p += 8;
+        }
+        let mut s = [0.0f32; MR];
+        for (si, d) in s.iter_mut().zip(dot) {
+            *si = hsum8(d);
+        }
+        while p < kc {
+            // SAFETY: p < kc, as above.
+            unsafe {
+                let bp = *b.add(p * NR);
+                for i in 0..MR {
+                    s[i] = (*rows[i].add(p)).mul_add(bp, s[i]);
+                }
+            }
+            p += 1;
+        }
+        for i in 0..MR {
+            acc0[i] = _mm256_setr_ps(s[i], 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        }
+    } else if t.nr <= 8 {
         for p in 0..kc {
             // SAFETY: rows[i] (a valid row of A) has kc readable floats; the B panel holds kc
             // groups of NR floats.
@@ -106,6 +141,15 @@ pub unsafe fn sgemm_6x16_rows_avx2(kc: usize, a: *const f32, lda: usize, b: *con
     }
     // SAFETY: forwarded contract of GemmUkrRows (C tile and bias pointers).
     unsafe { store_tile::<1>(&acc0, &acc1, t) }
+}
+
+/// Sum of the 8 lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn hsum8(v: __m256) -> f32 {
+    let h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)))
 }
 
 /// The epilogue of the 6x16 kernels: `t.mr × t.nr` of the accumulators (+ C, + bias, clamp) to C.
