@@ -4,7 +4,7 @@ use super::{APath, Bias, GemmKernel, Gemv, MatMut, MatRef, PackSrc, Tile};
 use crate::{Activation, Isa};
 
 /// Smallest depth at which [`APath::Auto`] reads A in place (see `sgemm_packed_path`).
-const IN_PLACE_MIN_K: usize = 128;
+const IN_PLACE_MIN_K: usize = 27;
 
 /// Slack per packed buffer so that it can start on a 64-byte boundary.
 const ALIGN_SLACK: usize = 16;
@@ -80,11 +80,11 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
     // time (median of 41 interleaved rounds, examples/gemm_apath.rs): 1.30x on 1024x1024x49,
     // 1.29x on 512x4608x49, 1.03-1.11x on 512x512x196, 256x2304x196, 256x256x256, 128x1152x784,
     // 64x576x3136 (packing A is one extra pass over the weights per nc block). Inside a whole
-    // MobileNetV1 run (`sprig bench`, per-layer medians, 15 interleaved rounds) the k = 27 stem
-    // (32x27x12544) and the k = 32 pointwise layer (64x32x12544) ran 0.93x in place while the
-    // isolated probe had them at 1.04x; k = 64 was 0.99x, k >= 128 1.01-1.35x. (That run also
-    // had the epilogue call fixed since, and the unchanged depthwise layers spread 0.88-1.03x in
-    // such runs: the threshold is conservative, not a measured loss.)
+    // dense MobileNetV1 run (`sprig bench`, per-layer medians, 11 and 15 interleaved rounds, with
+    // the epilogue inlined) the k = 27 stem (32x27x12544, im2col B) ran 1.03-1.05x in place, the
+    // k = 32 and k = 64 pointwise layers (64x32x12544, 128x64x3136) 1.04-1.05x and 1.035x, though
+    // the isolated hot-A probe has them at 0.98-1.01x (in the model the weights are cold, and
+    // packing reads them once more). k < 27 has not been measured, so it stays packed.
     // AVX-512 stays on the packed path under Auto: its in-place kernels have not run yet (this
     // VM hides AVX-512 and qemu's TCG lacks it); the tests and the probe force them on a host
     // that has it (`cargo test -p sprig-kernels --test gemm in_place`, examples/gemm_apath.rs).
