@@ -197,7 +197,11 @@ impl Workers<'_> {
             if t + 1 >= parts {
                 return units;
             }
-            let target = (total as u128 * (t as u128 + 1) / parts as u128) as usize;
+            // floor(total · (t + 1) / parts) without a wider type (u128 division pulls
+            // compiler_builtins' __udivti3, and with it an unwinding reference, into no_std links):
+            // total = q · parts + r, so the product is q · (t + 1) + floor(r · (t + 1) / parts).
+            let (q, r) = (total / parts, total % parts);
+            let target = q.saturating_mul(t + 1).saturating_add(r.saturating_mul(t + 1) / parts);
             let (mut lo, mut hi) = (0usize, units);
             while lo < hi {
                 let mid = lo + (hi - lo) / 2;

@@ -104,7 +104,8 @@ pub unsafe fn sgemm_6x16_rows_avx2(kc: usize, a: *const f32, lda: usize, b: *con
             unsafe {
                 let bp = *b.add(p * NR);
                 for i in 0..MR {
-                    s[i] = (*rows[i].add(p)).mul_add(bp, s[i]);
+                    // One fused multiply-add (f32::mul_add is std-only; this crate is no_std).
+                    s[i] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(*rows[i].add(p)), _mm_set_ss(bp), _mm_set_ss(s[i])));
                 }
             }
             p += 1;
