@@ -344,3 +344,53 @@ fn transpose_cols_matches_the_definition() {
         }
     }
 }
+
+/// `spmm_strided`: three threads each compute a disjoint range of columns (widths not multiples of
+/// any tile, one range empty) of one C through the pointer entry; the result must equal the scalar
+/// reference on the whole C, and the stride padding (a sentinel) must be left alone. For every
+/// ISA this CPU has (the others print SKIPPED), each layout, f32 and f16 values.
+#[test]
+fn strided_column_ranges_from_threads() {
+    let mut rng = XorRng(0x5eed_c0de);
+    let act = Activation::RELU;
+    for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon] {
+        if !isa.available() {
+            println!("SKIPPED: spmm_strided on {} (CPU lacks {})", isa.name(), isa.name());
+            continue;
+        }
+        for vt in [ValueType::F32, ValueType::F16] {
+            for layout in Layout::ALL {
+                let (m, k, n, pad) = (37, 29, 203, 5);
+                let w = random_weights(&mut rng, m, k, layout, 0.8, 0.25);
+                let bias: Vec<f32> = (0..m).map(|_| rng.weight()).collect();
+                let buf = encode_as(&w, m, k, Some(&bias), layout, vt);
+                let a = parse(&buf);
+                let ldc = n + pad;
+                let b: Vec<f32> = (0..k * n).map(|_| rng.weight() * 2.0).collect();
+                let mut want = vec![-7.25f32; m * ldc];
+                spmm_ref(&a, &b, n, n, &mut want, ldc, &act);
+                let mut c = vec![-7.25f32; m * ldc];
+                let cp = c.as_mut_ptr() as usize;
+                let ranges = [0..61, 61..61, 61..150, 150..n];
+                std::thread::scope(|s| {
+                    for r in ranges.clone() {
+                        let (a, b, act) = (&a, &b, &act);
+                        s.spawn(move || {
+                            // SAFETY: C has m·ldc elements, so (i, j) with i < m, j < n (ldc ≥ n)
+                            // is inside it; the ranges are disjoint and nothing else touches C
+                            // until the scope ends.
+                            unsafe { sprig_kernels::sparse::spmm_strided(isa, a, &b[r.start..], n, r.len(), (cp as *mut f32).add(r.start), ldc, act) }
+                        });
+                    }
+                });
+                for i in 0..m {
+                    for j in 0..ldc {
+                        let (g, r) = (c[i * ldc + j], want[i * ldc + j]);
+                        let ok = if j >= n { g == -7.25 } else { (g - r).abs() <= 1e-5 * (1.0 + r.abs()) };
+                        assert!(ok, "{} {} {layout}: ({i},{j}) {g} vs {r}", isa.name(), vt.name());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -57,7 +57,7 @@ pub mod spmm;
 pub mod spmv;
 
 pub use encode::{analyze, analyze_as, pack, pack_as, EncodeError, Indices, Layout, SparseHeader, SparseMatrix, SparseStats, ValueType};
-pub use spmm::{spmm, spmm_with, SpmmFn, SpmmKernel, SPMM_KERNELS};
+pub use spmm::{spmm, spmm_strided, spmm_with, SpmmFn, SpmmKernel, SPMM_KERNELS};
 pub use spmv::{spmv, spmv_with, SpmvFn, SpmvKernel, SPMV_KERNELS};
 
 use crate::Isa;

@@ -11,6 +11,12 @@
 //! `--compare MODEL.onnx` loads the ONNX model in tract (`into_optimized`) with the same inputs
 //! and interleaves rounds (a batch of sprig runs, then a batch of tract runs, repeated) so that
 //! drift of a shared machine hits both alike; both medians come from those interleaved runs.
+//!
+//! `--vs-threads N` builds a second session on N threads (usually 1) and alternates the two run by
+//! run (in both orders), so that each timed run has a partner taken a few milliseconds apart. The
+//! speed-up is the median over those pairs of (time on N threads / time on --threads), end to end
+//! and per layer: on a shared machine whose speed drifts by 2x within seconds, separate processes
+//! (or separate batches) give per-round ratios anywhere from 0.6x to 2x, run pairs do not.
 use super::inspect::{describe, LayerDesc};
 use super::{fmt_bytes, load_model, parse_input_shape, table};
 use anyhow::{anyhow, bail, ensure, Context, Result};
@@ -72,6 +78,11 @@ pub struct Args {
     /// worker scratch per extra thread).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Also time a second session on N threads (e.g. 1), alternating with the first run by run,
+    /// and report the speed-up of --threads over N threads (median of run pairs), end to end and
+    /// per layer.
+    #[arg(long, value_name = "N")]
+    vs_threads: Option<usize>,
 }
 
 /// One layer of the profile.
@@ -90,6 +101,23 @@ pub struct LayerTime {
     pub flops: u64,
     /// flops / median time (0 for layers without FLOPs).
     pub gflops_per_s: f64,
+    /// With `--vs-threads N`: median over run pairs of (this layer's time on N threads / on
+    /// --threads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speedup_vs_threads: Option<f64>,
+}
+
+/// With `--vs-threads N`: the second session's figures.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VsThreads {
+    pub threads: usize,
+    /// Median latency of the N-thread session (its runs alternate with the main ones).
+    pub median_ms: f64,
+    /// Median over run pairs of (N-thread time / --threads time): above 1, --threads is faster.
+    pub speedup: f64,
+    /// 10th and 90th percentile of those per-pair ratios.
+    pub speedup_p10: f64,
+    pub speedup_p90: f64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -126,6 +154,8 @@ pub struct BenchReport {
     pub outside_layers_ms: f64,
     pub layers: Vec<LayerTime>,
     pub compare: Option<Compare>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vs_threads: Option<VsThreads>,
 }
 
 /// Nearest-rank percentile of sorted `v` (`p` in (0, 1]); `v` must not be empty.
@@ -251,6 +281,30 @@ struct SprigBench<'m> {
 }
 
 impl<'m> SprigBench<'m> {
+    /// A session on `threads` threads over `arena`, with output buffers and room for `runs` timings.
+    #[allow(clippy::too_many_arguments)]
+    fn new(model: &'m Model, label: &str, arena: &'m mut [u8], isa: Isa, threads: usize, inputs: &'m [OwnedTensor], runs: usize) -> Result<Self> {
+        let session = Session::with_threads(model, arena, isa, threads).map_err(|e| anyhow!("'{label}': {e}"))?;
+        let outs = (0..model.num_outputs())
+            .map(|i| {
+                let info = model.output(i).expect("index below num_outputs");
+                let data = OwnedData::zeros(info.dtype, info.shape.numel())
+                    .ok_or_else(|| anyhow!("'{label}': output '{}' has dtype {}", info.name, info.dtype.name()))?;
+                Ok(OwnedTensor { name: info.name.to_string(), shape: info.shape.dims().to_vec(), data })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let n_nodes = model.num_nodes();
+        Ok(SprigBench {
+            session,
+            inputs,
+            outs,
+            layer_ms: (0..n_nodes).map(|_| Vec::with_capacity(runs)).collect(),
+            starts: vec![None; n_nodes],
+            total_ms: Vec::with_capacity(runs),
+            outside_ms: Vec::with_capacity(runs),
+        })
+    }
+
     /// Runs once; `record` keeps the run's total and layer times.
     fn run(&mut self, record: bool) -> Result<()> {
         let ins: Vec<Tensor> = self.inputs.iter().map(|t| Tensor { shape: &t.shape, data: t.data.as_data() }).collect();
@@ -312,8 +366,6 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
     };
     let inputs = gather_inputs(model, &args.inputs, args.seed)?;
     let desc = describe(model, label);
-    let n_nodes = model.num_nodes();
-
     let tract = match &args.compare {
         Some(onnx) => Some(
             TractRunner::load(onnx, &args.input_shapes, &inputs)
@@ -323,25 +375,17 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
     };
 
     ensure!(args.threads >= 1, "--threads must be at least 1");
+    ensure!(args.vs_threads.is_none_or(|n| n >= 1), "--vs-threads must be at least 1");
     let arena_len = model.arena_size_for_threads(args.threads).ok_or_else(|| anyhow!("--threads {}: arena size overflows", args.threads))?;
     let mut arena = AlignedBuf::new(arena_len);
-    let session = Session::with_threads(model, arena.as_mut_slice(), isa, args.threads).map_err(|e| anyhow!("'{label}': {e}"))?;
-    let outs = (0..model.num_outputs())
-        .map(|i| {
-            let info = model.output(i).expect("index below num_outputs");
-            let data = OwnedData::zeros(info.dtype, info.shape.numel())
-                .ok_or_else(|| anyhow!("'{label}': output '{}' has dtype {}", info.name, info.dtype.name()))?;
-            Ok(OwnedTensor { name: info.name.to_string(), shape: info.shape.dims().to_vec(), data })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    let mut sb = SprigBench {
-        session,
-        inputs: &inputs,
-        outs,
-        layer_ms: (0..n_nodes).map(|_| Vec::with_capacity(args.runs)).collect(),
-        starts: vec![None; n_nodes],
-        total_ms: Vec::with_capacity(args.runs),
-        outside_ms: Vec::with_capacity(args.runs),
+    let mut arena_vs = match args.vs_threads {
+        Some(n) => Some(AlignedBuf::new(model.arena_size_for_threads(n).ok_or_else(|| anyhow!("--vs-threads {n}: arena size overflows"))?)),
+        None => None,
+    };
+    let mut sb = SprigBench::new(model, label, arena.as_mut_slice(), isa, args.threads, &inputs, args.runs)?;
+    let mut sb_vs = match (args.vs_threads, arena_vs.as_mut()) {
+        (Some(n), Some(a)) => Some(SprigBench::new(model, label, a.as_mut_slice(), isa, n, &inputs, args.runs)?),
+        _ => None,
     };
     let fail = |e: anyhow::Error| e.context(format!("running '{label}' failed"));
 
@@ -349,6 +393,9 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
     let t0 = Instant::now();
     for _ in 0..args.warmup.max(1) {
         sb.run(false).map_err(fail)?;
+        if let Some(v) = sb_vs.as_mut() {
+            v.run(false).map_err(fail)?;
+        }
     }
     let mut per_run = t0.elapsed() / args.warmup.max(1) as u32;
     let tract_fail = |e: anyhow::Error| e.context(format!("tract failed to run '{}'", args.compare.as_ref().map(|p| p.display().to_string()).unwrap_or_default()));
@@ -366,8 +413,19 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
     let mut done = 0;
     for r in 0..rounds {
         let batch = args.runs * (r + 1) / rounds - done;
-        for _ in 0..batch {
-            sb.run(true).map_err(fail)?;
+        for i in 0..batch {
+            match sb_vs.as_mut() {
+                // Alternate which session goes first, so neither always runs right after the other.
+                Some(v) if (done + i) % 2 == 1 => {
+                    v.run(true).map_err(fail)?;
+                    sb.run(true).map_err(fail)?;
+                }
+                Some(v) => {
+                    sb.run(true).map_err(fail)?;
+                    v.run(true).map_err(fail)?;
+                }
+                None => sb.run(true).map_err(fail)?,
+            }
             pb.inc(1);
         }
         if let Some(t) = &tract {
@@ -402,6 +460,10 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
                 share: 0.0,
                 flops: l.flops,
                 gflops_per_s: if t > 0.0 { l.flops as f64 / (t * 1e6) } else { 0.0 },
+                speedup_vs_threads: sb_vs.as_ref().and_then(|v| {
+                    let (a, b) = (v.layer_ms.get(l.index)?, sb.layer_ms.get(l.index)?);
+                    pair_ratios(a, b).map(|r| median(&r))
+                }),
             }
         })
         .collect();
@@ -435,7 +497,20 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
         outside_layers_ms: median(&sb.outside_ms),
         layers,
         compare,
+        vs_threads: match (args.vs_threads, sb_vs.as_ref()) {
+            (Some(n), Some(v)) => pair_ratios(&v.total_ms, &sb.total_ms).map(|mut r| {
+                r.sort_by(f64::total_cmp);
+                VsThreads { threads: n, median_ms: median(&v.total_ms), speedup: percentile(&r, 0.5), speedup_p10: percentile(&r, 0.1), speedup_p90: percentile(&r, 0.9) }
+            }),
+            _ => None,
+        },
     })
+}
+
+/// `a[i] / b[i]` for the pairs where `b[i] > 0`; `None` if there is none.
+fn pair_ratios(a: &[f64], b: &[f64]) -> Option<Vec<f64>> {
+    let r: Vec<f64> = a.iter().zip(b).filter(|(_, &y)| y > 0.0).map(|(&x, &y)| x / y).collect();
+    (!r.is_empty()).then_some(r)
 }
 
 /// Layers sorted by time, the first `top` as rows and the rest summed in one "others" row.
@@ -447,7 +522,7 @@ fn layer_rows(layers: &[LayerTime], top: usize) -> Vec<Vec<String>> {
         .iter()
         .take(top)
         .map(|l| {
-            vec![
+            let mut row = vec![
                 l.index.to_string(),
                 l.name.clone(),
                 l.op.to_string(),
@@ -457,7 +532,11 @@ fn layer_rows(layers: &[LayerTime], top: usize) -> Vec<Vec<String>> {
                 format!("{:.3}", l.median_ms),
                 format!("{:.1}%", l.share * 100.0),
                 gflops(l),
-            ]
+            ];
+            if let Some(x) = l.speedup_vs_threads {
+                row.push(format!("{x:.2}x"));
+            }
+            row
         })
         .collect();
     let rest = &sorted[top.min(sorted.len())..];
@@ -476,6 +555,9 @@ fn layer_rows(layers: &[LayerTime], top: usize) -> Vec<Vec<String>> {
             format!("{:.1}%", share * 100.0),
             if f == 0 || t == 0.0 { "-".into() } else { format!("{:.1}", f as f64 / (t * 1e6)) },
         ]);
+        if rest.iter().any(|l| l.speedup_vs_threads.is_some()) {
+            rows.last_mut().expect("pushed above").push("".into());
+        }
     }
     rows
 }
@@ -511,6 +593,12 @@ pub fn render(r: &BenchReport) -> String {
         r.flops as f64 / 1e9,
         r.flops as f64 / (r.median_ms.max(1e-12) * 1e6)
     );
+    if let Some(v) = &r.vs_threads {
+        s += &format!(
+            "  {} thread(s) vs {}: {:.2}x (median of {} interleaved run pairs of (time on {} / time on {}); p10 {:.2}x, p90 {:.2}x); median on {}: {:.3} ms\n",
+            r.threads, v.threads, v.speedup, r.runs, v.threads, r.threads, v.speedup_p10, v.speedup_p90, v.threads, v.median_ms
+        );
+    }
     if let Some(c) = &r.compare {
         s += &format!("\nmedians of interleaved rounds (sprig {} thread(s), tract 1):\n  sprig ({})  {:9.3} ms\n  tract        {:9.3} ms\n", r.threads, r.isa, c.sprig_median_ms, c.tract_median_ms);
         if c.speedup >= 1.0 {
@@ -523,7 +611,10 @@ pub fn render(r: &BenchReport) -> String {
         "\nper layer (median over runs; sum {:.3} ms; outside the layers (I/O copies, dispatch) {:.3} ms per run):\n",
         r.layers_total_ms, r.outside_layers_ms
     );
-    s += &table(&["#", "name", "op", "params", "encoding", "kernel", "ms", "share", "GFLOP/s"], &layer_rows(&r.layers, 15));
+    let vs = r.vs_threads.as_ref().map(|v| format!("vs {} thr", v.threads));
+    let mut head = vec!["#", "name", "op", "params", "encoding", "kernel", "ms", "share", "GFLOP/s"];
+    head.extend(vs.as_deref());
+    s += &table(&head, &layer_rows(&r.layers, 15));
     s += "\nper op:\n";
     s += &table(&["op", "layers", "ms", "share"], &op_rows(&r.layers));
     s
@@ -570,6 +661,7 @@ mod tests {
             share: t / 10.0,
             flops: 0,
             gflops_per_s: 0.0,
+            speedup_vs_threads: None,
         };
         let rows = layer_rows(&[l(0, 1.0), l(1, 4.0), l(2, 2.0), l(3, 3.0)], 2);
         assert_eq!(rows.len(), 3);

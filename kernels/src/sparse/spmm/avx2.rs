@@ -10,9 +10,9 @@ use crate::{Activation, Isa};
 pub const NR_1X1: usize = 64;
 
 /// # Safety
-/// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 1x1.
+/// CPU with `avx2,fma`; the `super::SpmmFn` contract, n ≥ 1, layout 1x1.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn spmm_f32_1x1_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f32_1x1_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, f32, 1, 1, { NR_1X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -29,9 +29,9 @@ pub const K_1X1: SpmmKernel = SpmmKernel {
 pub const NR_2X1: usize = 32;
 
 /// # Safety
-/// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 2x1.
+/// CPU with `avx2,fma`; the `super::SpmmFn` contract, n ≥ 1, layout 2x1.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn spmm_f32_2x1_n32_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f32_2x1_n32_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, f32, 2, 1, { NR_2X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -48,9 +48,9 @@ pub const K_2X1: SpmmKernel = SpmmKernel {
 pub const NR_4X1: usize = 16;
 
 /// # Safety
-/// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 4x1.
+/// CPU with `avx2,fma`; the `super::SpmmFn` contract, n ≥ 1, layout 4x1.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn spmm_f32_4x1_n16_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f32_4x1_n16_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, f32, 4, 1, { NR_4X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -67,9 +67,9 @@ pub const K_4X1: SpmmKernel = SpmmKernel {
 pub const NR_8X1: usize = 8;
 
 /// # Safety
-/// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 8x1.
+/// CPU with `avx2,fma`; the `super::SpmmFn` contract, n ≥ 1, layout 8x1.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn spmm_f32_8x1_n8_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f32_8x1_n8_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, f32, 8, 1, { NR_8X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -86,9 +86,9 @@ pub const K_8X1: SpmmKernel = SpmmKernel {
 pub const NR_1X4: usize = 64;
 
 /// # Safety
-/// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 1x4.
+/// CPU with `avx2,fma`; the `super::SpmmFn` contract, n ≥ 1, layout 1x4.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn spmm_f32_1x4_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f32_1x4_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, f32, 1, 4, { NR_1X4 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -105,9 +105,9 @@ pub const K_1X4: SpmmKernel = SpmmKernel {
 pub const NR_1X8: usize = 64;
 
 /// # Safety
-/// CPU with `avx2,fma`; arguments checked by `super::check_args`, n ≥ 1, layout 1x8.
+/// CPU with `avx2,fma`; the `super::SpmmFn` contract, n ≥ 1, layout 1x8.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn spmm_f32_1x8_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f32_1x8_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, f32, 1, 8, { NR_1X8 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -124,9 +124,9 @@ pub const K_1X8: SpmmKernel = SpmmKernel {
 // f16 weights: the same bodies with `W = u16` (F16C / fcvtl widening loads).
 
 /// # Safety
-/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 1x1.
+/// CPU with `avx2,fma,f16c`; the `super::SpmmFn` contract, n ≥ 1, layout 1x1.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn spmm_f16_1x1_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f16_1x1_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, u16, 1, 1, { NR_1X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -141,9 +141,9 @@ pub const K_1X1_F16: SpmmKernel = SpmmKernel {
 };
 
 /// # Safety
-/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 2x1.
+/// CPU with `avx2,fma,f16c`; the `super::SpmmFn` contract, n ≥ 1, layout 2x1.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn spmm_f16_2x1_n32_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f16_2x1_n32_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, u16, 2, 1, { NR_2X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -158,9 +158,9 @@ pub const K_2X1_F16: SpmmKernel = SpmmKernel {
 };
 
 /// # Safety
-/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 4x1.
+/// CPU with `avx2,fma,f16c`; the `super::SpmmFn` contract, n ≥ 1, layout 4x1.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn spmm_f16_4x1_n16_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f16_4x1_n16_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, u16, 4, 1, { NR_4X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -175,9 +175,9 @@ pub const K_4X1_F16: SpmmKernel = SpmmKernel {
 };
 
 /// # Safety
-/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 8x1.
+/// CPU with `avx2,fma,f16c`; the `super::SpmmFn` contract, n ≥ 1, layout 8x1.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn spmm_f16_8x1_n8_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f16_8x1_n8_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, u16, 8, 1, { NR_8X1 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -192,9 +192,9 @@ pub const K_8X1_F16: SpmmKernel = SpmmKernel {
 };
 
 /// # Safety
-/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 1x4.
+/// CPU with `avx2,fma,f16c`; the `super::SpmmFn` contract, n ≥ 1, layout 1x4.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn spmm_f16_1x4_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f16_1x4_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, u16, 1, 4, { NR_1X4 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 
@@ -209,9 +209,9 @@ pub const K_1X4_F16: SpmmKernel = SpmmKernel {
 };
 
 /// # Safety
-/// CPU with `avx2,fma,f16c`; arguments checked by `super::check_args`, n ≥ 1, layout 1x8.
+/// CPU with `avx2,fma,f16c`; the `super::SpmmFn` contract, n ≥ 1, layout 1x8.
 #[target_feature(enable = "avx2,fma,f16c")]
-pub unsafe fn spmm_f16_1x8_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
+pub unsafe fn spmm_f16_1x8_n64_avx2(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
     generic::run::<F32x8, u16, 1, 8, { NR_1X8 / 8 }>(a, b, ldb, n, c, ldc, act)
 }
 

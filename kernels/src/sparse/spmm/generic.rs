@@ -20,14 +20,14 @@ const B_PANEL_BYTES: usize = 2 << 20;
 ///
 /// # Safety
 /// The entry's ISA must provide `V` (and its f16 loads when `W = u16`); the arguments must satisfy
-/// `super::check_args`, `n ≥ 1`, the layout must be R×C and the matrix's values stored as `W`.
+/// the `super::SpmmFn` contract (B checked by `super::check_args`), `n ≥ 1`, the layout must be R×C and the matrix's values stored as `W`.
 #[inline(always)]
 pub(crate) unsafe fn run<V: Simd, W: Wt<V> + Stored, const R: usize, const C: usize, const NV: usize>(
     a: &SparseMatrix,
     b: &[f32],
     ldb: usize,
     n: usize,
-    c: &mut [f32],
+    c: *mut f32,
     ldc: usize,
     act: &Activation,
 ) {
@@ -46,13 +46,13 @@ unsafe fn spmm<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const C: usiz
     b: &[f32],
     ldb: usize,
     n: usize,
-    c: &mut [f32],
+    c: *mut f32,
     ldc: usize,
     act: &Activation,
 ) {
     let va = VecAct::<V>::new(act);
     let nr = NV * V::LANES;
-    let (bp, cp) = (b.as_ptr(), c.as_mut_ptr());
+    let (bp, cp) = (b.as_ptr(), c);
     let t = Tile { a, idx, vals: W::values(a).as_ptr(), b: bp, ldb, c: cp, ldc, va: &va, act };
     // Panels of `nc` columns (B panel k × nc up to B_PANEL_BYTES); inside one, block rows outside
     // and tiles inside, so a block row's indices and values stay in L1 across its tiles.
@@ -188,7 +188,7 @@ impl<I: Idx, V: Simd, W: Wt<V>> Tile<'_, '_, I, V, W> {
             if row >= m {
                 break;
             }
-            // SAFETY: row < m and n0 + cols ≤ n, inside c (check_args).
+            // SAFETY: row < m and n0 + cols ≤ n, an element of C ours to write (`SpmmFn` contract).
             let crow = self.c.add(row * self.ldc + n0);
             for (v, &x) in accr.iter().enumerate() {
                 let y = self.va.apply(x);

@@ -11,6 +11,11 @@
 //! indices stay in L1 across its tiles, W streams once per panel (see `generic.rs`).
 //! [`spmm`]/[`spmm_with`] check every slice length before a kernel runs (panicking on a
 //! mismatch), so kernels use unchecked access.
+//!
+//! Kernels take C as a pointer, not a slice: [`spmm_strided`] lets several threads each compute a
+//! disjoint range of *columns* of one C (a pointwise convolution split by image rows), whose rows
+//! interleave in memory, so that no two threads ever hold overlapping `&mut` slices. A kernel
+//! writes only elements `(i, j)` with `i < m`, `j < n` (at `c + i·ldc + j`) and reads none of C.
 pub mod scalar;
 pub mod transpose;
 
@@ -27,9 +32,10 @@ use super::{select, BlockSel, Layout, SparseMatrix, ValueType};
 use crate::{Activation, Isa};
 
 /// A SpMM kernel. Safety: the kernel's ISA must be available, its [`BlockSel`] must accept the
-/// matrix's layout, and the slices must satisfy [`check_args`] (the safe entry points ensure all
-/// three).
-pub type SpmmFn = unsafe fn(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation);
+/// matrix's layout, `b` must satisfy [`check_args`], and `c + i·ldc + j` must be valid for writes
+/// (and not accessed by anyone else during the call) for every `i < m`, `j < n` (the safe entry
+/// points ensure all of it; [`spmm_strided`] leaves the last one to its caller).
+pub type SpmmFn = unsafe fn(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation);
 
 /// One row of the SpMM table.
 #[derive(Clone, Copy, Debug)]
@@ -129,19 +135,34 @@ pub const SPMM_KERNELS: &[SpmmKernel] = &[
     neon::K_1X8_F16,
 ];
 
-/// Panics unless `b` and `c` hold the strided `k×n` and `m×n` matrices.
-pub fn check_args(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &[f32], ldc: usize) {
-    let need = |rows: usize, ld: usize| {
-        if rows == 0 || n == 0 {
-            0
-        } else {
-            (rows - 1).checked_mul(ld).and_then(|x| x.checked_add(n)).expect("spmm: size overflows")
-        }
-    };
+/// Elements a strided `rows × n` matrix with row stride `ld` spans (0 when empty); panics on
+/// overflow.
+fn span(rows: usize, n: usize, ld: usize) -> usize {
+    if rows == 0 || n == 0 {
+        0
+    } else {
+        (rows - 1).checked_mul(ld).and_then(|x| x.checked_add(n)).expect("spmm: size overflows")
+    }
+}
+
+/// Panics unless `b` holds the strided `k×n` matrix and the strides are at least `n`.
+fn check_b(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, ldc: usize) {
     assert!(ldb >= n || a.k() <= 1, "spmm: ldb < n");
     assert!(ldc >= n || a.m() <= 1, "spmm: ldc < n");
-    assert!(b.len() >= need(a.k(), ldb), "spmm: B shorter than k×n with stride ldb");
-    assert!(c.len() >= need(a.m(), ldc), "spmm: C shorter than m×n with stride ldc");
+    assert!(b.len() >= span(a.k(), n, ldb), "spmm: B shorter than k×n with stride ldb");
+}
+
+/// Panics unless `b` and `c` hold the strided `k×n` and `m×n` matrices.
+pub fn check_args(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &[f32], ldc: usize) {
+    check_b(a, b, ldb, n, ldc);
+    assert!(c.len() >= span(a.m(), n, ldc), "spmm: C shorter than m×n with stride ldc");
+}
+
+/// Panics unless the kernel can run on this CPU with this matrix.
+fn check_kernel(kernel: &SpmmKernel, a: &SparseMatrix) {
+    assert!(super::kernel_available(kernel.isa, kernel.dtype), "{}: CPU lacks {} ({})", kernel.name, kernel.isa.name(), kernel.dtype.name());
+    assert_eq!(kernel.dtype, a.value_type(), "{}: wrong value type", kernel.name);
+    assert!(kernel.block.accepts(a.layout()), "{}: does not take {} blocks", kernel.name, a.layout());
 }
 
 /// The kernel [`spmm`] would use for `isa` and `layout` with f32 values.
@@ -166,14 +187,32 @@ pub fn spmm(isa: Isa, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut
 /// is too short.
 #[allow(clippy::too_many_arguments)]
 pub fn spmm_with(kernel: &SpmmKernel, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    assert!(super::kernel_available(kernel.isa, kernel.dtype), "{}: CPU lacks {} ({})", kernel.name, kernel.isa.name(), kernel.dtype.name());
-    assert_eq!(kernel.dtype, a.value_type(), "{}: wrong value type", kernel.name);
-    assert!(kernel.block.accepts(a.layout()), "{}: does not take {} blocks", kernel.name, a.layout());
+    check_kernel(kernel, a);
     check_args(a, b, ldb, n, c, ldc);
     if n == 0 || a.m() == 0 {
         return;
     }
     // SAFETY: ISA available, layout and value type accepted (asserted above); slice lengths checked by
-    // `check_args`; `a` is a parsed, validated view.
+    // `check_args`, so every `(i, j)` of C is inside `c`, borrowed exclusively; `a` is a parsed,
+    // validated view.
+    unsafe { (kernel.f)(a, b, ldb, n, c.as_mut_ptr(), ldc, act) }
+}
+
+/// [`spmm`] with C given as a pointer: computes `C[i][j]` at `c + i·ldc + j` for `i < m`, `j < n`,
+/// writing nothing else. For splits of one C by ranges of columns across threads (each task passes
+/// `c + j0` and its own `n`). Checks the kernel and B like [`spmm`] (panicking on a mismatch).
+///
+/// # Safety
+/// `ldc ≥ n` (when m > 1), and for every `i < m`, `j < n`, `c + i·ldc + j` is valid for writes and
+/// not read or written by anyone else until this returns.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn spmm_strided(isa: Isa, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
+    let kernel = spmm_kernel_for(isa, a.layout(), a.value_type());
+    check_kernel(&kernel, a);
+    check_b(a, b, ldb, n, ldc);
+    if n == 0 || a.m() == 0 {
+        return;
+    }
+    // SAFETY: ISA, layout and value type checked above, B by `check_b`; C is the caller's contract.
     unsafe { (kernel.f)(a, b, ldb, n, c, ldc, act) }
 }
