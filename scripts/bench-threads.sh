@@ -1,37 +1,48 @@
 #!/usr/bin/env bash
-# Threads side by side: `sprig bench --threads 1` and `--threads N` in alternating rounds on one
-# model; prints each round's medians and their ratio, then the median of the per-round ratios.
+# Threads side by side: each round is one `sprig bench --threads N --vs-threads 1` process, which
+# alternates a 1-thread and an N-thread session run by run and reports the median over run pairs of
+# (1-thread time / N-thread time). Prints each round's figure, then the median over rounds.
+# (Before 2026-11-24 a round was two separate processes, 1 thread then N; on this shared VM the
+# machine's speed drifts by up to 2x within seconds, so such rounds ranged from 0.6x to 2.1x.)
 # Usage: scripts/bench-threads.sh MODEL.sprig [N=2] [ROUNDS=7] [RUNS=20]
 # Environment:
-#   SPRIG="a/sprig b/sprig"  one or more binaries (default target/release/sprig); with several,
-#                            every round runs each of them (1 thread, then N), so a before/after
-#                            comparison sees the same machine load; one summary line per binary.
-#   PRIO=rt                  run each bench under `chrt -f 10` (SCHED_FIFO; needs root). On this
-#                            2-vCPU VM other engineers' builds otherwise take the second CPU away
-#                            (a second thread then adds only overhead); real-time priority
-#                            measures the split itself, not the contention. It stalls the other
-#                            work on the machine for the seconds it runs.
+#   SPRIG="a/sprig b/sprig"  one or more binaries (default target/release/sprig); every round runs
+#                            each of them, one summary line per binary.
+#   PRIO=rt                  run each bench under `chrt -f 10` (SCHED_FIFO; needs root), so that
+#                            other builds on a 2-vCPU VM do not take the second CPU away; it stalls
+#                            the other work on the machine for the seconds it runs.
+#   LAYERS=1                 also print the per-layer speed-ups (median over rounds) at the end.
 set -euo pipefail
 model=$1; n=${2:-2}; rounds=${3:-7}; runs=${4:-20}
 read -r -a bins <<< "${SPRIG:-target/release/sprig}"
 prio=()
 if [[ "${PRIO:-}" == rt ]]; then prio=(chrt -f 10); fi
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)${prio:+ (priority: ${prio[*]})}"
-median_ms() {
-    "${prio[@]}" "$1" bench "$model" --runs "$runs" --threads "$2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])'
-}
-declare -A ratios
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
 for r in $(seq 1 "$rounds"); do
-    for b in "${bins[@]}"; do
-        one=$(median_ms "$b" 1)
-        many=$(median_ms "$b" "$n")
-        ratio=$(python3 -c "print(f'{$one / $many:.3f}')")
-        echo "round $r [$b]: 1 thread $one ms, $n threads $many ms, ratio $ratio"
-        ratios[$b]="${ratios[$b]:-} $ratio"
+    for i in "${!bins[@]}"; do
+        b=${bins[$i]}
+        "${prio[@]}" "$b" bench "$model" --runs "$runs" --threads "$n" --vs-threads 1 --json > "$out/$i.$r.json"
+        python3 - "$out/$i.$r.json" "$r" "$b" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); v = d["vs_threads"]
+print(f"round {sys.argv[2]} [{sys.argv[3]}]: 1 thread {v['median_ms']:.3f} ms, {d['threads']} threads {d['median_ms']:.3f} ms,"
+      f" pair ratio {v['speedup']:.3f} (p10 {v['speedup_p10']:.2f}, p90 {v['speedup_p90']:.2f})")
+PY
     done
 done
-for b in "${bins[@]}"; do
-    # shellcheck disable=SC2086
-    python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[2:]]; print(f'[{sys.argv[1]}] median of per-round ratios (1 thread / $n threads): {statistics.median(v):.2f}x (min {min(v):.2f}, max {max(v):.2f}; {len(v)} rounds x $runs runs)')" "$b" ${ratios[$b]}
+for i in "${!bins[@]}"; do
+    python3 - "$out" "$i" "${bins[$i]}" "$n" "$runs" "${LAYERS:-0}" <<'PY'
+import glob, json, statistics, sys
+out, i, b, n, runs, layers = sys.argv[1:]
+ds = [json.load(open(f)) for f in sorted(glob.glob(f"{out}/{i}.*.json"))]
+v = [d["vs_threads"]["speedup"] for d in ds]
+print(f"[{b}] median over rounds of the run-pair ratio (1 thread / {n} threads): {statistics.median(v):.2f}x (min {min(v):.2f}, max {max(v):.2f}; {len(v)} rounds x {runs} run pairs)")
+if layers == "1":
+    for j, l in enumerate(ds[0]["layers"]):
+        s = [d["layers"][j].get("speedup_vs_threads") or 0.0 for d in ds]
+        print(f"    {l['name']:<24} {l['op']:<18} {statistics.median(s):.2f}x")
+PY
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
