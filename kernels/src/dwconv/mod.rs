@@ -102,8 +102,14 @@ pub struct DwKernel {
 }
 
 /// The depthwise kernel table of this target (dispatch takes the first row of an ISA).
+/// Without std only the rows of the compile-time ISA are compiled (see `gemm::GEMM_KERNELS`).
 #[cfg(target_arch = "x86_64")]
-pub const DWCONV_KERNELS: &[DwKernel] = &[avx512::DWCONV_16W_AVX512, avx2::DWCONV_8W_AVX2];
+pub const DWCONV_KERNELS: &[DwKernel] = &[
+    #[cfg(any(feature = "std", target_feature = "avx512f"))]
+    avx512::DWCONV_16W_AVX512,
+    #[cfg(any(feature = "std", target_feature = "avx2"))]
+    avx2::DWCONV_8W_AVX2,
+];
 #[cfg(target_arch = "aarch64")]
 pub const DWCONV_KERNELS: &[DwKernel] = &[neon::DWCONV_4W_NEON];
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -258,8 +264,18 @@ pub struct Dw3x3Kernel {
 }
 
 /// The 3x3 depthwise table of this target (dispatch takes the first row of an ISA and stride).
+/// Without std only the rows of the compile-time ISA are compiled (see `gemm::GEMM_KERNELS`).
 #[cfg(target_arch = "x86_64")]
-pub const DWCONV3X3_KERNELS: &[Dw3x3Kernel] = &[avx512::DW3X3S1_16W_AVX512, avx512::DW3X3S2_16W_AVX512, avx2::DW3X3S1_8W_AVX2, avx2::DW3X3S2_8W_AVX2];
+pub const DWCONV3X3_KERNELS: &[Dw3x3Kernel] = &[
+    #[cfg(any(feature = "std", target_feature = "avx512f"))]
+    avx512::DW3X3S1_16W_AVX512,
+    #[cfg(any(feature = "std", target_feature = "avx512f"))]
+    avx512::DW3X3S2_16W_AVX512,
+    #[cfg(any(feature = "std", target_feature = "avx2"))]
+    avx2::DW3X3S1_8W_AVX2,
+    #[cfg(any(feature = "std", target_feature = "avx2"))]
+    avx2::DW3X3S2_8W_AVX2,
+];
 #[cfg(target_arch = "aarch64")]
 pub const DWCONV3X3_KERNELS: &[Dw3x3Kernel] = &[neon::DW3X3S1_4W_NEON, neon::DW3X3S2_4W_NEON];
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

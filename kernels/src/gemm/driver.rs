@@ -240,10 +240,16 @@ fn pack_a<A: PackSrc>(a: &A, i0: usize, mc: usize, p0: usize, kc: usize, mr: usi
         if cs == 1 && rows == mr {
             // Whole panels of a row-major A (conv weights) as 8-column transposes: the scalar
             // scatter below took 47% of a 512x4608x49 GEMM (perf), about 18 cycles per element.
+            #[cfg_attr(not(feature = "std"), allow(unused_variables))]
             let base = (i0 + ir) * rs + p0;
+            // Only the MR of the compiled kernel rows (`GEMM_KERNELS`): each instantiation is
+            // code the embedded library would carry for nothing.
             let done = match mr {
+                #[cfg(any(feature = "std", target_feature = "avx2"))]
                 6 => pack_a_panel::<6, A>(a, base, kc, panel),
+                #[cfg(any(feature = "std", target_feature = "avx512f", target_arch = "aarch64"))]
                 8 => pack_a_panel::<8, A>(a, base, kc, panel),
+                #[cfg(any(feature = "std", target_feature = "avx512f"))]
                 12 => pack_a_panel::<12, A>(a, base, kc, panel),
                 _ => false,
             };
@@ -277,9 +283,13 @@ fn pack_b<B: PackSrc>(b: &B, p0: usize, kc: usize, j0: usize, nc: usize, nr: usi
         // Row by row, so B is read sequentially: panel by panel read 64 bytes per row at a stride
         // of a whole B row (an im2col matrix: 12 KiB), and 39% of a 64x576x3136 GEMM went to
         // those copies (perf); fixed-width copies are inlined instead of a memmove call each.
+        // Only the NR of the compiled kernel rows, as in `pack_a`.
         match nr {
+            #[cfg(any(feature = "std", target_arch = "aarch64"))]
             8 => return pack_b_rows::<8, B>(b, p0, kc, j0, nc, dst),
+            #[cfg(any(feature = "std", target_feature = "avx2"))]
             16 => return pack_b_rows::<16, B>(b, p0, kc, j0, nc, dst),
+            #[cfg(any(feature = "std", target_feature = "avx512f"))]
             32 => return pack_b_rows::<32, B>(b, p0, kc, j0, nc, dst),
             _ => {}
         }
@@ -315,6 +325,8 @@ fn pack_b<B: PackSrc>(b: &B, p0: usize, kc: usize, j0: usize, nc: usize, nr: usi
 }
 
 /// [`pack_b`] for a row-major B (`cs == 1`) and `NR`-column panels, one row of B at a time.
+// Unused without std on targets whose kernel rows are all compiled out (x86_64 without AVX2).
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
 fn pack_b_rows<const NR: usize, B: PackSrc>(b: &B, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
     let rs = b.rs();
     let full = nc / NR;
@@ -336,6 +348,7 @@ fn pack_b_rows<const NR: usize, B: PackSrc>(b: &B, p0: usize, kc: usize, j0: usi
 
 /// One full `MR`-row panel of a row-major A whose row `r` starts at `base + r·rs`: 8 columns of
 /// every row are loaded, then written as 8 groups of `MR` (contiguous stores). Returns true.
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
 fn pack_a_panel<const MR: usize, A: PackSrc>(a: &A, base: usize, kc: usize, panel: &mut [f32]) -> bool {
     let rs = a.rs();
     let mut p = 0;

@@ -49,11 +49,12 @@ pub struct GemvF16Kernel {
 }
 
 /// Every f16 GEMV kernel of this target (one per ISA); dispatch, tests and benches iterate it.
+/// Without std only the rows of the compile-time ISA are compiled (see `GEMM_KERNELS`).
 pub const GEMV_F16_KERNELS: &[GemvF16Kernel] = &[
     GemvF16Kernel { name: "gemv_f16_scalar", isa: Isa::Scalar, rows: rows_scalar, cols: cols_scalar },
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     GemvF16Kernel { name: "gemv_f16_avx512", isa: Isa::Avx512, rows: x86::rows_avx512, cols: x86::cols_avx512 },
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     GemvF16Kernel { name: "gemv_f16_avx2", isa: Isa::Avx2, rows: x86::rows_avx2, cols: x86::cols_avx2 },
     #[cfg(target_arch = "aarch64")]
     GemvF16Kernel { name: "gemv_f16_neon", isa: Isa::Neon, rows: arm::rows_neon, cols: arm::cols_neon },

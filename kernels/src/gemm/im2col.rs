@@ -131,9 +131,9 @@ impl PackB for Im2colRef<'_> {
         match nr {
             #[cfg(target_arch = "aarch64")]
             8 => pack::<8>(self, p0, kc, j0, nc, dst),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
             16 => pack::<16>(self, p0, kc, j0, nc, dst),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
             32 => pack::<32>(self, p0, kc, j0, nc, dst),
             _ => {
                 for (t, jr) in (0..nc).step_by(nr).enumerate() {
@@ -150,6 +150,8 @@ impl PackB for Im2colRef<'_> {
 }
 
 /// Columns staged per row before they are scattered into panels (a multiple of every `NR`).
+// Unused without std on targets whose kernel rows are all compiled out (x86_64 without AVX2).
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
 const STAGE: usize = 256;
 /// Width of the fixed-size copies that may run past a run's end into later columns.
 const W: usize = 8;
@@ -161,6 +163,7 @@ const W: usize = 8;
 /// for stride 1; the rest zeros), then copied to the panels `NR` at a time. The two steps keep
 /// short rows cheap: at 7x7 outputs, writing runs of 7 straight into 16-wide panels made the
 /// packing 1.5x slower than the old explicit im2col plus copy (`im2col_ab` example, m = 6).
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
 fn pack<const NR: usize>(b: &Im2colRef, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
     let g = &b.g;
     let plane = g.h * g.w;

@@ -403,9 +403,18 @@ pub struct GemmKernel {
 }
 
 /// The GEMM kernel table of this target: dispatch uses the first row of an ISA; tests and benches
-/// iterate all rows.
+/// iterate all rows. Without std the ISA is fixed at compile time ([`Isa::available`]), so only
+/// the rows the target features allow are compiled: a row is a reference that keeps its kernels
+/// in the embedded library (the size guard of scripts/test-embedded.sh).
 #[cfg(target_arch = "x86_64")]
-pub const GEMM_KERNELS: &[GemmKernel] = &[avx512::SGEMM_12X32_AVX512, avx2::SGEMM_6X16_AVX2, avx512::SGEMM_8X32_AVX512];
+pub const GEMM_KERNELS: &[GemmKernel] = &[
+    #[cfg(any(feature = "std", target_feature = "avx512f"))]
+    avx512::SGEMM_12X32_AVX512,
+    #[cfg(any(feature = "std", target_feature = "avx2"))]
+    avx2::SGEMM_6X16_AVX2,
+    #[cfg(any(feature = "std", target_feature = "avx512f"))]
+    avx512::SGEMM_8X32_AVX512,
+];
 #[cfg(target_arch = "aarch64")]
 pub const GEMM_KERNELS: &[GemmKernel] = &[neon::SGEMM_8X8_NEON];
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]

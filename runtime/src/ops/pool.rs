@@ -260,10 +260,16 @@ fn max_plane_rows(g: &Geom, plane: &[f32], out: &mut [f32]) {
                 }
             }
             let dst = &mut orow[oa..ob];
+            // The specialisations are a speed matter only: without std (the embedded, size-first
+            // builds) the general loop below does every width.
             match (kw, sw) {
+                #[cfg(feature = "std")]
                 (3, 2) => hmax::<3, 2>(buf, dst),
+                #[cfg(feature = "std")]
                 (3, 1) => hmax::<3, 1>(buf, dst),
+                #[cfg(feature = "std")]
                 (2, 2) => hmax::<2, 2>(buf, dst),
+                #[cfg(feature = "std")]
                 (2, 1) => hmax::<2, 1>(buf, dst),
                 _ => {
                     for (i, o) in dst.iter_mut().enumerate() {
@@ -277,6 +283,7 @@ fn max_plane_rows(g: &Geom, plane: &[f32], out: &mut [f32]) {
 }
 
 /// `dst[i] = max(buf[i·S .. i·S + K])`, `buf.len() ≥ (dst.len() − 1)·S + K`.
+#[cfg(feature = "std")]
 #[inline(always)]
 fn hmax<const K: usize, const S: usize>(buf: &[f32], dst: &mut [f32]) {
     let n = dst.len();

@@ -34,7 +34,12 @@ pub(crate) unsafe fn run<V: Simd, W: Wt<V> + Stored, const R: usize, const C: us
     debug_assert_eq!(a.layout().block(), (R, C));
     match a.indices() {
         Indices::U16(ix) => spmm::<V, W, u16, R, C, NV>(a, ix, b, ldb, n, c, ldc, act),
+        #[cfg(feature = "std")]
         Indices::U32(ix) => spmm::<V, W, u32, R, C, NV>(a, ix, b, ldb, n, c, ldc, act),
+        // u32 indices only for k > 65536 (`U16_INDEX_MAX_K`): without std (embedded, size-first
+        // builds) such layers take the scalar reference instead of a second copy of every kernel.
+        #[cfg(not(feature = "std"))]
+        Indices::U32(_) => super::scalar::spmm_ref(a, b, ldb, n, c, ldc, act),
     }
 }
 

@@ -21,7 +21,11 @@ const UNROLL: usize = 4;
 pub(crate) unsafe fn rx1<V: Simd, W: Wt<V> + Stored, const R: usize, const RV: usize>(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     match a.indices() {
         Indices::U16(ix) => rx1_idx::<V, W, u16, R, RV>(a, ix, x, y, act),
+        #[cfg(feature = "std")]
         Indices::U32(ix) => rx1_idx::<V, W, u32, R, RV>(a, ix, x, y, act),
+        // As in SpMM: u32 indices (k > 65536) take the scalar reference without std.
+        #[cfg(not(feature = "std"))]
+        Indices::U32(_) => super::scalar::spmv_ref(a, x, y, act),
     }
 }
 
@@ -97,7 +101,11 @@ unsafe fn rx1_idx<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const RV: 
 pub(crate) unsafe fn red<V: Simd, W: Wt<V> + Stored, const C: usize, const CV: usize>(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     match a.indices() {
         Indices::U16(ix) => red_idx::<V, W, u16, C, CV>(a, ix, x, y, act),
+        #[cfg(feature = "std")]
         Indices::U32(ix) => red_idx::<V, W, u32, C, CV>(a, ix, x, y, act),
+        // As in SpMM: u32 indices (k > 65536) take the scalar reference without std.
+        #[cfg(not(feature = "std"))]
+        Indices::U32(_) => super::scalar::spmv_ref(a, x, y, act),
     }
 }
 
@@ -166,7 +174,11 @@ unsafe fn red_idx<V: Simd, W: Wt<V> + Stored, I: Idx, const C: usize, const CV: 
 pub(crate) unsafe fn rx1_scalar<V: Simd, W: Wt<V> + Stored, const R: usize>(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     match a.indices() {
         Indices::U16(ix) => rx1_scalar_idx::<V, W, u16, R>(a, ix, x, y, act),
+        #[cfg(feature = "std")]
         Indices::U32(ix) => rx1_scalar_idx::<V, W, u32, R>(a, ix, x, y, act),
+        // As in SpMM: u32 indices (k > 65536) take the scalar reference without std.
+        #[cfg(not(feature = "std"))]
+        Indices::U32(_) => super::scalar::spmv_ref(a, x, y, act),
     }
 }
 
