@@ -39,7 +39,8 @@ pub(crate) unsafe fn run<V: Simd, W: Wt<V> + Stored, const R: usize, const C: us
         // u32 indices only for k > 65536 (`U16_INDEX_MAX_K`): without std (embedded, size-first
         // builds) such layers take the scalar reference instead of a second copy of every kernel.
         #[cfg(not(feature = "std"))]
-        Indices::U32(_) => super::scalar::spmm_ref(a, b, ldb, n, c, ldc, act),
+        // SAFETY: the `SpmmFn` contract of this call is the scalar entry's.
+        Indices::U32(_) => unsafe { super::scalar::spmm_any_scalar(a, b, ldb, n, c, ldc, act) },
     }
 }
 
