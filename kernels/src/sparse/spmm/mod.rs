@@ -19,6 +19,8 @@
 pub mod scalar;
 pub mod transpose;
 
+// The SIMD bodies, instantiated only by the x86_64 and aarch64 kernel files.
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod generic;
 
 #[cfg(target_arch = "x86_64")]
