@@ -9,7 +9,7 @@
 //! Usage: `cargo run --release -p sprig-kernels --example spmm_ab [ROUNDS=7] [REPS=15] [SHAPES=5]`
 //! (`SHAPES`: how many of the shapes, from the first).
 use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
-use sprig_kernels::sparse::{analyze, pack, spmm, spmm::spmm_kernel, Layout, SparseMatrix};
+use sprig_kernels::sparse::{analyze, pack, spmm, spmm::spmm_kernel_for_n, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
 use std::hint::black_box;
 use std::time::Instant;
@@ -108,7 +108,7 @@ fn main() {
             ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
             println!(
                 "{m:5}x{k:4}x{n:6} {layout} {:28} dense/sparse {:.2}x (min {:.2}, max {:.2})  [medians: dense {:.0} us, sparse {:.0} us]",
-                spmm_kernel(isa, layout).name,
+                spmm_kernel_for_n(isa, layout, ValueType::F32, n).name,
                 ratios[rounds / 2],
                 ratios[0],
                 ratios[rounds - 1],
