@@ -78,10 +78,10 @@ unsafe fn spmm<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const C: usiz
                 n0 += nr;
             }
             if last {
-                // A 2-vector step only for 3-vector tiles (the AVX2 n24 rows, whose tail can be
-                // 16-23 columns); wider tiles keep 1-vector steps, which bounds the code size (a
-                // step for every NV > 2 grew the aarch64 C example by ~16 KB, README size guard).
-                if NV == 3 {
+                // 2-vector steps for tails of tiles wider than 2 vectors on x86 (AVX2 1x1 at N = 49:
+                // 1.5x, in spmm_ab's dense/sparse ratios). Not on NEON (4 lanes): there the steps
+                // grew the aarch64 C example by ~16 KB (README size guard).
+                if NV > 2 && V::LANES >= 8 {
                     while n0 + 2 * l <= n {
                         t.run::<R, C, 2, false>(br, n0, 2 * l);
                         n0 += 2 * l;
