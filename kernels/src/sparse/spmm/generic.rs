@@ -68,8 +68,8 @@ unsafe fn spmm<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const C: usiz
     loop {
         let p1 = (p0 + nc).min(nfull);
         // The last panel also takes the N tail (< nr columns) inside the same sweep over the
-        // block rows, so W is not streamed once more for it (with nr = 24 and N = 128 a separate
-        // tail sweep made the BERT shapes 0.80-0.92x of nr = 16).
+        // block rows, so W is not streamed once more per tail step (before, each 1-vector step
+        // of the tail was its own sweep over all block rows).
         let last = p1 == nfull;
         for br in 0..a.block_rows() {
             let mut n0 = p0;
