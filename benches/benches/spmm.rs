@@ -91,7 +91,7 @@ fn bench_shape(cr: &mut Criterion, isa: Isa, m: usize, k: usize, n: usize) {
             let name = if n == 1 {
                 sprig_kernels::sparse::spmv::spmv_kernel(isa, layout).name
             } else {
-                sprig_kernels::sparse::spmm::spmm_kernel(isa, layout).name
+                sprig_kernels::sparse::spmm::spmm_kernel_for_n(isa, layout, sprig_kernels::sparse::ValueType::F32, n).name
             };
             g.bench_function(BenchmarkId::new(name, format!("{m}x{k}x{n}@{pct}")), |bch| {
                 bch.iter(|| {

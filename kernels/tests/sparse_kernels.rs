@@ -224,9 +224,9 @@ fn named_cases_f16_neon() {
 #[test]
 fn f16_rows_mirror_f32_rows() {
     for k in SPMM_KERNELS.iter().filter(|k| k.dtype == ValueType::F32) {
-        let twin = SPMM_KERNELS.iter().find(|h| h.dtype == ValueType::F16 && h.isa == k.isa && h.block == k.block);
+        let twin = SPMM_KERNELS.iter().find(|h| h.dtype == ValueType::F16 && h.isa == k.isa && h.block == k.block && h.nr == k.nr);
         let twin = twin.unwrap_or_else(|| panic!("no f16 twin of {}", k.name));
-        assert_eq!((twin.mr, twin.nr), (k.mr, k.nr), "{}", twin.name);
+        assert_eq!((twin.mr, twin.min_n), (k.mr, k.min_n), "{}", twin.name);
         assert_eq!(twin.name, k.name.replace("_f32_", "_f16_"));
     }
     for k in SPMV_KERNELS.iter().filter(|k| k.dtype == ValueType::F32) {
@@ -319,6 +319,46 @@ fn spmm_several_panels() {
     }
 }
 
+/// `spmm` takes a wide row (`min_n > 0`) exactly from its `min_n` on, and its result through
+/// the safe entry (full tiles, the 2-vector and 1-vector tail steps, a masked tail) matches the
+/// scalar reference and the dense one, on every ISA this CPU has.
+#[test]
+fn spmm_wide_rows_by_n() {
+    use sprig_kernels::sparse::spmm::{spmm_kernel_for, spmm_kernel_for_n};
+    let mut rng = XorRng(0x31de);
+    let mut wide_seen = 0;
+    for isa in Isa::ALL {
+        for vt in [ValueType::F32, ValueType::F16] {
+            if !available_or_skip(isa, vt) {
+                continue;
+            }
+            for layout in Layout::ALL {
+                let base = spmm_kernel_for(isa, layout, vt);
+                assert_eq!(base.min_n, 0, "{}", base.name);
+                for wide in SPMM_KERNELS.iter().filter(|k| k.isa == base.isa && k.block == base.block && k.dtype == vt && k.min_n > 0) {
+                    wide_seen += 1;
+                    assert!(wide.nr > base.nr, "{}", wide.name);
+                    assert_eq!(spmm_kernel_for_n(isa, layout, vt, wide.min_n - 1).name, base.name);
+                    assert_eq!(spmm_kernel_for_n(isa, layout, vt, wide.min_n).name, wide.name);
+                    // n = min_n + 23: for nr = 24, 8 full tiles, one 16-column step, a 7-column mask.
+                    for n in [wide.min_n, wide.min_n + 23, wide.min_n + 2 * wide.nr - 1] {
+                        let case = Case::random(&mut rng, 13, 37, n, layout, 0.8, true).with_vt(vt);
+                        let buf = encode_as(&case.w, case.m, case.k, case.bias.as_deref(), layout, vt);
+                        let a = parse(&buf);
+                        let b: Vec<f32> = (0..case.k * n).map(|_| rng.weight()).collect();
+                        let act = Activation::RELU;
+                        let want = dense_ref(&case.effective_w(), case.m, case.k, case.bias.as_deref(), &b, n, n, &act);
+                        let mut c = vec![f32::NAN; case.m * n];
+                        sprig_kernels::sparse::spmm(isa, &a, &b, n, n, &mut c, n, &act);
+                        compare(wide.name, &a, &c, &want, n, n);
+                    }
+                }
+            }
+        }
+    }
+    println!("{wide_seen} wide rows checked");
+}
+
 /// The MatMul path's transpose on every ISA against the index formula, for shapes around the
 /// 8×8 block (edges in both dimensions) and column sub-ranges (the thread split).
 #[test]
@@ -345,8 +385,8 @@ fn transpose_cols_matches_the_definition() {
     }
 }
 
-/// `spmm_strided`: three threads each compute a disjoint range of columns (widths not multiples of
-/// any tile, one range empty) of one C through the pointer entry; the result must equal the scalar
+/// `spmm_strided`: four threads each compute a disjoint range of columns (widths not multiples of
+/// any tile, one range empty, one wide enough for the wide-tile rows, `min_n`) of one C through the pointer entry; the result must equal the scalar
 /// reference on the whole C, and the stride padding (a sentinel) must be left alone. For every
 /// ISA this CPU has (the others print SKIPPED), each layout, f32 and f16 values.
 #[test]
@@ -360,7 +400,7 @@ fn strided_column_ranges_from_threads() {
         }
         for vt in [ValueType::F32, ValueType::F16] {
             for layout in Layout::ALL {
-                let (m, k, n, pad) = (37, 29, 203, 5);
+                let (m, k, n, pad) = (37, 29, 450, 5);
                 let w = random_weights(&mut rng, m, k, layout, 0.8, 0.25);
                 let bias: Vec<f32> = (0..m).map(|_| rng.weight()).collect();
                 let buf = encode_as(&w, m, k, Some(&bias), layout, vt);
@@ -371,7 +411,7 @@ fn strided_column_ranges_from_threads() {
                 spmm_ref(&a, &b, n, n, &mut want, ldc, &act);
                 let mut c = vec![-7.25f32; m * ldc];
                 let cp = c.as_mut_ptr() as usize;
-                let ranges = [0..61, 61..61, 61..150, 150..n];
+                let ranges = [0..61, 61..61, 61..300, 300..n];
                 std::thread::scope(|s| {
                     for r in ranges.clone() {
                         let (a, b, act) = (&a, &b, &act);

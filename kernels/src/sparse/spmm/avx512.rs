@@ -21,6 +21,7 @@ pub const K_1X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(1)),
     mr: 1,
     nr: NR_1X1,
+    min_n: 0,
     dtype: ValueType::F32,
     f: spmm_f32_1x1_n64_avx512,
 };
@@ -40,6 +41,7 @@ pub const K_2X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(2)),
     mr: 2,
     nr: NR_2X1,
+    min_n: 0,
     dtype: ValueType::F32,
     f: spmm_f32_2x1_n64_avx512,
 };
@@ -59,6 +61,7 @@ pub const K_4X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(4)),
     mr: 4,
     nr: NR_4X1,
+    min_n: 0,
     dtype: ValueType::F32,
     f: spmm_f32_4x1_n32_avx512,
 };
@@ -78,6 +81,7 @@ pub const K_8X1: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(8)),
     mr: 8,
     nr: NR_8X1,
+    min_n: 0,
     dtype: ValueType::F32,
     f: spmm_f32_8x1_n32_avx512,
 };
@@ -97,6 +101,7 @@ pub const K_1X4: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RedBlock(4)),
     mr: 1,
     nr: NR_1X4,
+    min_n: 0,
     dtype: ValueType::F32,
     f: spmm_f32_1x4_n64_avx512,
 };
@@ -116,6 +121,7 @@ pub const K_1X8: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RedBlock(8)),
     mr: 1,
     nr: NR_1X8,
+    min_n: 0,
     dtype: ValueType::F32,
     f: spmm_f32_1x8_n64_avx512,
 };
@@ -135,6 +141,7 @@ pub const K_1X1_F16: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(1)),
     mr: 1,
     nr: NR_1X1,
+    min_n: 0,
     dtype: ValueType::F16,
     f: spmm_f16_1x1_n64_avx512,
 };
@@ -152,6 +159,7 @@ pub const K_2X1_F16: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(2)),
     mr: 2,
     nr: NR_2X1,
+    min_n: 0,
     dtype: ValueType::F16,
     f: spmm_f16_2x1_n64_avx512,
 };
@@ -169,6 +177,7 @@ pub const K_4X1_F16: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(4)),
     mr: 4,
     nr: NR_4X1,
+    min_n: 0,
     dtype: ValueType::F16,
     f: spmm_f16_4x1_n32_avx512,
 };
@@ -186,6 +195,7 @@ pub const K_8X1_F16: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RowBlock(8)),
     mr: 8,
     nr: NR_8X1,
+    min_n: 0,
     dtype: ValueType::F16,
     f: spmm_f16_8x1_n32_avx512,
 };
@@ -203,6 +213,7 @@ pub const K_1X4_F16: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RedBlock(4)),
     mr: 1,
     nr: NR_1X4,
+    min_n: 0,
     dtype: ValueType::F16,
     f: spmm_f16_1x4_n64_avx512,
 };
@@ -220,6 +231,7 @@ pub const K_1X8_F16: SpmmKernel = SpmmKernel {
     block: BlockSel::Only(Layout::RedBlock(8)),
     mr: 1,
     nr: NR_1X8,
+    min_n: 0,
     dtype: ValueType::F16,
     f: spmm_f16_1x8_n64_avx512,
 };

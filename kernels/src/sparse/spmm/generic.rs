@@ -13,6 +13,11 @@ use crate::Activation;
 /// comes from L2/L3 instead. AVX2 on EPYC Zen 4 (2026-11, useful GFLOP/s ratios new/old order,
 /// 90 % sparse): 4096x1024x128 4x1 1.29x, 8x1 1.40x; 1024x4096x128 4x1 1.0x (panels of 256 KB
 /// to 1 MB: 0.91–0.94x of 2 MB); 64x32x12544 4x1 1.94x; 128x64x3136 4x1 1.44x.
+/// Smaller panels (B panel in L2) for the small-K MobileNet shapes did not pay either (session 4,
+/// in-process A/B against 2 MB, medians of 9 rounds, 90 %): 64x32x12544 1x1 512 KB 0.98x, 256 KB
+/// 0.95x, 128 KB 0.92x, 32 KB 0.88x; 4x1 1.02x / 0.99x / 0.95x / 0.82x; 128x64x3136 likewise
+/// 0.87–0.98x: the long row streams the hardware prefetchers follow matter more than L2 reuse.
+/// Software prefetch of B or `prefetchw` of C 256–4096 floats ahead along N was 0.61–0.97x.
 const B_PANEL_BYTES: usize = 2 << 20;
 
 /// Runs the kernel for block R×C (R = 1 or C = 1) with tiles of `R × NV·LANES`, weights stored as
@@ -64,29 +69,43 @@ unsafe fn spmm<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const C: usiz
     // and tiles inside, so a block row's indices and values stay in L1 across its tiles.
     let nfull = n / nr * nr;
     let nc = (B_PANEL_BYTES / 4 / a.k().max(1) / nr).max(1) * nr;
+    let l = V::LANES;
     let mut p0 = 0;
-    while p0 < nfull {
+    loop {
         let p1 = (p0 + nc).min(nfull);
+        // The last panel also takes the N tail (< nr columns) inside the same sweep over the
+        // block rows, so W is not streamed once more per tail step (before, each 1-vector step
+        // of the tail was its own sweep over all block rows).
+        let last = p1 == nfull;
         for br in 0..a.block_rows() {
             let mut n0 = p0;
             while n0 < p1 {
                 t.run::<R, C, NV, false>(br, n0, nr);
                 n0 += nr;
             }
+            if last {
+                // 2-vector steps for tails of tiles wider than 2 vectors on x86 (AVX2 1x1 at N = 49:
+                // 1.5x, in spmm_ab's dense/sparse ratios). Not on NEON (4 lanes): there the steps
+                // grew the aarch64 C example by ~16 KB (README size guard).
+                if NV > 2 && V::LANES >= 8 {
+                    while n0 + 2 * l <= n {
+                        t.run::<R, C, 2, false>(br, n0, 2 * l);
+                        n0 += 2 * l;
+                    }
+                }
+                while n0 + l <= n {
+                    t.run::<R, C, 1, false>(br, n0, l);
+                    n0 += l;
+                }
+                if n0 < n {
+                    t.run::<R, C, 1, true>(br, n0, n - n0);
+                }
+            }
+        }
+        if last {
+            break;
         }
         p0 = p1;
-    }
-    let mut n0 = nfull;
-    while n0 + V::LANES <= n {
-        for br in 0..a.block_rows() {
-            t.run::<R, C, 1, false>(br, n0, V::LANES);
-        }
-        n0 += V::LANES;
-    }
-    if n0 < n {
-        for br in 0..a.block_rows() {
-            t.run::<R, C, 1, true>(br, n0, n - n0);
-        }
     }
 }
 
@@ -189,13 +208,18 @@ impl<I: Idx, V: Simd, W: Wt<V>> Tile<'_, '_, I, V, W> {
                 }
             }
         }
+        // All rows are stored before any scalar activation pass: that pass may call out (e.g.
+        // vmath), and a call with accumulators still live made LLVM spill the whole tile to
+        // the stack on every tile (the stores then re-loaded it). AVX2, Zen 4, 90 % 4x1, in-process
+        // A/B: 1.2–1.3x on 64x32x12544, 128x64x3136 and 64x32x1024; 1x1 (one row) unchanged.
+        let rows = (m - row0).min(R);
         for (r, accr) in acc.iter().enumerate() {
-            let row = row0 + r;
-            if row >= m {
+            if r >= rows {
                 break;
             }
-            // SAFETY: row < m and n0 + cols ≤ n, an element of C ours to write (`SpmmFn` contract).
-            let crow = self.c.add(row * self.ldc + n0);
+            // SAFETY: row0 + r < m and n0 + cols ≤ n: an element of C ours to write (`SpmmFn`
+            // contract).
+            let crow = self.c.add((row0 + r) * self.ldc + n0);
             for (v, &x) in accr.iter().enumerate() {
                 let y = self.va.apply(x);
                 if PARTIAL {
@@ -204,7 +228,11 @@ impl<I: Idx, V: Simd, W: Wt<V>> Tile<'_, '_, I, V, W> {
                     V::store(crow.add(v * l), y)
                 }
             }
-            if self.va.scalar_after() {
+        }
+        if self.va.scalar_after() {
+            for r in 0..rows {
+                // SAFETY: as for the stores above.
+                let crow = self.c.add((row0 + r) * self.ldc + n0);
                 for jj in 0..cols {
                     let q = crow.add(jj);
                     *q = self.act.apply(*q);

@@ -8,7 +8,9 @@
 //! stores (AVX-512 mask registers, AVX2 `vmaskmov`, a stack copy on NEON). Loop order: panels of
 //! N (B panel k × nc up to 2 MB, all of N for the shapes of 1x1 convolutions and batched MatMul)
 //! outside, block rows in the middle, tiles of `nr` columns inside: a block row's values and
-//! indices stay in L1 across its tiles, W streams once per panel (see `generic.rs`).
+//! indices stay in L1 across its tiles, W streams once per panel; the N tail (< `nr` columns)
+//! runs in the last panel's sweep (see `generic.rs`). A layout may have a second, "wide" row
+//! (larger `nr`, `min_n > 0`) that [`spmm`] takes from `n ≥ min_n` on ([`spmm_kernel_for_n`]).
 //! [`spmm`]/[`spmm_with`] check every slice length before a kernel runs (panicking on a
 //! mismatch), so kernels use unchecked access.
 //!
@@ -52,6 +54,10 @@ pub struct SpmmKernel {
     pub mr: usize,
     /// Columns of C per tile (a multiple of the vector width; tails are masked).
     pub nr: usize,
+    /// 0 for the row [`spmm_kernel_for`] returns for its ISA, layout and value type. A "wide"
+    /// row (larger `nr`, same ISA, layout and value type, placed after that row) has the
+    /// smallest N from which [`spmm`] prefers it ([`spmm_kernel_for_n`]).
+    pub min_n: usize,
     pub f: SpmmFn,
 }
 
@@ -60,7 +66,7 @@ pub struct SpmmKernel {
 /// feature is not enabled are left out: they can never be selected, and their function pointers
 /// kept ~140 KB of SIMD code in the no_std C library (README "Embedding", size guard).
 pub const SPMM_KERNELS: &[SpmmKernel] = &[
-    SpmmKernel { name: "spmm_f32_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, nr: 1, dtype: ValueType::F32, f: scalar::spmm_any_scalar },
+    SpmmKernel { name: "spmm_f32_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, nr: 1, min_n: 0, dtype: ValueType::F32, f: scalar::spmm_any_scalar },
     #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_1X1,
     #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
@@ -85,6 +91,8 @@ pub const SPMM_KERNELS: &[SpmmKernel] = &[
     avx2::K_1X4,
     #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_1X8,
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
+    avx2::K_4X1_N24,
     #[cfg(target_arch = "aarch64")]
     neon::K_1X1,
     #[cfg(target_arch = "aarch64")]
@@ -98,7 +106,7 @@ pub const SPMM_KERNELS: &[SpmmKernel] = &[
     #[cfg(target_arch = "aarch64")]
     neon::K_1X8,
     // f16 weights (after every f32 row, so a search by ISA and layout alone finds the f32 one).
-    SpmmKernel { name: "spmm_f16_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, nr: 1, dtype: ValueType::F16, f: scalar::spmm_any_scalar },
+    SpmmKernel { name: "spmm_f16_any_scalar", isa: Isa::Scalar, block: BlockSel::Any, mr: 1, nr: 1, min_n: 0, dtype: ValueType::F16, f: scalar::spmm_any_scalar },
     #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
     avx512::K_1X1_F16,
     #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx512f")))]
@@ -123,6 +131,8 @@ pub const SPMM_KERNELS: &[SpmmKernel] = &[
     avx2::K_1X4_F16,
     #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
     avx2::K_1X8_F16,
+    #[cfg(all(target_arch = "x86_64", any(feature = "std", target_feature = "avx2")))]
+    avx2::K_4X1_N24_F16,
     #[cfg(target_arch = "aarch64")]
     neon::K_1X1_F16,
     #[cfg(target_arch = "aarch64")]
@@ -177,11 +187,23 @@ pub fn spmm_kernel_for(isa: Isa, layout: Layout, dtype: ValueType) -> SpmmKernel
     select(SPMM_KERNELS, isa, layout, dtype, |k| (k.isa, k.block, k.dtype))
 }
 
+/// The kernel [`spmm`] uses for `n` columns: [`spmm_kernel_for`]'s row, or the wide row of the
+/// same ISA, layout and value type with the largest `min_n ≤ n`.
+pub fn spmm_kernel_for_n(isa: Isa, layout: Layout, dtype: ValueType, n: usize) -> SpmmKernel {
+    let base = spmm_kernel_for(isa, layout, dtype);
+    SPMM_KERNELS
+        .iter()
+        .filter(|k| k.isa == base.isa && k.block == base.block && k.dtype == base.dtype && k.min_n != 0 && k.min_n <= n)
+        .max_by_key(|k| k.min_n)
+        .copied()
+        .unwrap_or(base)
+}
+
 #[allow(clippy::too_many_arguments)]
-/// `C = act(W·B + bias)` with the best kernel of the table for `isa` and the matrix's layout
+/// `C = act(W·B + bias)` with the best kernel of the table for `isa`, the matrix's layout and `n`
 /// (falling back to the scalar reference when `isa` is not available).
 pub fn spmm(isa: Isa, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    spmm_with(&spmm_kernel_for(isa, a.layout(), a.value_type()), a, b, ldb, n, c, ldc, act)
+    spmm_with(&spmm_kernel_for_n(isa, a.layout(), a.value_type(), n), a, b, ldb, n, c, ldc, act)
 }
 
 /// Runs one given table kernel (tests and benches force kernels this way). Panics if its ISA (for
@@ -209,7 +231,7 @@ pub fn spmm_with(kernel: &SpmmKernel, a: &SparseMatrix, b: &[f32], ldb: usize, n
 /// not read or written by anyone else until this returns.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn spmm_strided(isa: Isa, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
-    let kernel = spmm_kernel_for(isa, a.layout(), a.value_type());
+    let kernel = spmm_kernel_for_n(isa, a.layout(), a.value_type(), n);
     check_kernel(&kernel, a);
     check_b(a, b, ldb, n, ldc);
     if n == 0 || a.m() == 0 {

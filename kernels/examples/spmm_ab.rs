@@ -1,0 +1,120 @@
+//! Issue 3's SpMM targets side by side in one run: per MobileNetV1 pointwise shape (as
+//! `MOBILENET_PW` in `benches/benches/spmm.rs`) and layout (4x1, 1x1) at 90 % sparsity, the dense
+//! `sgemm` and the table SpMM for the best ISA, interleaved in rounds. Prints per case the median
+//! over rounds of (dense time / sparse time), with min and max. Single thread.
+//!
+//! To compare two builds of the kernels, run two copies of this binary alternately: each ratio is
+//! against the dense GEMM of the same process and round, so machine load mostly cancels.
+//!
+//! Usage: `cargo run --release -p sprig-kernels --example spmm_ab [ROUNDS=7] [REPS=15] [SHAPES=5]`
+//! (`SHAPES`: how many of the shapes, from the first).
+use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
+use sprig_kernels::sparse::{analyze, pack, spmm, spmm::spmm_kernel_for_n, Layout, SparseMatrix, ValueType};
+use sprig_kernels::{Activation, Isa};
+use std::hint::black_box;
+use std::time::Instant;
+
+const MOBILENET_PW: &[(usize, usize, usize)] = &[(64, 32, 12544), (128, 64, 3136), (256, 128, 784), (512, 256, 196), (1024, 512, 49)];
+
+/// xorshift, as in the bench, so both draw the same kind of random blocks.
+struct Rng(u64);
+impl Rng {
+    fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Weights whose R×1 blocks are zero with probability `sparsity`.
+fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> Vec<f32> {
+    let mut rng = Rng(seed);
+    let (r, c) = layout.block();
+    let mut w = vec![0.0f32; m * k];
+    for br in 0..m.div_ceil(r) {
+        for bc in 0..k.div_ceil(c) {
+            if rng.unit() >= sparsity {
+                for i in br * r..(br * r + r).min(m) {
+                    for j in bc * c..(bc * c + c).min(k) {
+                        w[i * k + j] = (rng.unit() - 0.5) as f32 + 0.01;
+                    }
+                }
+            }
+        }
+    }
+    w
+}
+
+fn blob(w: &[f32], m: usize, k: usize, bias: &[f32], layout: Layout) -> Vec<u64> {
+    let st = analyze(w, m, k, layout).unwrap();
+    let mut buf = vec![0u64; st.bytes_with_bias.div_ceil(8)];
+    // SAFETY: the Vec owns buf.len()·8 initialised bytes; u8 has no alignment/validity needs.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut u8, buf.len() * 8) };
+    pack(w, m, k, Some(bias), layout, bytes).unwrap();
+    buf
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("number")).collect();
+    let rounds = args.first().copied().unwrap_or(7);
+    let reps = args.get(1).copied().unwrap_or(15);
+    let nshapes = args.get(2).copied().unwrap_or(MOBILENET_PW.len()).min(MOBILENET_PW.len());
+    let isa = Isa::detect();
+    let act = Activation::RELU;
+    println!("isa {}, {rounds} rounds of {reps} reps per side, 90 % sparse", isa.name());
+    for &(m, k, n) in &MOBILENET_PW[..nshapes] {
+        let bias: Vec<f32> = (0..m).map(|i| i as f32 * 1e-3).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| ((i % 97) as f32 - 48.0) * 0.01).collect();
+        let wd = weights(m, k, Layout::RowBlock(1), 0.0, 7);
+        let mut scratch = vec![0.0f32; sgemm_scratch_len(m, n, k)];
+        let mut c_dense = vec![0.0f32; m * n];
+        let mut c_sparse = vec![0.0f32; m * n];
+        for layout in [Layout::RowBlock(4), Layout::RowBlock(1)] {
+            let w = weights(m, k, layout, 0.9, 11 + 90);
+            let buf = blob(&w, m, k, &bias, layout);
+            // SAFETY: as in `blob`, read-only.
+            let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u8, buf.len() * 8) };
+            let a = SparseMatrix::parse(bytes).unwrap();
+            let mut dense = || {
+                sgemm(isa, MatRef::row_major(&wd, m, k), MatRef::row_major(&b, k, n), MatMut::row_major(&mut c_dense, m, n), Bias::Row(&bias), &act, &mut scratch);
+                black_box(&c_dense);
+            };
+            let mut sparse = || {
+                spmm(isa, &a, &b, n, n, &mut c_sparse, n, &act);
+                black_box(&c_sparse);
+            };
+            let time = |f: &mut dyn FnMut()| {
+                f();
+                let mut v: Vec<f64> = (0..reps)
+                    .map(|_| {
+                        let t = Instant::now();
+                        f();
+                        t.elapsed().as_secs_f64()
+                    })
+                    .collect();
+                v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                v[v.len() / 2]
+            };
+            let (mut ratios, mut td, mut ts) = (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..rounds {
+                let (d, s) = (time(&mut dense), time(&mut sparse));
+                ratios.push(d / s);
+                td.push(d);
+                ts.push(s);
+            }
+            td.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            ts.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            println!(
+                "{m:5}x{k:4}x{n:6} {layout} {:28} dense/sparse {:.2}x (min {:.2}, max {:.2})  [medians: dense {:.0} us, sparse {:.0} us]",
+                spmm_kernel_for_n(isa, layout, ValueType::F32, n).name,
+                ratios[rounds / 2],
+                ratios[0],
+                ratios[rounds - 1],
+                td[rounds / 2] * 1e6,
+                ts[rounds / 2] * 1e6
+            );
+        }
+    }
+}
