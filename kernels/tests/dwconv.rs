@@ -6,18 +6,8 @@
 use proptest::prelude::*;
 use sprig_kernels::dwconv::{dwconv2d, dwconv2d_3x3_with, dwconv2d_with, fits3x3, kernel3x3_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS, DWCONV_KERNELS};
 use sprig_kernels::{Act, Activation, Isa};
-
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::data;
 
 const ACTS: [Act; 10] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::HardSwish, Act::Sigmoid, Act::Tanh, Act::Gelu, Act::HardSigmoid, Act::GeluTanh];
 
