@@ -11,51 +11,7 @@
 //!   positions); its column 0 is matrix column `j0`.
 //! - Packing reads `x` through checked slices only; [`Im2colRef::check`] validates the view.
 use super::driver::PackB;
-
-/// Geometry of a 2-D convolution over one `[c, h, w]` image, in elements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvGeom {
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub dh: usize,
-    pub dw: usize,
-    /// Top and left padding.
-    pub pt: usize,
-    pub pl: usize,
-    pub oh: usize,
-    pub ow: usize,
-}
-
-impl ConvGeom {
-    /// Rows of the im2col matrix (the GEMM's k).
-    pub fn rows(&self) -> usize {
-        self.c * self.kh * self.kw
-    }
-
-    /// Columns of the im2col matrix (output positions, the GEMM's n).
-    pub fn cols(&self) -> usize {
-        self.oh * self.ow
-    }
-
-    /// Element (p, j) of the im2col matrix of `x` (the definition above, one element at a time).
-    pub fn at(&self, x: &[f32], p: usize, j: usize) -> f32 {
-        let khw = self.kh * self.kw;
-        let (ci, ky, kx) = (p / khw, p % khw / self.kw, p % self.kw);
-        let (oy, ox) = (j / self.ow, j % self.ow);
-        let iy = (oy * self.sh + ky * self.dh).wrapping_sub(self.pt);
-        let ix = (ox * self.sw + kx * self.dw).wrapping_sub(self.pl);
-        if iy < self.h && ix < self.w {
-            x[(ci * self.h + iy) * self.w + ix]
-        } else {
-            0.0
-        }
-    }
-}
+pub use crate::geom::ConvGeom;
 
 /// A column window of the im2col matrix of the image `x` (see the module doc).
 #[derive(Clone, Copy, Debug)]
