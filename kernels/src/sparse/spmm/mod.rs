@@ -166,9 +166,7 @@ pub fn spmm(isa: Isa, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut
 /// is too short.
 #[allow(clippy::too_many_arguments)]
 pub fn spmm_with(kernel: &SpmmKernel, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &mut [f32], ldc: usize, act: &Activation) {
-    assert!(super::kernel_available(kernel.isa, kernel.dtype), "{}: CPU lacks {} ({})", kernel.name, kernel.isa.name(), kernel.dtype.name());
-    assert_eq!(kernel.dtype, a.value_type(), "{}: wrong value type", kernel.name);
-    assert!(kernel.block.accepts(a.layout()), "{}: does not take {} blocks", kernel.name, a.layout());
+    super::assert_kernel_runs(kernel.name, kernel.isa, kernel.block, kernel.dtype, a);
     check_args(a, b, ldb, n, c, ldc);
     if n == 0 || a.m() == 0 {
         return;
