@@ -7,18 +7,7 @@ use proptest::prelude::*;
 use sprig_kernels::dwconv::{dwconv2d, dwconv2d_3x3_with, dwconv2d_with, fits3x3, kernel3x3_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS, DWCONV_KERNELS};
 use sprig_kernels::{Act, Activation, Isa};
 mod common;
-use common::data;
-
-const ACTS: [Act; 10] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::HardSwish, Act::Sigmoid, Act::Tanh, Act::Gelu, Act::HardSigmoid, Act::GeluTanh];
-
-fn activation(kind: Act) -> Activation {
-    match kind {
-        Act::Clamp => Activation::clamp(-0.3, 0.4),
-        Act::LeakyRelu => Activation { kind, alpha: 0.1, beta: 0.0 },
-        Act::HardSigmoid => Activation { kind, alpha: 0.2, beta: 0.5 },
-        _ => Activation { kind, alpha: 0.0, beta: 0.0 },
-    }
-}
+use common::{activation, data, ACTS};
 
 #[derive(Clone, Debug)]
 struct Case {

@@ -15,7 +15,7 @@ use sprig_kernels::gemm::{scalar::sgemm_ref, sgemm_mixed, sgemm_mixed_scratch_le
 use sprig_kernels::sparse::{analyze, analyze_as, pack_as, EncodeError, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Act, Activation, Isa};
 mod common;
-use common::{check_c, data};
+use common::{activation, check_c, data};
 
 fn to_h(v: &[f32]) -> Vec<u16> {
     v.iter().map(|&x| f16::from_f32(x).to_bits()).collect()
@@ -168,14 +168,6 @@ struct GCase {
     /// 0 none, 1 row, 2 column.
     bias: u8,
     seed: u64,
-}
-
-fn activation(kind: Act) -> Activation {
-    match kind {
-        Act::Clamp => Activation::clamp(-0.3, 0.4),
-        Act::LeakyRelu => Activation { kind, alpha: 0.1, beta: 0.0 },
-        _ => Activation { kind, alpha: 0.0, beta: 0.0 },
-    }
 }
 
 const ACTS: [Act; 5] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::Gelu];

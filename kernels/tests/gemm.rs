@@ -12,7 +12,7 @@ use sprig_kernels::gemm::{
 };
 use sprig_kernels::{Act, Activation, Isa};
 mod common;
-use common::{check_c, data};
+use common::{activation, check_c, data, ACTS};
 
 /// Storage layout of an operand.
 #[derive(Clone, Copy, Debug)]
@@ -37,17 +37,6 @@ fn store(rows: usize, cols: usize, l: Layout, seed: u64) -> (Vec<f32>, usize, us
         Layout::Transposed => (data(rows * cols, seed), 1, rows),
         Layout::Padded(p) => (data(rows * (cols + p), seed), cols + p, 1),
         Layout::Strided2 => (data(rows * cols * 2, seed), cols * 2, 2),
-    }
-}
-
-const ACTS: [Act; 10] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::HardSwish, Act::Sigmoid, Act::Tanh, Act::Gelu, Act::HardSigmoid, Act::GeluTanh];
-
-fn activation(kind: Act) -> Activation {
-    match kind {
-        Act::Clamp => Activation::clamp(-0.3, 0.4),
-        Act::LeakyRelu => Activation { kind, alpha: 0.1, beta: 0.0 },
-        Act::HardSigmoid => Activation { kind, alpha: 0.2, beta: 0.5 },
-        _ => Activation { kind, alpha: 0.0, beta: 0.0 },
     }
 }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the dense kernel tests (`gemm.rs`, `im2col.rs`, `dwconv.rs`, `f16.rs`).
 //! The sparse tests have their own module, `sparse_util` (an RNG plus block-sparse builders).
 #![allow(dead_code)]
+use sprig_kernels::{Act, Activation};
 
 /// `len` deterministic values in [-1, 1) from `seed` (xorshift64; no dependency).
 pub fn data(len: usize, seed: u64) -> Vec<f32> {
@@ -46,4 +47,17 @@ pub fn check_c(
         }
     }
     Ok(())
+}
+
+/// Every activation kind.
+pub const ACTS: [Act; 10] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::HardSwish, Act::Sigmoid, Act::Tanh, Act::Gelu, Act::HardSigmoid, Act::GeluTanh];
+
+/// `kind` with the test parameters: clamp to [-0.3, 0.4], leaky slope 0.1, hard sigmoid 0.2x + 0.5.
+pub fn activation(kind: Act) -> Activation {
+    match kind {
+        Act::Clamp => Activation::clamp(-0.3, 0.4),
+        Act::LeakyRelu => Activation { kind, alpha: 0.1, beta: 0.0 },
+        Act::HardSigmoid => Activation { kind, alpha: 0.2, beta: 0.5 },
+        _ => Activation { kind, alpha: 0.0, beta: 0.0 },
+    }
 }
