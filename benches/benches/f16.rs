@@ -11,58 +11,15 @@
 //! shared machine whose load changes from second to second (the development VM), alternating is
 //! what keeps the two sides comparable; criterion measures one id after the other.
 use criterion::{black_box, criterion_group, BenchmarkId, Criterion, Throughput};
+use sprig_benches::{as_bytes, blob, weights};
 use sprig_kernels::gemm::{sgemm_mixed, Bias, MatMut, MatRef, MatRefF16, Operand};
-use sprig_kernels::sparse::{analyze_as, pack_as, spmv, spmv::spmv_kernel_for, Layout, SparseMatrix, ValueType};
+use sprig_kernels::sparse::{spmv, spmv::spmv_kernel_for, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
 use std::time::{Duration, Instant};
 
 const SPMV_SHAPES: &[(usize, usize)] = &[(768, 768), (4096, 4096), (16384, 8192)];
 /// (m, k, n): x·W (rows kernel) and W·x (columns kernel).
 const GEMV_SHAPES: &[(usize, usize, usize)] = &[(1, 768, 768), (1, 4096, 4096), (4096, 4096, 1), (768, 768, 1)];
-
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Weights whose R×C blocks are zero with probability `sparsity`.
-fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> Vec<f32> {
-    let mut rng = Rng(seed);
-    let (r, c) = layout.block();
-    let mut w = vec![0.0f32; m * k];
-    for br in 0..m.div_ceil(r) {
-        for bc in 0..k.div_ceil(c) {
-            if rng.unit() >= sparsity {
-                for i in br * r..(br * r + r).min(m) {
-                    for j in bc * c..(bc * c + c).min(k) {
-                        w[i * k + j] = (rng.unit() - 0.5) as f32 + 0.01;
-                    }
-                }
-            }
-        }
-    }
-    w
-}
-
-/// A 64-aligned blob from the one encoder.
-fn blob(w: &[f32], m: usize, k: usize, bias: &[f32], layout: Layout, vt: ValueType) -> Vec<u64> {
-    let st = analyze_as(w, m, k, layout, vt).unwrap();
-    let mut buf = vec![0u64; st.bytes_with_bias.div_ceil(8)];
-    // SAFETY: the Vec owns buf.len()·8 initialised bytes; u8 has no alignment/validity needs.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut u8, buf.len() * 8) };
-    pack_as(w, m, k, Some(bias), layout, vt, bytes).unwrap();
-    buf
-}
-
-fn as_bytes(b: &[u64]) -> &[u8] {
-    // SAFETY: as in `blob`, read-only.
-    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len() * 8) }
-}
 
 fn bench_spmv(cr: &mut Criterion, isa: Isa) {
     let act = Activation::RELU;

@@ -4,12 +4,12 @@
 //! Every kernel row of `GEMM_KERNELS` is measured (rows whose ISA the CPU lacks print SKIPPED);
 //! the scalar reference joins only for small shapes.
 //!
-//! Group `sgemm_f32_apath/{kernel}`, ids `{m}x{k}x{n}/{packed|in_place}`: the packed-A path against
-//! A read in place (row-major weights) on the conv shapes of `APATH_SHAPES`, the two paths of a
-//! shape measured one after the other. For a side-by-side ratio on a loaded machine prefer the
-//! interleaved probe `cargo run --release -p sprig-kernels --example gemm_apath`.
+//! The packed-A path against A read in place is not here: that comparison is the interleaved
+//! probe `cargo run --release -p sprig-kernels --example gemm_apath` (its shapes, rounds, cold A),
+//! which gives side-by-side ratios on a loaded machine; criterion would time one path after the
+//! other (this file had such a group, `sgemm_f32_apath`, a copy of the probe's shapes and loop).
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use sprig_kernels::gemm::{scalar::sgemm_ref, sgemm_scratch_len, sgemm_with, sgemm_with_path, APath, Bias, MatMut, MatRef, GEMM_KERNELS};
+use sprig_kernels::gemm::{scalar::sgemm_ref, sgemm_scratch_len, sgemm_with, Bias, MatMut, MatRef, GEMM_KERNELS};
 use sprig_kernels::Activation;
 
 /// (m, k, n)
@@ -31,11 +31,6 @@ const SHAPES: &[(usize, usize, usize)] = &[
     (128, 768, 3072),
     (128, 3072, 768),
 ];
-
-/// (m, k, n) of 1x1 and im2col convs, C[cout × hw] = W[cout × cin·kh·kw] · X: the 7x7 layers of
-/// MobileNetV1 / ResNet-18 (n = 49), ResNet-18's 3x3 layers at 14x14, 28x28, 56x56, and squares.
-const APATH_SHAPES: &[(usize, usize, usize)] =
-    &[(1024, 1024, 49), (512, 4608, 49), (256, 2304, 196), (128, 1152, 784), (64, 576, 3136), (512, 512, 196), (256, 256, 256)];
 
 /// The scalar reference runs only where it finishes in reasonable time.
 const SCALAR_MAX_FLOPS: usize = 2 * 128 * 128 * 128;
@@ -81,38 +76,5 @@ fn bench_gemm(cr: &mut Criterion) {
     }
 }
 
-fn bench_apath(cr: &mut Criterion) {
-    for kr in GEMM_KERNELS {
-        if !kr.isa.available() {
-            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
-            continue;
-        }
-        if kr.ukr_rows.is_none() {
-            println!("SKIPPED: sgemm_f32_apath/{} (no in-place-A kernel)", kr.name);
-            continue;
-        }
-        let mut group = cr.benchmark_group(format!("sgemm_f32_apath/{}", kr.name));
-        group.sample_size(20);
-        for &(m, k, n) in APATH_SHAPES {
-            let a = data(m * k, 1);
-            let b = data(k * n, 2);
-            let bias = data(m, 3);
-            let mut c = vec![0.0f32; m * n];
-            let mut scratch = vec![0.0f32; sgemm_scratch_len(m, n, k)];
-            group.throughput(Throughput::Elements((2 * m * n * k) as u64));
-            for (label, path) in [("packed", APath::Packed), ("in_place", APath::InPlace)] {
-                group.bench_function(BenchmarkId::new(format!("{m}x{k}x{n}"), label), |bch| {
-                    bch.iter(|| {
-                        let (av, bv) = (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n));
-                        let cv = MatMut::row_major(&mut c, m, n);
-                        sgemm_with_path(kr, path, av, bv, cv, Bias::Row(&bias), &Activation::RELU, &mut scratch)
-                    })
-                });
-            }
-        }
-        group.finish();
-    }
-}
-
-criterion_group!(benches, bench_gemm, bench_apath);
+criterion_group!(benches, bench_gemm);
 criterion_main!(benches);

@@ -5,8 +5,9 @@
 //!
 //! Groups `spmm_f32/{shape}`, ids `{kernel}/{m}x{k}x{n}@{sparsity}`. `SPRIG_ISA` caps the ISA.
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sprig_benches::{as_bytes, blob, weights};
 use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
-use sprig_kernels::sparse::{analyze, pack, spmm, spmv, Layout, SparseMatrix};
+use sprig_kernels::sparse::{spmm, spmv, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
 use std::time::Duration;
 
@@ -14,50 +15,6 @@ const MOBILENET_PW: &[(usize, usize, usize)] = &[(64, 32, 12544), (128, 64, 3136
 const BERT_FC: &[(usize, usize)] = &[(768, 768), (3072, 768), (768, 3072)];
 const SPARSITY_PCT: &[u32] = &[0, 50, 70, 90, 95];
 const LAYOUTS: &[Layout] = &[Layout::RowBlock(1), Layout::RowBlock(4)];
-
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Weights whose R×C blocks are zero with probability `sparsity` (for 1×1: each element).
-fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> Vec<f32> {
-    let mut rng = Rng(seed);
-    let (r, c) = layout.block();
-    let mut w = vec![0.0f32; m * k];
-    for br in 0..m.div_ceil(r) {
-        for bc in 0..k.div_ceil(c) {
-            if rng.unit() >= sparsity {
-                for i in br * r..(br * r + r).min(m) {
-                    for j in bc * c..(bc * c + c).min(k) {
-                        w[i * k + j] = (rng.unit() - 0.5) as f32 + 0.01;
-                    }
-                }
-            }
-        }
-    }
-    w
-}
-
-/// A 64-aligned blob made by the one encoder.
-fn blob(w: &[f32], m: usize, k: usize, bias: &[f32], layout: Layout) -> Vec<u64> {
-    let st = analyze(w, m, k, layout).unwrap();
-    let mut buf = vec![0u64; st.bytes_with_bias.div_ceil(8)];
-    // SAFETY: the Vec owns buf.len()·8 initialised bytes; u8 has no alignment/validity needs.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut u8, buf.len() * 8) };
-    pack(w, m, k, Some(bias), layout, bytes).unwrap();
-    buf
-}
-
-fn as_bytes(b: &[u64]) -> &[u8] {
-    // SAFETY: as in `blob`, read-only.
-    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len() * 8) }
-}
 
 fn bench_shape(cr: &mut Criterion, isa: Isa, m: usize, k: usize, n: usize) {
     let mut g = cr.benchmark_group(format!("spmm_f32/{m}x{k}x{n}"));
@@ -86,7 +43,7 @@ fn bench_shape(cr: &mut Criterion, isa: Isa, m: usize, k: usize, n: usize) {
     for &layout in LAYOUTS {
         for &pct in SPARSITY_PCT {
             let w = weights(m, k, layout, pct as f64 / 100.0, 11 + pct as u64);
-            let buf = blob(&w, m, k, &bias, layout);
+            let buf = blob(&w, m, k, &bias, layout, ValueType::F32);
             let a = SparseMatrix::parse(as_bytes(&buf)).unwrap();
             let name = if n == 1 {
                 sprig_kernels::sparse::spmv::spmv_kernel(isa, layout).name

@@ -1,1 +1,53 @@
+//! Test data shared by the benches (and nothing else): a deterministic RNG, block-sparse weights
+//! and 64-aligned blobs made by the one sparse encoder.
+use sprig_kernels::sparse::{analyze_as, pack_as, Layout, ValueType};
 
+/// xorshift64: deterministic, no dependency. The seed must be non-zero.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A row-major `m × k` matrix whose R×C blocks of `layout` are zero with probability `sparsity`
+/// (for 1×1: each element); the weights of a kept block lie in [-0.49, 0.51), non-zero.
+pub fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> Vec<f32> {
+    let mut rng = Rng(seed);
+    let (r, c) = layout.block();
+    let mut w = vec![0.0f32; m * k];
+    for br in 0..m.div_ceil(r) {
+        for bc in 0..k.div_ceil(c) {
+            if rng.unit() >= sparsity {
+                for i in br * r..(br * r + r).min(m) {
+                    for j in bc * c..(bc * c + c).min(k) {
+                        w[i * k + j] = (rng.unit() - 0.5) as f32 + 0.01;
+                    }
+                }
+            }
+        }
+    }
+    w
+}
+
+/// The blob of `w` (with `bias`) stored as `vt`, in `u64`s so that it is 8-aligned (view it with
+/// [`as_bytes`]).
+pub fn blob(w: &[f32], m: usize, k: usize, bias: &[f32], layout: Layout, vt: ValueType) -> Vec<u64> {
+    let st = analyze_as(w, m, k, layout, vt).unwrap();
+    let mut buf = vec![0u64; st.bytes_with_bias.div_ceil(8)];
+    // SAFETY: the Vec owns buf.len()·8 initialised bytes; u8 has no alignment/validity needs.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut u8, buf.len() * 8) };
+    pack_as(w, m, k, Some(bias), layout, vt, bytes).unwrap();
+    buf
+}
+
+/// The bytes of a blob made by [`blob`].
+pub fn as_bytes(b: &[u64]) -> &[u8] {
+    // SAFETY: the slice owns b.len()·8 initialised bytes, read-only; u8 has no alignment needs.
+    unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len() * 8) }
+}

@@ -1,6 +1,8 @@
 //! A/B probe (not a test): the packed-A path against the in-place-A path of every table kernel
 //! that has one, interleaved in rounds so that load from other processes hits both alike; prints
 //! the median over rounds of the per-round time ratio packed / in-place (> 1: in place faster).
+//! The one place this comparison is measured (the criterion bench `benches/benches/gemm.rs` has
+//! dense throughput per kernel only; criterion cannot interleave).
 //! `cargo run --release -p sprig-kernels --example gemm_apath [ROUNDS=15] [COLD=1] [m k n]...`
 //! COLD=1 cycles through copies of A totalling ≥ 64 MiB, so each call reads the weights from
 //! DRAM as a model run does (hot A, the default, stays in L2/L3 across calls).

@@ -13,6 +13,7 @@ pub mod act;
 pub mod dwconv;
 pub mod f16;
 pub mod gemm;
+pub mod geom;
 pub mod isa;
 pub mod sparse;
 pub mod vmath;

@@ -6,29 +6,8 @@
 use proptest::prelude::*;
 use sprig_kernels::dwconv::{dwconv2d, dwconv2d_3x3_with, dwconv2d_with, fits3x3, kernel3x3_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS, DWCONV_KERNELS};
 use sprig_kernels::{Act, Activation, Isa};
-
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
-const ACTS: [Act; 10] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::HardSwish, Act::Sigmoid, Act::Tanh, Act::Gelu, Act::HardSigmoid, Act::GeluTanh];
-
-fn activation(kind: Act) -> Activation {
-    match kind {
-        Act::Clamp => Activation::clamp(-0.3, 0.4),
-        Act::LeakyRelu => Activation { kind, alpha: 0.1, beta: 0.0 },
-        Act::HardSigmoid => Activation { kind, alpha: 0.2, beta: 0.5 },
-        _ => Activation { kind, alpha: 0.0, beta: 0.0 },
-    }
-}
+mod common;
+use common::{activation, data, ACTS};
 
 #[derive(Clone, Debug)]
 struct Case {

@@ -14,18 +14,8 @@ use sprig_kernels::gemm::gemv_f16::GEMV_F16_KERNELS;
 use sprig_kernels::gemm::{scalar::sgemm_ref, sgemm_mixed, sgemm_mixed_scratch_len, Bias, MatMut, MatRef, MatRefF16, Operand};
 use sprig_kernels::sparse::{analyze, analyze_as, pack_as, EncodeError, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Act, Activation, Isa};
-
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::{activation, check_c, data};
 
 fn to_h(v: &[f32]) -> Vec<u16> {
     v.iter().map(|&x| f16::from_f32(x).to_bits()).collect()
@@ -180,14 +170,6 @@ struct GCase {
     seed: u64,
 }
 
-fn activation(kind: Act) -> Activation {
-    match kind {
-        Act::Clamp => Activation::clamp(-0.3, 0.4),
-        Act::LeakyRelu => Activation { kind, alpha: 0.1, beta: 0.0 },
-        _ => Activation { kind, alpha: 0.0, beta: 0.0 },
-    }
-}
-
 const ACTS: [Act; 5] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::Gelu];
 
 fn check_gemm(isa: Isa, c: &GCase) -> Result<(), String> {
@@ -217,24 +199,7 @@ fn check_gemm(isa: Isa, c: &GCase) -> Result<(), String> {
     let mut got = vec![sentinel; m * rs];
     let mut scratch = vec![f32::NAN; sgemm_mixed_scratch_len(m, n, k) + 1];
     sgemm_mixed(isa, a_op, b_op, MatMut { data: &mut got, rows: m, cols: n, rs }, bias, &act, &mut scratch[1..]);
-    for i in 0..m {
-        for j in 0..rs {
-            let (g, w) = (got[i * rs + j], want[i * rs + j]);
-            if j >= n {
-                if g.to_bits() != sentinel.to_bits() {
-                    return Err(format!("C padding ({i},{j}) overwritten: {g}"));
-                }
-                continue;
-            }
-            let mag: f32 = (0..k).map(|p| (ar.at(i, p) * br.at(p, j)).abs()).sum::<f32>() + bias.at(i, j).abs() + 1.0;
-            let tol = 1e-5 * (k as f32 + 1.0) * mag;
-            let within = (g - w).abs() <= tol; // false for NaN
-            if !within {
-                return Err(format!("{}: C({i},{j}) = {g}, reference {w}, tol {tol} [{c:?}]", isa.name()));
-            }
-        }
-    }
-    Ok(())
+    check_c(&got, &want, rs, sentinel, ar, br, bias).map_err(|e| format!("{}: {e} [{c:?}]", isa.name()))
 }
 
 /// Named shapes: GEMV (m = 1, n = 1) with every storage order (rows and cols kernels, strided

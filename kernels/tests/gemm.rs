@@ -11,19 +11,8 @@ use sprig_kernels::gemm::{
     scalar::sgemm_ref, sgemm, sgemm_scratch_len, sgemm_with, sgemm_with_path, APath, Bias, GemmKernel, MatMut, MatRef, GEMM_KERNELS,
 };
 use sprig_kernels::{Act, Activation, Isa};
-
-/// Deterministic data in [-1, 1) from a seed (xorshift).
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::{activation, check_c, data, ACTS};
 
 /// Storage layout of an operand.
 #[derive(Clone, Copy, Debug)]
@@ -48,17 +37,6 @@ fn store(rows: usize, cols: usize, l: Layout, seed: u64) -> (Vec<f32>, usize, us
         Layout::Transposed => (data(rows * cols, seed), 1, rows),
         Layout::Padded(p) => (data(rows * (cols + p), seed), cols + p, 1),
         Layout::Strided2 => (data(rows * cols * 2, seed), cols * 2, 2),
-    }
-}
-
-const ACTS: [Act; 10] = [Act::None, Act::Relu, Act::Clamp, Act::LeakyRelu, Act::HardSwish, Act::Sigmoid, Act::Tanh, Act::Gelu, Act::HardSigmoid, Act::GeluTanh];
-
-fn activation(kind: Act) -> Activation {
-    match kind {
-        Act::Clamp => Activation::clamp(-0.3, 0.4),
-        Act::LeakyRelu => Activation { kind, alpha: 0.1, beta: 0.0 },
-        Act::HardSigmoid => Activation { kind, alpha: 0.2, beta: 0.5 },
-        _ => Activation { kind, alpha: 0.0, beta: 0.0 },
     }
 }
 
@@ -118,24 +96,7 @@ fn check(runner: Runner, case: &Case) -> Result<(), String> {
         Runner::Path(kr, path) => sgemm_with_path(kr, path, a, b, c, bias, &act, &mut scratch[1..]),
         Runner::Dispatch(isa) => sgemm(isa, a, b, c, bias, &act, &mut scratch[1..]),
     }
-    for i in 0..m {
-        for j in 0..rs {
-            let (g, w) = (got[i * rs + j], want[i * rs + j]);
-            if j >= n {
-                if g.to_bits() != sentinel.to_bits() {
-                    return Err(format!("C padding ({i},{j}) overwritten: {g}"));
-                }
-                continue;
-            }
-            let mag: f32 = (0..k).map(|p| (a.at(i, p) * b.at(p, j)).abs()).sum::<f32>() + bias.at(i, j).abs() + 1.0;
-            let tol = 1e-5 * (k as f32 + 1.0) * mag;
-            let within = (g - w).abs() <= tol; // false for NaN
-            if !within {
-                return Err(format!("C({i},{j}) = {g}, reference {w}, tol {tol}"));
-            }
-        }
-    }
-    Ok(())
+    check_c(&got, &want, rs, sentinel, a, b, bias)
 }
 
 fn case_strategy(max_m: usize, max_n: usize, max_k: usize) -> impl Strategy<Value = Case> {

@@ -8,18 +8,8 @@
 use proptest::prelude::*;
 use sprig_kernels::gemm::{scalar::sgemm_ref, sgemm_mixed, sgemm_mixed_scratch_len, sgemm_mixed_with, Bias, ConvGeom, Im2colRef, MatMut, MatRef, MatRefF16, Operand, GEMM_KERNELS};
 use sprig_kernels::{Activation, Isa};
-
-fn data(len: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+mod common;
+use common::data;
 
 /// A conv: geometry plus bottom/right padding (only used to derive oh/ow), output channels.
 #[derive(Clone, Debug)]

@@ -224,17 +224,24 @@ fn aligned<T>(p: *const T, align: usize) -> bool {
     (p as usize).is_multiple_of(align)
 }
 
+/// The first check of a pointer argument: `SPRIG_ERR_NULL_POINTER` if it is NULL,
+/// `SPRIG_ERR_MISALIGNED` unless it is `align`-aligned.
+fn check_ptr<T>(p: *const T, align: usize) -> Result<(), sprig_status> {
+    if p.is_null() {
+        return Err(SPRIG_ERR_NULL_POINTER);
+    }
+    if !aligned(p, align) {
+        return Err(SPRIG_ERR_MISALIGNED);
+    }
+    Ok(())
+}
+
 /// The initialised model slot behind `model`, or the status saying why there is none.
 ///
 /// # Safety
 /// `model` is NULL or points to a `sprig_model` the caller owns that is initialised or zeroed.
 unsafe fn model_slot<'x>(model: *const sprig_model) -> Result<&'x ModelSlot, sprig_status> {
-    if model.is_null() {
-        return Err(SPRIG_ERR_NULL_POINTER);
-    }
-    if !aligned(model, align_of::<sprig_model>()) {
-        return Err(SPRIG_ERR_MISALIGNED);
-    }
+    check_ptr(model, align_of::<sprig_model>())?;
     // SAFETY: non-null, aligned, and by the caller's contract readable for the storage's size; the
     // first word is the magic, which only `sprig_model_load`/`open` set (after writing the slot).
     let magic = unsafe { ptr::addr_of!((*(model as *const ModelSlot)).magic).read() };
@@ -247,6 +254,15 @@ unsafe fn model_slot<'x>(model: *const sprig_model) -> Result<&'x ModelSlot, spr
 
 fn loaded(slot: &ModelSlot) -> Result<&Model<'static>, sprig_status> {
     slot.model.as_ref().ok_or(SPRIG_ERR_INVALID_HANDLE)
+}
+
+/// The model loaded in `model`, or the status saying why there is none.
+///
+/// # Safety
+/// As for [`model_slot`].
+unsafe fn loaded_model<'x>(model: *const sprig_model) -> Result<&'x Model<'static>, sprig_status> {
+    // SAFETY: forwarded from the caller.
+    unsafe { model_slot(model) }.and_then(loaded)
 }
 
 fn load_status(e: &Error) -> sprig_status {
@@ -279,6 +295,20 @@ unsafe fn put<S>(storage: *mut S, slot: S) {
     unsafe { ptr::write(storage, slot) }
 }
 
+/// Writes the outcome of a load into the storage: the model, or no model and the error's detail.
+///
+/// # Safety
+/// As for [`put`].
+unsafe fn store_model(slot: *mut ModelSlot, loaded: Result<Model<'static>, Error>) -> sprig_status {
+    let (status, detail, model) = match loaded {
+        Ok(m) => (SPRIG_OK, Detail::None, Some(m)),
+        Err(e) => (load_status(&e), Detail::Runtime(e), None),
+    };
+    // SAFETY: forwarded from the caller.
+    unsafe { put(slot, ModelSlot { magic: MODEL_MAGIC, detail, model }) };
+    status
+}
+
 /// Loads a model from memory without copying. `bytes` must be 64-byte aligned and stay alive,
 /// unchanged and in place until `sprig_model_free`. On failure the storage records the detail
 /// (`sprig_model_last_error`) but holds no model.
@@ -289,11 +319,8 @@ unsafe fn put<S>(storage: *mut S, slot: S) {
 #[no_mangle]
 pub unsafe extern "C" fn sprig_model_load(model: *mut sprig_model, bytes: *const u8, len: usize) -> sprig_status {
     guard(SPRIG_ERR_INTERNAL, || {
-        if model.is_null() {
-            return SPRIG_ERR_NULL_POINTER;
-        }
-        if !aligned(model, align_of::<sprig_model>()) {
-            return SPRIG_ERR_MISALIGNED;
+        if let Err(s) = check_ptr(model, align_of::<sprig_model>()) {
+            return s;
         }
         let slot = model as *mut ModelSlot;
         let fail = |status, detail| {
@@ -311,14 +338,8 @@ pub unsafe extern "C" fn sprig_model_load(model: *mut sprig_model, bytes: *const
         // `sprig_model_free` (the caller's contract), which is what 'static stands for here: the
         // model never outlives the storage that `sprig_model_free` clears.
         let data: &'static [u8] = unsafe { core::slice::from_raw_parts(bytes, len) };
-        match Model::from_bytes(data) {
-            // SAFETY: as in `fail`.
-            Ok(m) => unsafe {
-                put(slot, ModelSlot { magic: MODEL_MAGIC, detail: Detail::None, model: Some(m) });
-                SPRIG_OK
-            },
-            Err(e) => fail(load_status(&e), Detail::Runtime(e)),
-        }
+        // SAFETY: as in `fail`.
+        unsafe { store_model(slot, Model::from_bytes(data)) }
     })
 }
 
@@ -331,11 +352,8 @@ pub unsafe extern "C" fn sprig_model_load(model: *mut sprig_model, bytes: *const
 #[no_mangle]
 pub unsafe extern "C" fn sprig_model_open(model: *mut sprig_model, path: *const c_char) -> sprig_status {
     guard(SPRIG_ERR_INTERNAL, || {
-        if model.is_null() {
-            return SPRIG_ERR_NULL_POINTER;
-        }
-        if !aligned(model, align_of::<sprig_model>()) {
-            return SPRIG_ERR_MISALIGNED;
+        if let Err(s) = check_ptr(model, align_of::<sprig_model>()) {
+            return s;
         }
         let slot = model as *mut ModelSlot;
         let fail = |status, detail| {
@@ -351,14 +369,8 @@ pub unsafe extern "C" fn sprig_model_open(model: *mut sprig_model, path: *const 
         let Ok(p) = cpath.to_str() else {
             return fail(SPRIG_ERR_INVALID_ARGUMENT, Detail::Arg { what: "path is not UTF-8", index: usize::MAX });
         };
-        match Model::open(p) {
-            // SAFETY: as in `fail`.
-            Ok(m) => unsafe {
-                put(slot, ModelSlot { magic: MODEL_MAGIC, detail: Detail::None, model: Some(m) });
-                SPRIG_OK
-            },
-            Err(e) => fail(load_status(&e), Detail::Runtime(e)),
-        }
+        // SAFETY: as in `fail`.
+        unsafe { store_model(slot, Model::open(p)) }
     })
 }
 
@@ -393,7 +405,7 @@ pub unsafe extern "C" fn sprig_model_free(model: *mut sprig_model) {
 pub unsafe extern "C" fn sprig_model_arena_size(model: *const sprig_model) -> usize {
     guard(0, || {
         // SAFETY: forwarded from the caller's contract.
-        match unsafe { model_slot(model) }.and_then(loaded) {
+        match unsafe { loaded_model(model) } {
             Ok(m) => m.arena_size(),
             Err(_) => 0,
         }
@@ -410,7 +422,7 @@ pub unsafe extern "C" fn sprig_model_arena_size(model: *const sprig_model) -> us
 pub unsafe extern "C" fn sprig_model_arena_size_for_threads(model: *const sprig_model, num_threads: u32) -> usize {
     guard(0, || {
         // SAFETY: forwarded from the caller's contract.
-        match unsafe { model_slot(model) }.and_then(loaded) {
+        match unsafe { loaded_model(model) } {
             Ok(m) => m.arena_size_for_threads(num_threads as usize).unwrap_or(0),
             Err(_) => 0,
         }
@@ -425,7 +437,7 @@ pub unsafe extern "C" fn sprig_model_arena_size_for_threads(model: *const sprig_
 pub unsafe extern "C" fn sprig_model_num_inputs(model: *const sprig_model) -> usize {
     guard(0, || {
         // SAFETY: forwarded from the caller's contract.
-        unsafe { model_slot(model) }.and_then(loaded).map(|m| m.num_inputs()).unwrap_or(0)
+        unsafe { loaded_model(model) }.map(|m| m.num_inputs()).unwrap_or(0)
     })
 }
 
@@ -437,11 +449,17 @@ pub unsafe extern "C" fn sprig_model_num_inputs(model: *const sprig_model) -> us
 pub unsafe extern "C" fn sprig_model_num_outputs(model: *const sprig_model) -> usize {
     guard(0, || {
         // SAFETY: forwarded from the caller's contract.
-        unsafe { model_slot(model) }.and_then(loaded).map(|m| m.num_outputs()).unwrap_or(0)
+        unsafe { loaded_model(model) }.map(|m| m.num_outputs()).unwrap_or(0)
     })
 }
 
-fn io_of<'m>(m: &'m Model<'static>, kind: i32, index: usize) -> Result<crate::model::IoInfo<'m>, sprig_status> {
+/// Input or output `index` (`kind` is a `sprig_io_kind`) of the model loaded in `model`.
+///
+/// # Safety
+/// As for [`model_slot`].
+unsafe fn model_io<'x>(model: *const sprig_model, kind: i32, index: usize) -> Result<crate::model::IoInfo<'x>, sprig_status> {
+    // SAFETY: forwarded from the caller.
+    let m = unsafe { loaded_model(model) }?;
     let io = match kind {
         k if k == sprig_io_kind::SPRIG_INPUT as i32 => m.input(index),
         k if k == sprig_io_kind::SPRIG_OUTPUT as i32 => m.output(index),
@@ -457,18 +475,11 @@ fn io_of<'m>(m: &'m Model<'static>, kind: i32, index: usize) -> Result<crate::mo
 #[no_mangle]
 pub unsafe extern "C" fn sprig_model_io_info(model: *const sprig_model, kind: i32, index: usize, out: *mut sprig_io_info) -> sprig_status {
     guard(SPRIG_ERR_INTERNAL, || {
-        if out.is_null() {
-            return SPRIG_ERR_NULL_POINTER;
-        }
-        if !aligned(out, align_of::<sprig_io_info>()) {
-            return SPRIG_ERR_MISALIGNED;
+        if let Err(s) = check_ptr(out, align_of::<sprig_io_info>()) {
+            return s;
         }
         // SAFETY: forwarded from the caller's contract.
-        let m = match unsafe { model_slot(model) }.and_then(loaded) {
-            Ok(m) => m,
-            Err(s) => return s,
-        };
-        let io = match io_of(m, kind, index) {
+        let io = match unsafe { model_io(model, kind, index) } {
             Ok(io) => io,
             Err(s) => return s,
         };
@@ -510,11 +521,7 @@ pub unsafe extern "C" fn sprig_model_io_name(
 ) -> sprig_status {
     guard(SPRIG_ERR_INTERNAL, || {
         // SAFETY: forwarded from the caller's contract.
-        let m = match unsafe { model_slot(model) }.and_then(loaded) {
-            Ok(m) => m,
-            Err(s) => return s,
-        };
-        let io = match io_of(m, kind, index) {
+        let io = match unsafe { model_io(model, kind, index) } {
             Ok(io) => io,
             Err(s) => return s,
         };
@@ -627,11 +634,8 @@ pub unsafe extern "C" fn sprig_session_new(
     session: *mut sprig_session,
 ) -> sprig_status {
     guard(SPRIG_ERR_INTERNAL, || {
-        if session.is_null() {
-            return SPRIG_ERR_NULL_POINTER;
-        }
-        if !aligned(session, align_of::<sprig_session>()) {
-            return SPRIG_ERR_MISALIGNED;
+        if let Err(s) = check_ptr(session, align_of::<sprig_session>()) {
+            return s;
         }
         let slot = session as *mut SessionSlot;
         let fail = |status, detail| {
@@ -701,12 +705,7 @@ pub unsafe extern "C" fn sprig_session_new(
 /// # Safety
 /// `session` is NULL or storage initialised by `sprig_session_new`, or zeroed.
 unsafe fn session_slot<'x>(session: *const sprig_session) -> Result<&'x mut SessionSlot, sprig_status> {
-    if session.is_null() {
-        return Err(SPRIG_ERR_NULL_POINTER);
-    }
-    if !aligned(session, align_of::<sprig_session>()) {
-        return Err(SPRIG_ERR_MISALIGNED);
-    }
+    check_ptr(session, align_of::<sprig_session>())?;
     // SAFETY: non-null, aligned, readable (the caller's contract); the magic is the first word.
     let magic = unsafe { ptr::addr_of!((*(session as *const SessionSlot)).magic).read() };
     if magic != SESSION_MAGIC {
@@ -786,12 +785,7 @@ unsafe fn ptr_array<'x, T>(p: *const T, n: usize, what: &'static str) -> Result<
     if n == 0 {
         return Ok(&[]);
     }
-    if p.is_null() {
-        return Err((SPRIG_ERR_NULL_POINTER, Detail::Arg { what, index: usize::MAX }));
-    }
-    if !aligned(p, align_of::<T>()) {
-        return Err((SPRIG_ERR_MISALIGNED, Detail::Arg { what, index: usize::MAX }));
-    }
+    check_ptr(p, align_of::<T>()).map_err(|s| (s, Detail::Arg { what, index: usize::MAX }))?;
     // SAFETY: non-null, aligned and readable for `n` entries by the caller's contract.
     Ok(unsafe { core::slice::from_raw_parts(p, n) })
 }

@@ -7,39 +7,9 @@ use sprig_tools::npy;
 use sprig_tools::synth::{self, Arch, SynthOptions};
 use sprig_tools::tensor::{OwnedData, OwnedTensor};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn sprig(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sprig")).args(args).output().expect("the sprig binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh directory for one test, removed when dropped.
-struct Tmp(PathBuf);
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmp(test: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("sprig-cli-bench-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
-}
+use std::process::Output;
+mod cli_common;
+use cli_common::*;
 
 /// A 50%-sparse MobileNetV1 at 32x32, width 0.25, 10 classes: (onnx path, sprig path).
 fn model(dir: &Path) -> (PathBuf, PathBuf) {
@@ -73,7 +43,7 @@ fn num(v: &serde_json::Value, key: &str) -> f64 {
 
 #[test]
 fn json_report_is_sane_and_matches_inspect() {
-    let d = tmp("json");
+    let d = Tmp::new("json");
     let (_, m) = model(&d);
     let ms = m.to_str().unwrap();
     let r = json(&sprig(&["bench", ms, "--runs", "7", "--warmup", "1", "--json"]));
@@ -109,7 +79,7 @@ fn json_report_is_sane_and_matches_inspect() {
 
 #[test]
 fn table_has_top_15_and_others() {
-    let d = tmp("table");
+    let d = Tmp::new("table");
     let (_, m) = model(&d);
     let o = sprig(&["bench", m.to_str().unwrap(), "--runs", "3", "--warmup", "1"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -124,7 +94,7 @@ fn table_has_top_15_and_others() {
 
 #[test]
 fn compare_times_tract_too() {
-    let d = tmp("compare");
+    let d = Tmp::new("compare");
     let (o, m) = model(&d);
     let r = json(&sprig(&["bench", m.to_str().unwrap(), "--runs", "4", "--warmup", "1", "--json", "--compare", o.to_str().unwrap()]));
     let c = &r["compare"];
@@ -139,7 +109,7 @@ fn compare_times_tract_too() {
 
 #[test]
 fn vs_threads_reports_pair_speedups_end_to_end_and_per_layer() {
-    let d = tmp("vs_threads");
+    let d = Tmp::new("vs_threads");
     let (_, m) = model(&d);
     let ms = m.to_str().unwrap();
     let r = json(&sprig(&["bench", ms, "--runs", "6", "--warmup", "1", "--json", "--threads", "2", "--vs-threads", "1"]));
@@ -164,7 +134,7 @@ fn vs_threads_reports_pair_speedups_end_to_end_and_per_layer() {
 
 #[test]
 fn isa_choice_is_honoured_or_refused() {
-    let d = tmp("isa");
+    let d = Tmp::new("isa");
     let (_, m) = model(&d);
     for isa in sprig_runtime::Isa::ALL {
         let o = sprig(&["bench", m.to_str().unwrap(), "--runs", "1", "--warmup", "1", "--json", "--isa", isa.name()]);
@@ -180,7 +150,7 @@ fn isa_choice_is_honoured_or_refused() {
 
 #[test]
 fn bad_inputs_are_errors_naming_what_is_wrong() {
-    let d = tmp("errors");
+    let d = Tmp::new("errors");
     let (_, m) = model(&d);
     let ms = m.to_str().unwrap();
     // No such model file.

@@ -1,44 +1,15 @@
 //! Drives `sprig convert` on small ONNX models built here with tract's protobuf types, then
 //! `sprig run` on the result, compared with tract run directly on the ONNX (the independent
 //! reference). Also checks that a failed conversion leaves no output file.
-use npyz::WriterBuilder;
 use prost::Message;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use tract_onnx::pb::{
     attribute_proto::AttributeType, tensor_proto::DataType, tensor_shape_proto::dimension, type_proto, AttributeProto,
     GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
 };
 use tract_onnx::prelude::*;
-
-fn sprig(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sprig")).args(args).output().expect("the sprig binary runs")
-}
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-/// A directory for one test, removed when dropped.
-struct Tmp(PathBuf);
-impl Tmp {
-    fn new(test: &str) -> Tmp {
-        let d = std::env::temp_dir().join(format!("sprig-cli-convert-{}-{test}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Tmp(d)
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+mod cli_common;
+use cli_common::*;
 
 fn vinfo(name: &str, dims: &[usize]) -> ValueInfoProto {
     let dim = dims
@@ -110,13 +81,6 @@ fn conv_relu_onnx() -> Vec<u8> {
     )
 }
 
-fn write_npy(path: &Path, shape: &[u64], v: &[f32]) {
-    let mut bytes = Vec::new();
-    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(&mut bytes).begin_nd().unwrap();
-    w.extend(v.iter().copied()).unwrap();
-    w.finish().unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
 
 fn tract_reference(onnx: &Path, x: &[f32]) -> Vec<f32> {
     let plan = tract_onnx::onnx()

@@ -5,41 +5,9 @@ use sprig_runtime::ops::params::ActParams;
 use sprig_runtime::ops::OpKind;
 use sprig_runtime::tensor::{DType, Encoding};
 use sprig_tools::writer::{write, FileDef, NodeDef, ValueDef, ValueStorage};
-use npyz::WriterBuilder;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn sprig(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sprig")).args(args).output().expect("the sprig binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh directory for one test, removed when dropped.
-struct Tmp(PathBuf);
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmp(test: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("sprig-cli-run-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
-}
+mod cli_common;
+use cli_common::*;
 
 fn arena(name: &str, shape: &[usize], offset: u64) -> ValueDef {
     ValueDef { name: name.into(), dtype: DType::F32, shape: shape.to_vec(), storage: ValueStorage::Arena { offset } }
@@ -84,20 +52,6 @@ fn add_model(dir: &Path) -> PathBuf {
     p
 }
 
-fn write_npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], v: &[T]) {
-    let mut bytes = Vec::new();
-    let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(&mut bytes).begin_nd().unwrap();
-    w.extend(v.iter().copied()).unwrap();
-    w.finish().unwrap();
-    std::fs::write(path, bytes).unwrap();
-}
-
-fn read_npy_f32(path: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let f = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = f.shape().to_vec();
-    (shape, f.into_vec::<f32>().unwrap())
-}
 
 const X: [f32; 6] = [-1.0, 2.0, -3.0, 4.5, 0.0, -0.5];
 
@@ -126,7 +80,7 @@ fn usage_errors_exit_2() {
 
 #[test]
 fn inspect_table_and_json() {
-    let d = tmp("inspect");
+    let d = Tmp::new("inspect");
     let m = relu_model(&d, "y");
     let o = sprig(&["inspect", m.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -158,7 +112,7 @@ fn inspect_table_and_json() {
 
 #[test]
 fn run_relu_matches_hand_computed() {
-    let d = tmp("relu");
+    let d = Tmp::new("relu");
     let m = relu_model(&d, "y");
     let x = d.join("x.npy");
     write_npy(&x, &[2, 3], &X);
@@ -173,7 +127,7 @@ fn run_relu_matches_hand_computed() {
 
 #[test]
 fn run_single_input_without_name_and_f64_input() {
-    let d = tmp("noname");
+    let d = Tmp::new("noname");
     let m = relu_model(&d, "y");
     let x = d.join("x64.npy");
     write_npy(&x, &[2, 3], &X.map(|v| v as f64));
@@ -185,7 +139,7 @@ fn run_single_input_without_name_and_f64_input() {
 
 #[test]
 fn output_names_are_sanitized() {
-    let d = tmp("sanitize");
+    let d = Tmp::new("sanitize");
     let m = relu_model(&d, "out/put:0 é");
     let x = d.join("x.npy");
     write_npy(&x, &[2, 3], &X);
@@ -198,7 +152,7 @@ fn output_names_are_sanitized() {
 
 #[test]
 fn run_two_inputs_with_constant() {
-    let d = tmp("add");
+    let d = Tmp::new("add");
     let m = add_model(&d);
     let (a, b) = (d.join("a.npy"), d.join("b.npy"));
     write_npy(&a, &[4], &[1f32, 2.0, 3.0, 4.0]);
@@ -237,7 +191,7 @@ fn run_two_inputs_with_constant() {
 
 #[test]
 fn run_input_errors() {
-    let d = tmp("inerr");
+    let d = Tmp::new("inerr");
     let m = relu_model(&d, "y");
     let ms = m.to_str().unwrap();
     let run = |spec: String| sprig(&["run", ms, "--input", &spec, "--output-dir", d.to_str().unwrap()]);
@@ -278,7 +232,7 @@ fn run_input_errors() {
 
 #[test]
 fn bad_model_files() {
-    let d = tmp("badmodel");
+    let d = Tmp::new("badmodel");
     let missing = d.join("missing.sprig");
     for sub in ["inspect", "run"] {
         let o = sprig(&[sub, missing.to_str().unwrap()]);

@@ -3,21 +3,13 @@
 //! (on by default), then `sprig run` on torch's own input; the written output is compared with
 //! the output torch computed (`|sprig - torch| <= 1e-4 + 1e-3 * |torch|` per element).
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn sprig(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sprig")).args(args).output().expect("the sprig binary runs")
-}
+mod cli_common;
+use cli_common::*;
 
 fn models() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("tests/models/torch")
 }
 
-fn npy_f32(p: &Path) -> (Vec<u64>, Vec<f32>) {
-    let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    (npy.shape().to_vec(), npy.into_vec::<f32>().unwrap())
-}
 
 #[test]
 fn convert_verify_and_run_a_dynamo_export() {
@@ -34,8 +26,8 @@ fn convert_verify_and_run_a_dynamo_export() {
     let input = models().join("encoder_dynamo_dyn.input_0.npy");
     let o = sprig(&["run", model.to_str().unwrap(), "--input", &format!("input_ids={}", input.display()), "--output-dir", out.to_str().unwrap()]);
     assert!(o.status.success(), "run failed:\n{}", String::from_utf8_lossy(&o.stderr));
-    let (shape, got) = npy_f32(&out.join("output.npy"));
-    let (want_shape, want) = npy_f32(&models().join("encoder_dynamo_dyn.output_0.npy"));
+    let (shape, got) = read_npy_f32(&out.join("output.npy"));
+    let (want_shape, want) = read_npy_f32(&models().join("encoder_dynamo_dyn.output_0.npy"));
     assert_eq!(shape, want_shape);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert!((g - w).abs() <= 1e-4 + 1e-3 * w.abs(), "element {i}: sprig {g}, torch {w}");

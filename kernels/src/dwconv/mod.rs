@@ -33,36 +33,9 @@ pub mod neon;
 
 use crate::{Activation, Isa};
 
-/// Geometry of a depthwise convolution.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DwGeom {
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub dh: usize,
-    pub dw: usize,
-    /// Padding at the top and the left (bottom/right padding is implied by `oh`/`ow`).
-    pub pt: usize,
-    pub pl: usize,
-    pub oh: usize,
-    pub ow: usize,
-}
-
-impl DwGeom {
-    pub fn check(&self, x: usize, w: usize, bias: Option<usize>, y: usize) {
-        assert!(self.sh > 0 && self.sw > 0 && self.dh > 0 && self.dw > 0, "dwconv: zero stride or dilation");
-        assert_eq!(x, self.c * self.h * self.w, "dwconv: input length");
-        assert_eq!(w, self.c * self.kh * self.kw, "dwconv: weight length");
-        assert_eq!(y, self.c * self.oh * self.ow, "dwconv: output length");
-        if let Some(b) = bias {
-            assert_eq!(b, self.c, "dwconv: bias length");
-        }
-    }
-}
+/// Geometry of a depthwise convolution: the one convolution geometry of this crate (`c` is all
+/// the channels, one filter each), under the name this module has always used.
+pub use crate::geom::ConvGeom as DwGeom;
 
 /// One output row's interior for a vector kernel.
 #[repr(C)]
@@ -133,7 +106,7 @@ pub fn kernel_name(isa: Isa, g: &DwGeom) -> &'static str {
 
 /// Depthwise convolution with the kernel for `isa` (the scalar reference when this CPU lacks it).
 pub fn dwconv2d(isa: Isa, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
-    g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    g.check_depthwise(x.len(), w.len(), bias.map(|b| b.len()), y.len());
     if let Some(k) = kernel3x3_for(isa, g).filter(|_| isa.available()) {
         return run3x3(k, g, x, |ch, t| t.copy_from_slice(&w[ch * 9..ch * 9 + 9]), bias, act, y);
     }
@@ -145,7 +118,7 @@ pub fn dwconv2d(isa: Isa, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>
 
 /// Depthwise convolution with one table row; panics if the CPU lacks its ISA.
 pub fn dwconv2d_with(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
-    g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    g.check_depthwise(x.len(), w.len(), bias.map(|b| b.len()), y.len());
     assert!(kr.isa.available(), "dwconv: {} needs {}, which this CPU lacks", kr.name, kr.isa.name());
     run(kr, g, x, w, bias, act, y)
 }
@@ -159,7 +132,7 @@ pub const F16W_MAX_TAPS: usize = 1024;
 /// kernel of `isa` (the 3x3 kernel where [`kernel3x3_for`] has one, else the row kernel on that
 /// channel alone), so the result equals [`dwconv2d`] on the widened weights. Filters of more than [`F16W_MAX_TAPS`] taps use the scalar reference per channel.
 pub fn dwconv2d_f16w(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
-    g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    g.check_depthwise(x.len(), w.len(), bias.map(|b| b.len()), y.len());
     if let Some(k) = kernel3x3_for(isa, g).filter(|_| isa.available()) {
         return run3x3(k, g, x, |ch, t| crate::f16::widen(isa, &w[ch * 9..ch * 9 + 9], t), bias, act, y);
     }
@@ -312,7 +285,7 @@ fn pad3x3_layout(k: &Dw3x3Kernel, g: &DwGeom) -> Option<(usize, usize)> {
 /// Depthwise convolution with one 3x3 table row; panics if the CPU lacks its ISA or `g` is not
 /// a geometry of that row (see [`kernel3x3_for`]).
 pub fn dwconv2d_3x3_with(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
-    g.check(x.len(), w.len(), bias.map(|b| b.len()), y.len());
+    g.check_depthwise(x.len(), w.len(), bias.map(|b| b.len()), y.len());
     assert!(k.isa.available(), "dwconv: {} needs {}, which this CPU lacks", k.name, k.isa.name());
     assert!(fits3x3(k, g), "dwconv: {} does not fit {g:?}", k.name);
     run3x3(k, g, x, |ch, t| t.copy_from_slice(&w[ch * 9..ch * 9 + 9]), bias, act, y)

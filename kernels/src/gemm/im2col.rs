@@ -11,51 +11,7 @@
 //!   positions); its column 0 is matrix column `j0`.
 //! - Packing reads `x` through checked slices only; [`Im2colRef::check`] validates the view.
 use super::driver::PackB;
-
-/// Geometry of a 2-D convolution over one `[c, h, w]` image, in elements.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ConvGeom {
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub dh: usize,
-    pub dw: usize,
-    /// Top and left padding.
-    pub pt: usize,
-    pub pl: usize,
-    pub oh: usize,
-    pub ow: usize,
-}
-
-impl ConvGeom {
-    /// Rows of the im2col matrix (the GEMM's k).
-    pub fn rows(&self) -> usize {
-        self.c * self.kh * self.kw
-    }
-
-    /// Columns of the im2col matrix (output positions, the GEMM's n).
-    pub fn cols(&self) -> usize {
-        self.oh * self.ow
-    }
-
-    /// Element (p, j) of the im2col matrix of `x` (the definition above, one element at a time).
-    pub fn at(&self, x: &[f32], p: usize, j: usize) -> f32 {
-        let khw = self.kh * self.kw;
-        let (ci, ky, kx) = (p / khw, p % khw / self.kw, p % self.kw);
-        let (oy, ox) = (j / self.ow, j % self.ow);
-        let iy = (oy * self.sh + ky * self.dh).wrapping_sub(self.pt);
-        let ix = (ox * self.sw + kx * self.dw).wrapping_sub(self.pl);
-        if iy < self.h && ix < self.w {
-            x[(ci * self.h + iy) * self.w + ix]
-        } else {
-            0.0
-        }
-    }
-}
+pub use crate::geom::ConvGeom;
 
 /// A column window of the im2col matrix of the image `x` (see the module doc).
 #[derive(Clone, Copy, Debug)]
@@ -111,8 +67,7 @@ impl<'a> Im2colRef<'a> {
         assert!(k.checked_mul(n).is_some_and(|len| dst.len() >= len), "im2col: destination shorter than rows*cols");
         let g = &self.g;
         let plane = g.h * g.w;
-        for p in 0..k {
-            let (ci, ky, kx) = (p / (g.kh * g.kw), p / g.kw % g.kh, p % g.kw);
+        for (p, (ci, ky, kx)) in Taps::from(g, 0).take(k).enumerate() {
             // The rows after p are the slack the spilling copies may write into (they are written
             // later); the last row has none and gets exact copies.
             stage_row(g, &self.x[ci * plane..(ci + 1) * plane], (ky, kx), self.j0, n, &mut dst[p * n..k * n]);
@@ -167,9 +122,8 @@ const W: usize = 8;
 fn pack<const NR: usize>(b: &Im2colRef, p0: usize, kc: usize, j0: usize, nc: usize, dst: &mut [f32]) {
     let g = &b.g;
     let plane = g.h * g.w;
-    let (mut ci, mut ky, mut kx) = (p0 / (g.kh * g.kw), p0 / g.kw % g.kh, p0 % g.kw);
     let mut stage = [0f32; STAGE + W];
-    for p in 0..kc {
+    for (p, (ci, ky, kx)) in Taps::from(g, p0).take(kc).enumerate() {
         let xc = &b.x[ci * plane..(ci + 1) * plane];
         let mut done = 0;
         while done < nc {
@@ -191,15 +145,42 @@ fn pack<const NR: usize>(b: &Im2colRef, p0: usize, kc: usize, j0: usize, nc: usi
             }
             done += len;
         }
-        kx += 1;
-        if kx == g.kw {
-            kx = 0;
-            ky += 1;
-            if ky == g.kh {
-                ky = 0;
-                ci += 1;
+    }
+}
+
+/// The taps `(ci, ky, kx)` of the im2col rows `p, p + 1, …` in order (row `p = (ci·kh + ky)·kw +
+/// kx`), stepped by a counter: one division at the start, none per row.
+struct Taps {
+    kh: usize,
+    kw: usize,
+    tap: (usize, usize, usize),
+}
+
+impl Taps {
+    fn from(g: &ConvGeom, p: usize) -> Self {
+        // A geometry without taps has no rows: no division by zero for it.
+        let tap = p.checked_div(g.kh * g.kw).map_or((0, 0, 0), |ci| (ci, p / g.kw % g.kh, p % g.kw));
+        Taps { kh: g.kh, kw: g.kw, tap }
+    }
+}
+
+impl Iterator for Taps {
+    type Item = (usize, usize, usize);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let cur = self.tap;
+        let (ci, ky, kx) = &mut self.tap;
+        *kx += 1;
+        if *kx == self.kw {
+            *kx = 0;
+            *ky += 1;
+            if *ky == self.kh {
+                *ky = 0;
+                *ci += 1;
             }
         }
+        Some(cur)
     }
 }
 
@@ -332,8 +313,7 @@ pub(super) fn sgemm_scalar(a: &super::Operand, b: &Im2colRef, c: super::MatMut, 
     for i in 0..m {
         let row = &mut c.data[i * c.rs..i * c.rs + n];
         row.fill(0.0);
-        let (mut ci, mut ky, mut kx) = (0, 0, 0);
-        for p in 0..k {
+        for (p, (ci, ky, kx)) in Taps::from(g, 0).take(k).enumerate() {
             let av = a.at(i, p);
             let xc = &b.x[ci * plane..(ci + 1) * plane];
             let (mut oy, mut ox) = (b.j0 / g.ow, b.j0 % g.ow);
@@ -347,15 +327,6 @@ pub(super) fn sgemm_scalar(a: &super::Operand, b: &Im2colRef, c: super::MatMut, 
                 if ox == g.ow {
                     ox = 0;
                     oy += 1;
-                }
-            }
-            kx += 1;
-            if kx == g.kw {
-                kx = 0;
-                ky += 1;
-                if ky == g.kh {
-                    ky = 0;
-                    ci += 1;
                 }
             }
         }

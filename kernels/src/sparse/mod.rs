@@ -88,6 +88,15 @@ pub fn kernel_available(isa: Isa, dtype: ValueType) -> bool {
     }
 }
 
+/// Panics unless the kernel row `name` (of `isa`, taking `block` blocks of `dtype` values) can
+/// run on this CPU (for f16: with F16C) and accepts `a`'s value type and layout: the checks the
+/// SpMM and SpMV `*_with` entry points make before their unsafe call.
+fn assert_kernel_runs(name: &str, isa: Isa, block: BlockSel, dtype: ValueType, a: &SparseMatrix) {
+    assert!(kernel_available(isa, dtype), "{name}: CPU lacks {} ({})", isa.name(), dtype.name());
+    assert_eq!(dtype, a.value_type(), "{name}: wrong value type");
+    assert!(block.accepts(a.layout()), "{name}: does not take {} blocks", a.layout());
+}
+
 /// Picks the table row for `isa`, `layout` and `dtype`: an exact ISA match first, then (for
 /// AVX-512, whose CPUs also run AVX2) an AVX2 row, then the scalar reference; ISAs this CPU cannot
 /// run (for f16: without F16C) are skipped.

@@ -32,7 +32,6 @@ use crate::error::OpError;
 use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
 use super::matmul::{expect_weight, Elems};
-use sprig_kernels::dwconv::DwGeom;
 use sprig_kernels::gemm::{sgemm, sgemm_mixed_scratch_len, sgemm_scratch_len, Bias, ConvGeom, Im2colRef, MatMut, MatRef, Operand};
 use sprig_kernels::{Activation, Isa};
 
@@ -77,10 +76,11 @@ impl Geom {
     fn packs_im2col(&self) -> bool {
         !self.pointwise() && self.mg() > 1 && self.oh * self.ow > 1
     }
-    /// The geometry of one group's image for the im2col operand.
-    fn conv_geom(&self) -> ConvGeom {
+    /// The kernels' geometry of a `c`-channel image with this conv's spatial sizes: one group's
+    /// image (`c = cg`) for the im2col operand, all channels for a depthwise conv.
+    fn conv_geom(&self, c: usize) -> ConvGeom {
         let g = self;
-        ConvGeom { c: g.cg(), h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, pt: g.pt, pl: g.pl, oh: g.oh, ow: g.ow }
+        ConvGeom { c, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, pt: g.pt, pl: g.pl, oh: g.oh, ow: g.ow }
     }
 }
 
@@ -240,7 +240,7 @@ fn im2col_split(g: &Geom, x: &[f32], cols: &mut [f32], workers: &Workers) {
 /// Rows of channels `chans` (written from `cols[0]` on).
 fn im2col_channels(g: &Geom, x: &[f32], cols: &mut [f32], chans: core::ops::Range<usize>) {
     let plane = g.h * g.w;
-    let sub = ConvGeom { c: chans.len(), ..g.conv_geom() };
+    let sub = g.conv_geom(chans.len());
     Im2colRef::new(&x[chans.start * plane..chans.end * plane], sub).write(cols);
 }
 
@@ -274,7 +274,7 @@ pub(crate) fn exec_conv(
     let yd = data_mut::<f32>(y)?;
     let (in_img, out_img) = (g.c * g.h * g.w, g.m * g.oh * g.ow);
     if g.depthwise() {
-        let dg = DwGeom { c: g.c, h: g.h, w: g.w, kh: g.kh, kw: g.kw, sh: g.sh, sw: g.sw, dh: g.dh, dw: g.dw, pt: g.pt, pl: g.pl, oh: g.oh, ow: g.ow };
+        let dg = g.conv_geom(g.c);
         for n in 0..g.n {
             super::split::dwconv_split(isa, &dg, &xd[n * in_img..(n + 1) * in_img], wd, bd, &act, &mut yd[n * out_img..(n + 1) * out_img], workers);
         }
@@ -284,7 +284,7 @@ pub(crate) fn exec_conv(
     let ncols = if g.packs_im2col() { 0 } else { ncols };
     let (cols, gs) = split_scratch(scratch, ncols, sgemm_scratch_len(gm, gn, gk).max(sgemm_mixed_scratch_len(gm, gn, gk)))?;
     let (cg, mg, hw_in) = (g.cg(), g.mg(), g.h * g.w);
-    let cgeom = g.conv_geom();
+    let cgeom = g.conv_geom(cg);
     for n in 0..g.n {
         for gi in 0..g.group {
             let xg = &xd[n * in_img + gi * cg * hw_in..n * in_img + (gi + 1) * cg * hw_in];

@@ -172,9 +172,7 @@ pub fn check_args(a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: &[f32], 
 
 /// Panics unless the kernel can run on this CPU with this matrix.
 fn check_kernel(kernel: &SpmmKernel, a: &SparseMatrix) {
-    assert!(super::kernel_available(kernel.isa, kernel.dtype), "{}: CPU lacks {} ({})", kernel.name, kernel.isa.name(), kernel.dtype.name());
-    assert_eq!(kernel.dtype, a.value_type(), "{}: wrong value type", kernel.name);
-    assert!(kernel.block.accepts(a.layout()), "{}: does not take {} blocks", kernel.name, a.layout());
+    super::assert_kernel_runs(kernel.name, kernel.isa, kernel.block, kernel.dtype, a);
 }
 
 /// The kernel [`spmm`] would use for `isa` and `layout` with f32 values.

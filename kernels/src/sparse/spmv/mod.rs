@@ -148,9 +148,7 @@ pub fn spmv(isa: Isa, a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activati
 /// Runs one given table kernel. Panics if its ISA (for f16: with F16C) is not available, it does
 /// not accept the layout or the value type, or `x`/`y` have the wrong length.
 pub fn spmv_with(kernel: &SpmvKernel, a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    assert!(super::kernel_available(kernel.isa, kernel.dtype), "{}: CPU lacks {} ({})", kernel.name, kernel.isa.name(), kernel.dtype.name());
-    assert_eq!(kernel.dtype, a.value_type(), "{}: wrong value type", kernel.name);
-    assert!(kernel.block.accepts(a.layout()), "{}: does not take {} blocks", kernel.name, a.layout());
+    super::assert_kernel_runs(kernel.name, kernel.isa, kernel.block, kernel.dtype, a);
     assert_eq!(x.len(), a.k(), "spmv: x length != k");
     assert_eq!(y.len(), a.m(), "spmv: y length != m");
     // SAFETY: ISA available, layout and value type accepted, lengths checked (asserted above); `a` is a parsed,
