@@ -77,29 +77,19 @@ unsafe fn spmm<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const C: usiz
         // block rows, so W is not streamed once more per tail step (before, each 1-vector step
         // of the tail was its own sweep over all block rows).
         let last = p1 == nfull;
+        // One-row tiles (R = 1) on x86 fold the tail into the last full tile when the two fit in
+        // `TAIL_VECTORS_R1` vectors: N = 196 (64-column tiles) then takes three passes over each
+        // row's non-zeros instead of four, the fourth for 4 columns.
+        let fold = cfg!(target_arch = "x86_64") && R == 1 && last && p1 > p0 && n > nfull && (n - p1 + nr).div_ceil(l) <= TAIL_VECTORS_R1;
+        let p1 = if fold { p1 - nr } else { p1 };
         for br in 0..a.block_rows() {
             let mut n0 = p0;
             while n0 < p1 {
                 t.run::<R, C, NV, false>(br, n0, nr);
                 n0 += nr;
             }
-            if last {
-                // 2-vector steps for tails of tiles wider than 2 vectors on x86 (AVX2 1x1 at N = 49:
-                // 1.5x, in spmm_ab's dense/sparse ratios). Not on NEON (4 lanes): there the steps
-                // grew the aarch64 C example by ~16 KB (README size guard).
-                if NV > 2 && V::LANES >= 8 {
-                    while n0 + 2 * l <= n {
-                        t.run::<R, C, 2, false>(br, n0, 2 * l);
-                        n0 += 2 * l;
-                    }
-                }
-                while n0 + l <= n {
-                    t.run::<R, C, 1, false>(br, n0, l);
-                    n0 += l;
-                }
-                if n0 < n {
-                    t.run::<R, C, 1, true>(br, n0, n - n0);
-                }
+            if last && n0 < n {
+                t.tail::<R, C, NV>(br, n0, n - n0);
             }
         }
         if last {
@@ -108,6 +98,10 @@ unsafe fn spmm<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const C: usiz
         p0 = p1;
     }
 }
+
+/// The most vectors a one-row (R = 1) tail pass takes on x86: its accumulators plus one broadcast
+/// fit AVX2's 16 registers when the B loads fold into the FMAs.
+const TAIL_VECTORS_R1: usize = 12;
 
 /// How many blocks ahead (within the block row) the R×1 kernels prefetch their B row segment.
 /// The B rows an index picks are random to the hardware prefetchers, and for batched MatMul B
@@ -148,8 +142,65 @@ struct Tile<'a, 'b, I, V, W> {
 }
 
 impl<I: Idx, V: Simd, W: Wt<V>> Tile<'_, '_, I, V, W> {
-    /// Computes rows `br·R .. br·R+R` (those < m), columns `n0 .. n0+cols` of C. With `PARTIAL`,
-    /// `NV == 1` and `cols < LANES`.
+    /// The N tail of block row `br` (`rem` < NV·LANES columns from `n0`; for R = 1 on x86 up to
+    /// `TAIL_VECTORS_R1` vectors, see the fold in `spmm`). On x86 (8 or 16 lanes)
+    /// one pass of ⌈rem / LANES⌉ vectors, the last one partial: before, a tail of 49 columns (1x1,
+    /// 64-column tiles: N = 49 is MobileNetV1's 7x7 stage) took three 2-vector passes and a
+    /// 1-column pass over the row's non-zeros, paying the index and weight loads four times. On
+    /// other targets 1-vector passes and a partial one (fewer instantiations: the NEON kernels
+    /// count against the README's embedded size guard).
+    #[inline(always)]
+    unsafe fn tail<const R: usize, const C: usize, const NV: usize>(&self, br: usize, n0: usize, rem: usize) {
+        let l = V::LANES;
+        #[cfg(target_arch = "x86_64")]
+        {
+            const { assert!(NV <= TAIL_VECTORS_R1, "tail: tiles of at most TAIL_VECTORS_R1 vectors") };
+            // Wider than NV only for one-row tiles (the fold in `spmm`).
+            let most = if R == 1 { TAIL_VECTORS_R1 } else { NV };
+            let partial = !rem.is_multiple_of(l);
+            macro_rules! pass {
+                ($v:literal) => {
+                    if most >= $v {
+                        if partial {
+                            self.run::<R, C, $v, true>(br, n0, rem)
+                        } else {
+                            self.run::<R, C, $v, false>(br, n0, rem)
+                        }
+                    }
+                };
+            }
+            match rem.div_ceil(l) {
+                1 => pass!(1),
+                2 => pass!(2),
+                3 => pass!(3),
+                4 => pass!(4),
+                5 => pass!(5),
+                6 => pass!(6),
+                7 => pass!(7),
+                8 => pass!(8),
+                9 => pass!(9),
+                10 => pass!(10),
+                11 => pass!(11),
+                _ => pass!(12),
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let mut n0 = n0;
+            let end = n0 + rem;
+            while n0 + l <= end {
+                self.run::<R, C, 1, false>(br, n0, l);
+                n0 += l;
+            }
+            if n0 < end {
+                self.run::<R, C, 1, true>(br, n0, end - n0);
+            }
+        }
+    }
+
+    /// Computes rows `br·R .. br·R+R` (those < m), columns `n0 .. n0+cols` of C. Without
+    /// `PARTIAL`, `cols == NV·LANES`; with it, vectors `0 .. NV-1` are full and the last one holds
+    /// the remaining `cols - (NV-1)·LANES` columns (1 ..= LANES-1).
     #[inline(always)]
     unsafe fn run<const R: usize, const C: usize, const NV: usize, const PARTIAL: bool>(&self, br: usize, n0: usize, cols: usize) {
         let l = V::LANES;
@@ -185,7 +236,7 @@ impl<I: Idx, V: Simd, W: Wt<V>> Tile<'_, '_, I, V, W> {
                 let brow = self.b.add(p * self.ldb + n0);
                 let mut bv = [V::zero(); NV];
                 for (v, x) in bv.iter_mut().enumerate() {
-                    *x = if PARTIAL { V::load_partial(brow.add(v * l), cols) } else { V::load(brow.add(v * l)) };
+                    *x = if PARTIAL && v == NV - 1 { V::load_partial(brow.add(v * l), cols - v * l) } else { V::load(brow.add(v * l)) };
                 }
                 for (r, accr) in acc.iter_mut().enumerate() {
                     let wr = W::splat(w.add(r));
@@ -201,7 +252,7 @@ impl<I: Idx, V: Simd, W: Wt<V>> Tile<'_, '_, I, V, W> {
                         let brow = self.b.add((p + cc) * self.ldb + n0);
                         let wc = W::splat(w.add(cc));
                         for v in 0..NV {
-                            let x = if PARTIAL { V::load_partial(brow.add(v * l), cols) } else { V::load(brow.add(v * l)) };
+                            let x = if PARTIAL && v == NV - 1 { V::load_partial(brow.add(v * l), cols - v * l) } else { V::load(brow.add(v * l)) };
                             acc[0][v] = V::fma(acc[0][v], wc, x);
                         }
                     }
@@ -222,8 +273,8 @@ impl<I: Idx, V: Simd, W: Wt<V>> Tile<'_, '_, I, V, W> {
             let crow = self.c.add((row0 + r) * self.ldc + n0);
             for (v, &x) in accr.iter().enumerate() {
                 let y = self.va.apply(x);
-                if PARTIAL {
-                    V::store_partial(crow.add(v * l), y, cols)
+                if PARTIAL && v == NV - 1 {
+                    V::store_partial(crow.add(v * l), y, cols - v * l)
                 } else {
                     V::store(crow.add(v * l), y)
                 }
