@@ -17,34 +17,8 @@ use sprig_kernels::{Activation, Isa};
 use std::hint::black_box;
 use std::time::Instant;
 
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Weights whose R×C blocks are zero with probability `sparsity`.
-fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> Vec<f32> {
-    let mut rng = Rng(seed | 1);
-    let (r, c) = layout.block();
-    let mut w = vec![0.0f32; m * k];
-    for br in 0..m.div_ceil(r) {
-        for bc in 0..k.div_ceil(c) {
-            if rng.unit() >= sparsity {
-                for i in br * r..(br * r + r).min(m) {
-                    for j in bc * c..(bc * c + c).min(k) {
-                        w[i * k + j] = (rng.unit() - 0.5) as f32 + 0.01;
-                    }
-                }
-            }
-        }
-    }
-    w
-}
+mod common;
+use common::weights;
 
 /// Best-of-5 seconds per call of `f`, each sample running `f` for at least ~20 ms.
 fn time(mut f: impl FnMut()) -> f64 {

@@ -12,39 +12,11 @@ use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
 use sprig_kernels::sparse::{analyze, pack, spmm, spmm::spmm_kernel_for_n, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
 use std::hint::black_box;
-use std::time::Instant;
 
 const MOBILENET_PW: &[(usize, usize, usize)] = &[(64, 32, 12544), (128, 64, 3136), (256, 128, 784), (512, 256, 196), (1024, 512, 49)];
 
-/// xorshift, as in the bench, so both draw the same kind of random blocks.
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
-/// Weights whose R×1 blocks are zero with probability `sparsity`.
-fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> Vec<f32> {
-    let mut rng = Rng(seed);
-    let (r, c) = layout.block();
-    let mut w = vec![0.0f32; m * k];
-    for br in 0..m.div_ceil(r) {
-        for bc in 0..k.div_ceil(c) {
-            if rng.unit() >= sparsity {
-                for i in br * r..(br * r + r).min(m) {
-                    for j in bc * c..(bc * c + c).min(k) {
-                        w[i * k + j] = (rng.unit() - 0.5) as f32 + 0.01;
-                    }
-                }
-            }
-        }
-    }
-    w
-}
+mod common;
+use common::weights;
 
 fn blob(w: &[f32], m: usize, k: usize, bias: &[f32], layout: Layout) -> Vec<u64> {
     let st = analyze(w, m, k, layout).unwrap();
@@ -84,18 +56,7 @@ fn main() {
                 spmm(isa, &a, &b, n, n, &mut c_sparse, n, &act);
                 black_box(&c_sparse);
             };
-            let time = |f: &mut dyn FnMut()| {
-                f();
-                let mut v: Vec<f64> = (0..reps)
-                    .map(|_| {
-                        let t = Instant::now();
-                        f();
-                        t.elapsed().as_secs_f64()
-                    })
-                    .collect();
-                v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-                v[v.len() / 2]
-            };
+            let time = |f: &mut dyn FnMut()| common::median_time(reps, f);
             let (mut ratios, mut td, mut ts) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..rounds {
                 let (d, s) = (time(&mut dense), time(&mut sparse));
