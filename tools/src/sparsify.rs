@@ -336,7 +336,7 @@ pub struct WeightStats {
 
 /// [`WeightStats`] of node `k`; `None` for nodes without a constant Conv/MatMul weight.
 pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<WeightStats> {
-    use sprig_kernels::sparse::{spmm::spmm_kernel, spmv::spmv_kernel, SparseMatrix};
+    use sprig_kernels::sparse::{spmm::spmm_kernel_for_n, spmv::spmv_kernel_for, SparseMatrix};
     use sprig_runtime::tensor::Encoding;
     let n = model.node(k)?;
     if !matches!(n.op, OpKind::Conv | OpKind::MatMul) {
@@ -354,14 +354,19 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<
             let s = SparseMatrix::parse(bytes).ok()?;
             // f32 or f16 values, widened.
             let nnz = (0..s.values_len()).filter(|&i| s.value(i) != 0.0).count();
+            // The SpMM's N: a MatMul's rows (SpMV up to SPMV_MAX_ROWS), a 1x1 Conv's H·W (per image).
             let rows = match n.op {
                 OpKind::MatMul => {
                     let a = model.value(*n.inputs.first()?)?;
                     a.shape.dims()[..a.shape.rank().saturating_sub(1)].iter().product::<usize>()
                 }
-                _ => usize::MAX,
+                _ => {
+                    let y = model.value(*n.outputs.first()?)?;
+                    y.shape.dims().iter().skip(2).product::<usize>().max(SPMV_MAX_ROWS + 1)
+                }
             };
-            let kernel = if rows <= SPMV_MAX_ROWS { spmv_kernel(isa, s.layout()).name } else { spmm_kernel(isa, s.layout()).name };
+            let (layout, vt) = (s.layout(), s.value_type());
+            let kernel = if rows <= SPMV_MAX_ROWS { spmv_kernel_for(isa, layout, vt).name } else { spmm_kernel_for_n(isa, layout, vt, rows).name };
             let (r, c) = s.layout().block();
             stored = s.nnz_blocks() * r * c;
             (nnz, s.layout().to_string(), kernel.to_string())

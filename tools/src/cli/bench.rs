@@ -179,11 +179,12 @@ fn ms(d: Duration) -> f64 {
 /// packed straight from the input unless 1x1 stride 1 unpadded; explicit im2col + GEMV when
 /// M/group or OH·OW is 1), MatMul → GEMM (GEMV when M or N is 1); a sparse weight
 /// encoding names the encoding's kernel family with the ISA.
-fn kernel_name(l: &LayerDesc, params: &[u8], isa: Isa) -> String {
+fn kernel_name(model: &Model, l: &LayerDesc, params: &[u8], isa: Isa) -> String {
     use sprig_kernels::{dwconv, gemm};
     let gemm_name = || gemm::kernel_for(isa).filter(|_| isa.available()).map_or("sgemm_ref_scalar", |k| k.name);
     if l.encoding != "-" && l.encoding != "dense" {
-        return format!("{} ({})", l.encoding, isa.name());
+        // Sparse weights: the SpMM/SpMV table row the op takes for this ISA and N.
+        return sprig_tools::sparsify::weight_stats(model, l.index, isa).map_or_else(|| format!("{} ({})", l.encoding, isa.name()), |w| w.kernel);
     }
     let shape = |i: usize| l.inputs.get(i).map(|t| t.shape.clone()).unwrap_or_default();
     let out = l.outputs.first().map(|t| t.shape.clone()).unwrap_or_default();
@@ -455,7 +456,7 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
                 op: l.op,
                 attrs: l.attrs.clone(),
                 encoding: l.encoding.clone(),
-                kernel: kernel_name(l, params, isa),
+                kernel: kernel_name(model, l, params, isa),
                 median_ms: t,
                 share: 0.0,
                 flops: l.flops,
