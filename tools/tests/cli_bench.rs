@@ -133,6 +133,26 @@ fn vs_threads_reports_pair_speedups_end_to_end_and_per_layer() {
 }
 
 #[test]
+fn sparse_layers_name_their_table_kernel() {
+    let d = Tmp::new("sparse_kernels");
+    let opts = SynthOptions { sparsity: 0.9, block_rows: 4, resolution: 32, width: 0.25, classes: 10, ..SynthOptions::default() };
+    let conv = convert_bytes(&synth::build(Arch::MobileNetV1, &opts).unwrap(), &ConvertOptions::default()).unwrap();
+    let m = d.join("m90.sprig");
+    std::fs::write(&m, &conv.bytes).unwrap();
+    let r = json(&sprig(&["bench", m.to_str().unwrap(), "--runs", "1", "--warmup", "1", "--json"]));
+    let sparse: Vec<_> = r["layers"].as_array().unwrap().iter().filter(|l| l["encoding"] == "block-sparse").collect();
+    assert!(!sparse.is_empty(), "the 90 % model has sparse layers: {r}");
+    let inspected = inspect(&m);
+    for l in sparse {
+        let k = l["kernel"].as_str().unwrap();
+        // A table row (e.g. spmm_f32_4x1_n24_avx2), the one inspect reports for the layer too.
+        assert!(k.starts_with("spmm_f32_4x1_") || k.starts_with("spmv_f32_4x1_"), "{l}");
+        let same = inspected["layers"].as_array().unwrap().iter().find(|x| x["name"] == l["name"]).unwrap();
+        assert_eq!(same["weight"]["kernel"].as_str(), Some(k), "{same}");
+    }
+}
+
+#[test]
 fn isa_choice_is_honoured_or_refused() {
     let d = Tmp::new("isa");
     let (_, m) = model(&d);
