@@ -100,19 +100,13 @@ fn check(runner: Runner, case: &Case) -> Result<(), String> {
 }
 
 fn case_strategy(max_m: usize, max_n: usize, max_k: usize) -> impl Strategy<Value = Case> {
-    (1..=max_m, 1..=max_n, 0..=max_k, layout(), layout(), 0usize..ACTS.len(), 0usize..3, 0usize..3, any::<u64>()).prop_map(
-        |(m, n, k, la, lb, act, bias, c_pad, seed)| Case {
-            m,
-            n,
-            k,
-            la,
-            lb,
-            act: ACTS[act],
-            bias: [BiasKind::None, BiasKind::Row, BiasKind::Col][bias],
-            c_pad,
-            seed,
-        },
-    )
+    (1..=max_m, 1..=max_n, 0..=max_k, layout(), layout(), 0usize..ACTS.len(), 0usize..3, 0usize..3, any::<u64>()).prop_map(case_of)
+}
+
+/// A [`Case`] from drawn (m, n, k, A layout, B layout, activation index, bias kind index, C
+/// padding, seed).
+fn case_of((m, n, k, la, lb, act, bias, c_pad, seed): (usize, usize, usize, Layout, Layout, usize, usize, usize, u64)) -> Case {
+    Case { m, n, k, la, lb, act: ACTS[act], bias: [BiasKind::None, BiasKind::Row, BiasKind::Col][bias], c_pad, seed }
 }
 
 /// Runs proptest over `strategy` for every table row; prints SKIPPED for rows this CPU lacks.
@@ -247,17 +241,7 @@ fn in_place_kernels() -> Vec<&'static GemmKernel> {
 #[test]
 fn in_place_a_all_shapes() {
     let s = (1usize..=40, 2usize..=70, 1usize..=600, prop_oneof![Just(Layout::RowMajor), (1usize..9).prop_map(Layout::Padded)], layout(), 0usize..ACTS.len(), 0usize..3, 0usize..3, any::<u64>())
-        .prop_map(|(m, n, k, la, lb, act, bias, c_pad, seed)| Case {
-            m,
-            n,
-            k,
-            la,
-            lb,
-            act: ACTS[act],
-            bias: [BiasKind::None, BiasKind::Row, BiasKind::Col][bias],
-            c_pad,
-            seed,
-        });
+        .prop_map(case_of);
     let kernels = in_place_kernels();
     for kr in &kernels {
         for path in [APath::InPlace, APath::Packed, APath::Auto] {

@@ -143,13 +143,13 @@ impl<'a> Workers<'a> {
         unsafe { core::slice::from_raw_parts_mut(self.base.add((w - 1) * self.per), self.per) }
     }
 
-    /// Splits `0..n` into at most `max_parts` contiguous ranges (boundaries multiples of
-    /// `align`, except the end) and calls `f(range, worker)` for each, in parallel when `work`
-    /// (total multiply-adds or similar) reaches [`MIN_PARALLEL_WORK`] and there are several
-    /// threads; otherwise one call `f(0..n, 0)`. Ranges are claimed dynamically, so more parts
-    /// than threads ([`TASKS_PER_THREAD`]) let the others take over the parts of a thread the OS
-    /// has descheduled.
-    pub fn for_ranges(&self, n: usize, align: usize, work: usize, max_parts: usize, f: &(dyn Fn(Range<usize>, usize) + Sync)) {
+    /// The part count shared by [`Workers::for_ranges`] and [`Workers::for_balanced`]:
+    /// `Some((align, units, parts))` with `parts ≥ 2` when the split runs in parallel; otherwise
+    /// it has already called `f(0..n, 0)` (when `n > 0`) and returns `None`. Always inlined: without
+    /// std `threads()` is the constant 1, and only inlined does that drop the callers' parallel
+    /// branches (the C example grew by 12 KB on x86_64 without it).
+    #[inline(always)]
+    fn parts_for(&self, n: usize, align: usize, work: usize, max_parts: usize, f: &(dyn Fn(Range<usize>, usize) + Sync)) -> Option<(usize, usize, usize)> {
         let align = align.max(1);
         let units = n.div_ceil(align);
         let parts = if work < MIN_PARALLEL_WORK || self.threads() == 1 { 1 } else { max_parts.min(units).max(1) };
@@ -157,8 +157,19 @@ impl<'a> Workers<'a> {
             if n > 0 {
                 f(0..n, 0);
             }
-            return;
+            return None;
         }
+        Some((align, units, parts))
+    }
+
+    /// Splits `0..n` into at most `max_parts` contiguous ranges (boundaries multiples of
+    /// `align`, except the end) and calls `f(range, worker)` for each, in parallel when `work`
+    /// (total multiply-adds or similar) reaches [`MIN_PARALLEL_WORK`] and there are several
+    /// threads; otherwise one call `f(0..n, 0)`. Ranges are claimed dynamically, so more parts
+    /// than threads ([`TASKS_PER_THREAD`]) let the others take over the parts of a thread the OS
+    /// has descheduled.
+    pub fn for_ranges(&self, n: usize, align: usize, work: usize, max_parts: usize, f: &(dyn Fn(Range<usize>, usize) + Sync)) {
+        let Some((align, units, parts)) = self.parts_for(n, align, work, max_parts, f) else { return };
         self.par.run(parts, &|t, w| {
             let r = part(units, parts, t);
             let lo = (r.start * align).min(n);
@@ -186,15 +197,7 @@ impl Workers<'_> {
         prefix: &(dyn Fn(usize) -> usize + Sync),
         f: &(dyn Fn(Range<usize>, usize) + Sync),
     ) {
-        let align = align.max(1);
-        let units = n.div_ceil(align);
-        let parts = if work < MIN_PARALLEL_WORK || self.threads() == 1 { 1 } else { max_parts.min(units).max(1) };
-        if parts <= 1 {
-            if n > 0 {
-                f(0..n, 0);
-            }
-            return;
-        }
+        let Some((align, units, parts)) = self.parts_for(n, align, work, max_parts, f) else { return };
         let base = prefix(0);
         let total = prefix(n).saturating_sub(base);
         let cost = |u: usize| prefix((u * align).min(n)).saturating_sub(base);
