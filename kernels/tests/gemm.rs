@@ -191,8 +191,10 @@ fn named_edge_cases() {
 /// `sgemm` with every ISA: unavailable ones must fall back to the scalar kernel, not fail.
 #[test]
 fn dispatch_every_isa() {
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 64, ..ProptestConfig::default() });
     for isa in Isa::ALL {
+        // A runner per ISA: a `TestRunner` counts its passed cases across `run` calls, so a shared
+        // one would run no case after the first ISA.
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 64, ..ProptestConfig::default() });
         if !isa.available() {
             println!("NOTE: sgemm({}) runs the scalar fallback (CPU lacks {})", isa.name(), isa.name());
         }

@@ -149,8 +149,10 @@ fn random_geometries_all_kernels() {
 
 #[test]
 fn dispatch_every_isa() {
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 16, ..ProptestConfig::default() });
     for isa in [Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon] {
+        // A runner per ISA: a `TestRunner` counts its passed cases across `run` calls, so a shared
+        // one would run no case after the first ISA.
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 16, ..ProptestConfig::default() });
         // An unavailable ISA falls back to the scalar reference: still a valid result.
         runner.run(&case_strategy(9), |case| check(&Runner::Dispatch(isa), &case, false).map_err(TestCaseError::fail)).unwrap();
     }
