@@ -116,15 +116,17 @@ fn vs_threads_reports_pair_speedups_end_to_end_and_per_layer() {
     let v = &r["vs_threads"];
     assert_eq!(v["threads"], 1, "{v}");
     assert_eq!(r["threads"], 2);
-    for key in ["speedup", "speedup_p10", "speedup_p90", "median_ms"] {
+    for key in ["speedup", "speedup_p10", "speedup_p90", "median_ms", "host_ceiling", "host_ceiling_p10", "host_ceiling_p90", "host_stream_ceiling"] {
         assert!(num(v, key).is_finite() && num(v, key) > 0.0, "{key}: {v}");
     }
-    assert!(num(v, "speedup_p10") <= num(v, "speedup") && num(v, "speedup") <= num(v, "speedup_p90"), "{v}");
+    for k in ["speedup", "host_ceiling"] {
+        assert!(num(v, &format!("{k}_p10")) <= num(v, k) && num(v, k) <= num(v, &format!("{k}_p90")), "{v}");
+    }
     let layers = r["layers"].as_array().unwrap();
     assert!(layers.iter().filter(|l| l["median_ms"].as_f64().unwrap() > 0.0).all(|l| l["speedup_vs_threads"].as_f64().is_some_and(|x| x > 0.0)), "{r}");
     // The table shows the column; without the option neither the field nor the column appears.
     let out = stdout(&sprig(&["bench", ms, "--runs", "2", "--warmup", "1", "--threads", "2", "--vs-threads", "1"]));
-    assert!(out.contains("vs 1 thr") && out.contains("2 thread(s) vs 1:"), "{out}");
+    assert!(out.contains("vs 1 thr") && out.contains("2 thread(s) vs 1:") && out.contains("host ceiling in the same seconds"), "{out}");
     let plain = json(&sprig(&["bench", ms, "--runs", "2", "--warmup", "1", "--json"]));
     assert!(plain.get("vs_threads").is_none() && plain["layers"][0].get("speedup_vs_threads").is_none(), "{plain}");
     let e = sprig(&["bench", ms, "--runs", "1", "--vs-threads", "0"]);

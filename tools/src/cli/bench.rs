@@ -16,8 +16,11 @@
 //! run (in both orders), so that each timed run has a partner taken a few milliseconds apart. The
 //! speed-up is the median over those pairs of (time on N threads / time on --threads), end to end
 //! and per layer: on a shared machine whose speed drifts by 2x within seconds, separate processes
-//! (or separate batches) give per-round ratios anywhere from 0.6x to 2x, run pairs do not.
+//! (or separate batches) give per-round ratios anywhere from 0.6x to 2x, run pairs do not. After
+//! each run pair a pure-arithmetic probe times the same two thread counts (`ceiling.rs`): its
+//! median is the host's own ceiling in those seconds, printed beside the model's speed-up.
 use super::inspect::{describe, LayerDesc};
+use super::ceiling::Ceiling;
 use super::{fmt_bytes, load_model, parse_input_shape, table};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -118,6 +121,13 @@ pub struct VsThreads {
     /// 10th and 90th percentile of those per-pair ratios.
     pub speedup_p10: f64,
     pub speedup_p90: f64,
+    /// The host's own speed-up in the same seconds: median over probe pairs (one after each run
+    /// pair) of (pure-arithmetic probe on N threads / on --threads), see `ceiling.rs`.
+    pub host_ceiling: f64,
+    pub host_ceiling_p10: f64,
+    pub host_ceiling_p90: f64,
+    /// Likewise for the streaming probe (4 MiB in, 4 MiB out per pass).
+    pub host_stream_ceiling: f64,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -408,6 +418,11 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
         per_run += t0.elapsed() / args.warmup.max(1) as u32;
     }
 
+    // The host's ceiling, probed after every run pair: about half a run's time per probe.
+    let mut ceiling = match args.vs_threads {
+        Some(n) => Some(Ceiling::new(args.threads, n, (per_run / 2).clamp(Duration::from_micros(200), Duration::from_millis(2)))?),
+        None => None,
+    };
     let rounds = if tract.is_some() { args.runs.min(10) } else { 1 };
     let pb = progress(args.runs as u64, args.json, per_run * args.runs as u32);
     let mut tract_ms = Vec::with_capacity(args.runs);
@@ -426,6 +441,9 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
                     v.run(true).map_err(fail)?;
                 }
                 None => sb.run(true).map_err(fail)?,
+            }
+            if let Some(c) = ceiling.as_mut() {
+                c.pair();
             }
             pb.inc(1);
         }
@@ -501,7 +519,21 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
         vs_threads: match (args.vs_threads, sb_vs.as_ref()) {
             (Some(n), Some(v)) => pair_ratios(&v.total_ms, &sb.total_ms).map(|mut r| {
                 r.sort_by(f64::total_cmp);
-                VsThreads { threads: n, median_ms: median(&v.total_ms), speedup: percentile(&r, 0.5), speedup_p10: percentile(&r, 0.1), speedup_p90: percentile(&r, 0.9) }
+                let (mut c, mut cs) = ceiling.map(|c| (c.ratios, c.stream_ratios)).unwrap_or_default();
+                c.sort_by(f64::total_cmp);
+                cs.sort_by(f64::total_cmp);
+                let q = |p: f64| if c.is_empty() { f64::NAN } else { percentile(&c, p) };
+                VsThreads {
+                    threads: n,
+                    median_ms: median(&v.total_ms),
+                    speedup: percentile(&r, 0.5),
+                    speedup_p10: percentile(&r, 0.1),
+                    speedup_p90: percentile(&r, 0.9),
+                    host_ceiling: q(0.5),
+                    host_ceiling_p10: q(0.1),
+                    host_ceiling_p90: q(0.9),
+                    host_stream_ceiling: if cs.is_empty() { f64::NAN } else { percentile(&cs, 0.5) },
+                }
             }),
             _ => None,
         },
@@ -598,6 +630,16 @@ pub fn render(r: &BenchReport) -> String {
         s += &format!(
             "  {} thread(s) vs {}: {:.2}x (median of {} interleaved run pairs of (time on {} / time on {}); p10 {:.2}x, p90 {:.2}x); median on {}: {:.3} ms\n",
             r.threads, v.threads, v.speedup, r.runs, v.threads, r.threads, v.speedup_p10, v.speedup_p90, v.threads, v.median_ms
+        );
+        s += &format!(
+            "  host ceiling in the same seconds ({} thread(s) vs {}): pure arithmetic {:.2}x (p10 {:.2}x, p90 {:.2}x), streaming 8 MiB {:.2}x; model / arithmetic ceiling {:.2}\n",
+            r.threads,
+            v.threads,
+            v.host_ceiling,
+            v.host_ceiling_p10,
+            v.host_ceiling_p90,
+            v.host_stream_ceiling,
+            v.speedup / v.host_ceiling
         );
     }
     if let Some(c) = &r.compare {

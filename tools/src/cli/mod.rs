@@ -1,5 +1,6 @@
 //! Subcommands of the `sprig` binary (one file each) and the formatting helpers they share.
 pub mod bench;
+mod ceiling;
 pub mod convert;
 pub mod demo;
 pub mod inspect;
