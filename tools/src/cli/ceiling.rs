@@ -101,7 +101,7 @@ impl Ceiling {
 
     /// One pair of each probe (alternating which pool goes first); records time on b / time on a.
     pub fn pair(&mut self) {
-        let first_a = self.ratios.len() % 2 == 0;
+        let first_a = self.ratios.len().is_multiple_of(2);
         let (s, passes) = (self.steps, self.passes);
         let (ta, tb) = if first_a {
             let ta = Self::time_arith(&self.a, s);
