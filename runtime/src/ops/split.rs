@@ -8,8 +8,8 @@
 //!   only its columns of B, computes into scratch and is copied into C), or by columns when C is
 //!   one row (GEMV, no scratch);
 //! - depthwise conv: by channels;
-//! - SpMM: by columns of B and C at large N (tiles on the task's stack, copied into C), otherwise
-//!   by block rows of the sparse matrix ([`SparseMatrix::block_row_range`]) with equal non-zero
+//! - SpMM: by columns of B and C at large N on 4 threads or more (each task writes its columns of
+//!   C in place), otherwise by block rows of the sparse matrix ([`SparseMatrix::block_row_range`]) with equal non-zero
 //!   counts per part; SpMV: by block rows, likewise balanced.
 use crate::error::OpError;
 use crate::par::{DisjointMut, Workers, TASKS_PER_THREAD};
@@ -192,7 +192,7 @@ pub(crate) fn spmm_split(isa: Isa, s: &SparseMatrix, b: &[f32], ldb: usize, n: u
         spmm(isa, s, b, ldb, n, c, ldc, act);
         return;
     }
-    if n >= SPMM_COLUMN_SPLIT_MIN_N {
+    if n >= SPMM_COLUMN_SPLIT_MIN_N && workers.threads() >= SPMM_COLUMN_SPLIT_MIN_THREADS {
         spmm_split_columns(isa, s, b, ldb, n, c, ldc, act, workers, work);
         return;
     }
@@ -216,6 +216,15 @@ pub(crate) fn spmm_split(isa: Isa, s: &SparseMatrix, b: &[f32], ldb: usize, n: u
 /// 1.28-1.32x; N = 3136 0.56-0.61x against 1.06-1.56x; N = 784 0.96-1.00x against 1.14-1.56x;
 /// N = 196 (B is small) 1.27-1.77x against 1.05-1.38x, so small N keeps the row split.
 pub const SPMM_COLUMN_SPLIT_MIN_N: usize = 512;
+
+/// Threads from which [`spmm_split`] uses the column split at all. Since the single-thread SpMM
+/// kernels got faster (wide 4x1 rows, one-pass tails), two threads do better with the row split
+/// at every N: whole 90 % MobileNetV1 (4x1), `sprig bench --threads 2 --vs-threads 1`, medians of
+/// 8 rounds x 80 run pairs, both binaries in each round (2026-11-24): 1.53x by rows against 1.36x
+/// with columns from N = 512, per layer b1.pw-b3.pw (N = 3136) 1.37-1.47x against 1.00-1.15x; a
+/// quieter run earlier that day 1.56x against 1.50x. With T threads the row split reads B T
+/// times, so from 4 threads (not measurable on the 2-vCPU VM) large N keeps the column split.
+pub const SPMM_COLUMN_SPLIT_MIN_THREADS: usize = 4;
 
 /// [`spmm_split`] by ranges of columns (multiples of 16): each task computes `C[.., cols]` in
 /// place through [`spmm_strided`], reading only its columns of B. The rows of two tasks' column
