@@ -255,7 +255,7 @@ fn prop_isa(isa: Isa, vt: ValueType, cases: u32) {
         return;
     }
     let mut runner = TestRunner::new(Config { cases, ..Config::default() });
-    let strat = (1usize..40, 1usize..70, 1usize..150, 0usize..6, 0.0f64..=1.0, 0usize..7, any::<u64>(), any::<bool>());
+    let strat = (1usize..40, 1usize..70, 1usize..150, 0usize..6, 0.0f64..=1.0, 0usize..acts().len(), any::<u64>(), any::<bool>());
     runner
         .run(&strat, |(m, k, n, li, sp, ai, seed, bias)| {
             let mut rng = XorRng(seed | 1);

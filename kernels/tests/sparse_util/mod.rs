@@ -147,5 +147,8 @@ pub fn acts() -> Vec<Activation> {
         Activation { kind: Act::HardSwish, alpha: 0.0, beta: 0.0 },
         Activation { kind: Act::LeakyRelu, alpha: 0.1, beta: 0.0 },
         Activation { kind: Act::Sigmoid, alpha: 0.0, beta: 0.0 },
+        // Applied by the SIMD entries after the kernel, through vmath (spmm::run_with_act).
+        Activation { kind: Act::Gelu, alpha: 0.0, beta: 0.0 },
+        Activation { kind: Act::Tanh, alpha: 0.0, beta: 0.0 },
     ]
 }

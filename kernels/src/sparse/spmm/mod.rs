@@ -217,7 +217,32 @@ pub fn spmm_with(kernel: &SpmmKernel, a: &SparseMatrix, b: &[f32], ldb: usize, n
     // SAFETY: ISA available, layout and value type accepted (asserted above); slice lengths checked by
     // `check_args`, so every `(i, j)` of C is inside `c`, borrowed exclusively; `a` is a parsed,
     // validated view.
-    unsafe { (kernel.f)(a, b, ldb, n, c.as_mut_ptr(), ldc, act) }
+    unsafe { run_with_act(kernel, a, b, ldb, n, c.as_mut_ptr(), ldc, act) }
+}
+
+/// Calls `kernel.f`, moving a transcendental activation (GELU, sigmoid, tanh) out of the tile
+/// epilogue: the SIMD kernels apply those with the scalar `Activation::apply` per element, so they
+/// run with no activation (bias still fused) and the rows of C then go through the vectorised
+/// [`crate::vmath`] kernels of the table row's ISA. The scalar reference keeps its own path.
+/// 90 % 4x1 BERT FFN up-projection with GELU (hidden 64, 16 rows), `sprig bench`: the SpMM layer
+/// took 61 µs against 22 µs for the dense GEMM before this change.
+///
+/// # Safety
+/// The [`SpmmFn`] contract for `kernel.f` and these arguments, `n ≥ 1` and `a.m() ≥ 1`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn run_with_act(kernel: &SpmmKernel, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
+    if kernel.isa == Isa::Scalar || act.vmath_func().is_none() {
+        // SAFETY: forwarded from the caller.
+        return unsafe { (kernel.f)(a, b, ldb, n, c, ldc, act) };
+    }
+    // SAFETY: forwarded from the caller.
+    unsafe { (kernel.f)(a, b, ldb, n, c, ldc, &Activation::NONE) };
+    for i in 0..a.m() {
+        // SAFETY: by the `SpmmFn` contract the kernel has just written `c + i·ldc + j` for j < n;
+        // those elements are ours alone until we return.
+        let row = unsafe { core::slice::from_raw_parts_mut(c.add(i * ldc), n) };
+        act.apply_slice_isa(kernel.isa, row);
+    }
 }
 
 /// [`spmm`] with C given as a pointer: computes `C[i][j]` at `c + i·ldc + j` for `i < m`, `j < n`,
@@ -236,5 +261,5 @@ pub unsafe fn spmm_strided(isa: Isa, a: &SparseMatrix, b: &[f32], ldb: usize, n:
         return;
     }
     // SAFETY: ISA, layout and value type checked above, B by `check_b`; C is the caller's contract.
-    unsafe { (kernel.f)(a, b, ldb, n, c, ldc, act) }
+    unsafe { run_with_act(&kernel, a, b, ldb, n, c, ldc, act) }
 }

@@ -151,7 +151,14 @@ pub fn spmv_with(kernel: &SpmvKernel, a: &SparseMatrix, x: &[f32], y: &mut [f32]
     super::assert_kernel_runs(kernel.name, kernel.isa, kernel.block, kernel.dtype, a);
     assert_eq!(x.len(), a.k(), "spmv: x length != k");
     assert_eq!(y.len(), a.m(), "spmv: y length != m");
+    // As in SpMM (`spmm::run_with_act`): a transcendental activation runs vectorised over y after
+    // the kernel instead of per element inside it.
+    let vec_act = kernel.isa != Isa::Scalar && act.vmath_func().is_some();
+    let inner = if vec_act { &Activation::NONE } else { act };
     // SAFETY: ISA available, layout and value type accepted, lengths checked (asserted above); `a` is a parsed,
     // validated view.
-    unsafe { (kernel.f)(a, x, y, act) }
+    unsafe { (kernel.f)(a, x, y, inner) };
+    if vec_act {
+        act.apply_slice_isa(kernel.isa, y);
+    }
 }
