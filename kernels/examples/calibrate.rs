@@ -182,7 +182,23 @@ fn main() {
         println!("rows {rows}: {rows} x spmv {:.1} us, transpose+spmm {:.1} us", t_mv * 1e6, t_mm * 1e6);
     }
 
+    // The MatMul SpMM path's transposes (A in, Y out): ns per element of the runtime's blocked
+    // transpose, on BERT-like shapes (rows x features).
+    let mut tr_ns = Vec::new();
+    for &(r, c) in &[(16usize, 64usize), (128, 768), (128, 3072), (384, 768)] {
+        let src = weights(r, c, Layout::RowBlock(1), 0.0, 9);
+        let mut dst = vec![0.0f32; r * c];
+        let t = time(|| {
+            sprig_kernels::sparse::spmm::transpose::transpose_cols(isa, &src, r, c, 0..c, &mut dst);
+            black_box(&dst);
+        });
+        let ns = t * 1e9 / (r * c) as f64;
+        println!("transpose {r}x{c}: {:.2} us, {ns:.3} ns/element", t * 1e6);
+        tr_ns.push(ns);
+    }
+
     println!("\nmedians (paste into tools/src/sparsify.rs):");
+    println!("transpose: {:.3} ns/element", median(tr_ns));
     println!("dense: {:.4} ns/MAC (sgemm), {:.4} ns/MAC (gemv)", median(gemm_ns), median(gemv_ns));
     for (l, nr, mm, mv, p) in rows_out {
         println!("{l}: spmm nr {nr} {mm:.3} ns/block/tile, spmv {mv:.3} ns/block, parse {p:.3} ns/block");

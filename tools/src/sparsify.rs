@@ -58,40 +58,52 @@ pub fn parse_block(s: &str) -> Result<Layout> {
 }
 
 // Cost table, measured with `cargo run --release -p sprig-kernels --example calibrate` on the
-// dev VM (AMD EPYC Zen 4, AVX2+FMA kernels, 1 thread, other builds running on the second core),
-// 2026-05; medians over MobileNet pointwise and BERT FC shapes at 50/70/90/95 % sparsity:
-//   dense: 0.0869 ns/MAC sgemm (n > 1), 0.1841 ns/MAC GEMV (n = 1)
+// dev VM (AMD EPYC Zen 4, AVX2+FMA kernels, 1 thread, under `chrt -f 10`), 2026-11-24, after the
+// session-3/4 kernel work (in-place GEMM weights, wide 4x1 SpMM rows, one-pass tails, SpMV
+// gathers); medians over MobileNet pointwise and BERT FC shapes at 50/70/90/95 % sparsity:
+//   dense: 0.0253 ns/MAC sgemm (n > 1), 0.0930 ns/MAC GEMV (n = 1)
 //   layout  spmm ns/block/tile (nr)  spmv ns/block  parse ns/block
-//   1x1     6.908 (64)               1.033          0.956
-//   2x1     6.087 (32)               1.276          1.289
-//   4x1     5.731 (16)               1.189          1.025
-//   8x1     6.980 (8)                1.432          1.160
-//   1x4     33.918 (64)              1.559          2.130
-//   1x8     52.323 (64)              1.907          2.827
-// Measured ratios, dense time / sparse time, same run: SpMM 1x1 at 50 % 0.67x-2.47x (slower
-// on 1024x512x49 and 512x512x196), at 70 % 1.38x-5.1x; SpMM 4x1 at 90 % on 256x128x784 2.4x;
-// SpMV at 90 % on 3072x768: 1x1 3.7x, 4x1 9.2x, 8x1 17.7x; SpMV 1x1 at 50 % 0.13x-0.44x.
-const DENSE_GEMM_NS_PER_MAC: f64 = 0.0869;
-const DENSE_GEMV_NS_PER_MAC: f64 = 0.1841;
-/// The MatMul SpMM path transposes A in and Y out through scratch: an estimate per element from
-/// the calibration's batch sweep (16 rows of 768x768: 184 us with transposes vs ~150 us SpMM).
-const TRANSPOSE_NS_PER_ELEM: f64 = 0.5;
+//   1x1     4.081 (64)               0.340          0.461
+//   2x1     2.708 (32)               0.546          0.448
+//   4x1     2.158 (16)               0.485          0.422
+//   8x1     2.630 (8)                0.800          0.429
+//   1x4     13.749 (64)              0.593          0.944
+//   1x8     26.008 (64)              0.764          1.143
+// (SpMM time is per stored block per tile of the table row's `nr` columns, whichever row `spmm`
+// dispatches for the shape.) The previous table (2026-05: dense 0.0869 / 0.1841 ns/MAC, 1x1 SpMM
+// 6.908, SpMV 1.033, ...) predated a 3.4x faster dense GEMM and 2-3x faster SpMV (a second run
+// the same day agreed within 12 %, GEMV within 22 %): with it and
+// MARGIN 2.0, SpMV at 90 % unstructured on the BERT shapes (measured 2.3-3.5x faster than the
+// GEMV) stayed dense. Checked against every shape x layout x sparsity of that calibration run
+// (prediction from this table vs the measured ratio): with MARGIN 1.5 no SpMV case is chosen
+// sparse while slower (5 of 120 cases >= 1.3x faster stay dense, against 25 before), and the
+// SpMM choices that are slower than dense are the two the old table also made (8x1 on the tiny
+// 128x64x16 at 70 %: 0.95x; 1x4 on 768x3072x128 at 70 %: 0.90x); 20 SpMM cases >= 1.3x faster
+// stay dense (15 before), none at 90 % or 95 %.
+const DENSE_GEMM_NS_PER_MAC: f64 = 0.0253;
+const DENSE_GEMV_NS_PER_MAC: f64 = 0.0930;
+/// The MatMul SpMM path transposes A in and Y out through scratch: ns per element of the
+/// runtime's blocked transpose (`calibrate`, 2026-11-24: 0.07 on 16x64, 0.20 on 128x768 and
+/// 384x768, 0.40 on 128x3072; median 0.197). It was 0.5, estimated from a batch sweep, which kept
+/// the small MatMuls of a 90 % pruned BERT (hidden 64, 16 rows) dense though sparse measured 4.6x
+/// faster with its transposes.
+const TRANSPOSE_NS_PER_ELEM: f64 = 0.2;
 
 /// (layout, SpMM ns per stored block per N tile, SpMV ns per stored block, parse ns per block).
 const SPARSE_COST: [(Layout, f64, f64, f64); 6] = [
-    (Layout::RowBlock(1), 6.908, 1.033, 0.956),
-    (Layout::RowBlock(2), 6.087, 1.276, 1.289),
-    (Layout::RowBlock(4), 5.731, 1.189, 1.025),
-    (Layout::RowBlock(8), 6.980, 1.432, 1.160),
-    (Layout::RedBlock(4), 33.918, 1.559, 2.130),
-    (Layout::RedBlock(8), 52.323, 1.907, 2.827),
+    (Layout::RowBlock(1), 4.081, 0.340, 0.461),
+    (Layout::RowBlock(2), 2.708, 0.546, 0.448),
+    (Layout::RowBlock(4), 2.158, 0.485, 0.422),
+    (Layout::RowBlock(8), 2.630, 0.800, 0.429),
+    (Layout::RedBlock(4), 13.749, 0.593, 0.944),
+    (Layout::RedBlock(8), 26.008, 0.764, 1.143),
 ];
 
 /// Sparse must be estimated at least this much faster than dense to be chosen. Per-block costs
-/// vary about 2x across shapes (above: 1x1 at 50 % predicts 1.6x but measures 0.67x-2.47x), and
-/// a wrong sparse choice costs more than a missed one; 2.0 keeps 50 % unstructured dense and
-/// 70 % unstructured (measured >= 1.38x everywhere) sparse.
-pub const MARGIN: f64 = 2.0;
+/// vary about 2x across shapes (1x1 SpMM 3.0-5.5 ns/block/tile in the table's run), and a wrong
+/// sparse choice costs more than a missed one; 1.5 is what the check in the comment above
+/// supports (2.0 before the recalibration, when SpMV and dense were both slower).
+pub const MARGIN: f64 = 1.5;
 
 /// N-tile width of the AVX2 SpMM kernel for `l` (the calibration's ISA), from the kernel table.
 fn spmm_nr(l: Layout) -> usize {
