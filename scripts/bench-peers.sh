@@ -6,7 +6,9 @@
 #
 # Models: mnv1-dense, mnv1-90x4, mnv1-95x4, mnv1-90x1 (MobileNetV1 224x224, width 1.0, pointwise
 # convs and classifier pruned), mlp-dense, mlp-90x4 (MLP 1024 -> 4096 -> 1024 with ReLU, batch 1,
-# both weights pruned), mlpb128-dense, mlpb128-90x4 (the same MLP at batch 128). Each model is synthesized as ONNX, converted (`sprig convert` verifies it
+# both weights pruned), mlpb128-dense, mlpb128-90x4 (the same MLP at batch 128), bert2-dense,
+# bert2-90x4 (BERT-like encoder: 2 layers, hidden 768, sequence 128, GELU FFN; its MatMul weights
+# pruned). Each model is synthesized as ONNX, converted (`sprig convert` verifies it
 # against tract), then timed by ../shared/peers/time_peers.py in interleaved rounds, with
 # `sprig bench --json` as the external command in the same rounds.
 # Env: ROUNDS (default 5), RUNS (runs per round and runtime, default 50), OUT (work dir, default
@@ -66,6 +68,8 @@ for m in "${models[@]}"; do
     mlp-*x*) s=${m#mlp-}; make_mlp "$onnx" "0.${s%x*}" "${s#*x}" ;;
     mlpb128-dense) make_mlp "$onnx" 0 1 128 ;;
     mlpb128-*x*) s=${m#mlpb128-}; make_mlp "$onnx" "0.${s%x*}" "${s#*x}" 128 ;;
+    bert2-dense) "$SPRIG" synth --arch bert --layers 2 --sparsity 0 -o "$onnx" >&2 ;;
+    bert2-*x*) s=${m#bert2-}; "$SPRIG" synth --arch bert --layers 2 --sparsity "0.${s%x*}" --block "${s#*x}" -o "$onnx" >&2 ;;
     *) echo "unknown model '$m'" >&2; exit 2 ;;
   esac
   "$SPRIG" convert "$onnx" -o "$model" >/dev/null
