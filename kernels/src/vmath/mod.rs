@@ -120,10 +120,16 @@ impl Lanes for f32 {
     }
     #[inline(always)]
     fn scale_pow2(self, k: f32) -> f32 {
-        let k = k as i32;
+        // k as an integer without `as i32`: Rust's float-to-int `as` saturates (NaN to 0), which
+        // LLVM emits lane by lane (vcvttss2si, compares, inserts) in the AVX2 loops; this stays
+        // in vector registers. k + 1.5·2^23 is exact for |k| < 2^22, and its bits are those of
+        // 1.5·2^23 plus k. (A NaN k gives some exponent; the result is NaN through `self`.)
+        // AVX2, BERT-2 (GELU over 3072 x 128, exp over 12 x 128 x 128), perf: `map_inplace`
+        // was 27 % of the run with `as i32`.
+        let k = (k + ROUND_MAGIC).to_bits().wrapping_sub(ROUND_MAGIC.to_bits()) as i32;
         let k1 = k >> 1;
-        let k2 = k - k1;
-        self * f32::from_bits(((k1 + 127) as u32) << 23) * f32::from_bits(((k2 + 127) as u32) << 23)
+        let k2 = k.wrapping_sub(k1);
+        self * f32::from_bits((k1.wrapping_add(127) as u32) << 23) * f32::from_bits((k2.wrapping_add(127) as u32) << 23)
     }
 }
 
