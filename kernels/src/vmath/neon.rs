@@ -9,13 +9,6 @@ use super::Func;
 /// NEON must be available.
 #[target_feature(enable = "neon")]
 pub(crate) unsafe fn map_inplace(f: Func, xs: &mut [f32]) {
-    use super::{erf, exp, gelu, gelu_tanh, sigmoid, tanh};
-    match f {
-        Func::Exp => xs.iter_mut().for_each(|x| *x = exp(*x)),
-        Func::Erf => xs.iter_mut().for_each(|x| *x = erf(*x)),
-        Func::Tanh => xs.iter_mut().for_each(|x| *x = tanh(*x)),
-        Func::Sigmoid => xs.iter_mut().for_each(|x| *x = sigmoid(*x)),
-        Func::Gelu => xs.iter_mut().for_each(|x| *x = gelu(*x)),
-        Func::GeluTanh => xs.iter_mut().for_each(|x| *x = gelu_tanh(*x)),
-    }
+    // Compiled with FMA, so the fused multiply-adds are single instructions.
+    super::map_fused(f, xs)
 }
