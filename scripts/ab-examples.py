@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A/B of two builds of a kernels example that prints `dense/sparse N.NNx` lines (e.g.
-`kernels/examples/spmm_ab.rs`): runs BIN_A and BIN_B alternately (the order flips each round) and
+`benches/examples/spmm_ab.rs`): runs BIN_A and BIN_B alternately (the order flips each round) and
 prints per case the median over processes of each ratio and B/A. Timings are ratios, never pass/fail.
 
     scripts/ab-examples.py ROUNDS BIN_A BIN_B [example args...]

@@ -27,7 +27,7 @@ fn bench_spmv(cr: &mut Criterion, isa: Isa) {
         for &(m, k) in SPMV_SHAPES {
             let w = weights(m, k, layout, 0.9, 17);
             let bias: Vec<f32> = (0..m).map(|i| i as f32 * 1e-3).collect();
-            let blobs = [ValueType::F32, ValueType::F16].map(|vt| (vt, blob(&w, m, k, &bias, layout, vt)));
+            let blobs = [ValueType::F32, ValueType::F16].map(|vt| (vt, blob(&w, m, k, Some(&bias), layout, vt)));
             drop(w);
             let x: Vec<f32> = (0..k).map(|i| ((i % 97) as f32 - 48.0) * 0.01).collect();
             let mut y = vec![0.0f32; m];
@@ -137,7 +137,7 @@ fn interleaved() {
             }
             let w = weights(m, k, layout, 0.9, 17);
             let bias: Vec<f32> = (0..m).map(|i| i as f32 * 1e-3).collect();
-            let (b32, b16) = (blob(&w, m, k, &bias, layout, ValueType::F32), blob(&w, m, k, &bias, layout, ValueType::F16));
+            let (b32, b16) = (blob(&w, m, k, Some(&bias), layout, ValueType::F32), blob(&w, m, k, Some(&bias), layout, ValueType::F16));
             drop(w);
             let (a32, a16) = (SparseMatrix::parse(as_bytes(&b32)).unwrap(), SparseMatrix::parse(as_bytes(&b16)).unwrap());
             let x: Vec<f32> = (0..k).map(|i| ((i % 97) as f32 - 48.0) * 0.01).collect();

@@ -43,7 +43,7 @@ fn bench_shape(cr: &mut Criterion, isa: Isa, m: usize, k: usize, n: usize) {
     for &layout in LAYOUTS {
         for &pct in SPARSITY_PCT {
             let w = weights(m, k, layout, pct as f64 / 100.0, 11 + pct as u64);
-            let buf = blob(&w, m, k, &bias, layout, ValueType::F32);
+            let buf = blob(&w, m, k, Some(&bias), layout, ValueType::F32);
             let a = SparseMatrix::parse(as_bytes(&buf)).unwrap();
             let name = if n == 1 {
                 sprig_kernels::sparse::spmv::spmv_kernel(isa, layout).name

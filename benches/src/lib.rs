@@ -1,8 +1,9 @@
-//! Test data shared by the benches (and nothing else): a deterministic RNG, block-sparse weights
-//! and 64-aligned blobs made by the one sparse encoder.
+//! Test data shared by the benches and the probe examples (`benches/examples/`): a deterministic
+//! RNG, block-sparse weights, blobs made by the one sparse encoder, and a median-of-reps timer.
 use sprig_kernels::sparse::{analyze_as, pack_as, Layout, ValueType};
+use std::time::Instant;
 
-/// xorshift64: deterministic, no dependency. The seed must be non-zero.
+/// xorshift64: deterministic, no dependency. The state must be non-zero.
 pub struct Rng(pub u64);
 
 impl Rng {
@@ -16,9 +17,10 @@ impl Rng {
 }
 
 /// A row-major `m × k` matrix whose R×C blocks of `layout` are zero with probability `sparsity`
-/// (for 1×1: each element); the weights of a kept block lie in [-0.49, 0.51), non-zero.
+/// (for 1×1: each element); the weights of a kept block lie in [-0.49, 0.51), non-zero. Any
+/// seed (`seed | 1` seeds the RNG).
 pub fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> Vec<f32> {
-    let mut rng = Rng(seed);
+    let mut rng = Rng(seed | 1);
     let (r, c) = layout.block();
     let mut w = vec![0.0f32; m * k];
     for br in 0..m.div_ceil(r) {
@@ -35,14 +37,15 @@ pub fn weights(m: usize, k: usize, layout: Layout, sparsity: f64, seed: u64) -> 
     w
 }
 
-/// The blob of `w` (with `bias`) stored as `vt`, in `u64`s so that it is 8-aligned (view it with
-/// [`as_bytes`]).
-pub fn blob(w: &[f32], m: usize, k: usize, bias: &[f32], layout: Layout, vt: ValueType) -> Vec<u64> {
+/// The blob of `w` (with `bias`, if any) stored as `vt`, in `u64`s so that it is 8-aligned (view
+/// it with [`as_bytes`]).
+pub fn blob(w: &[f32], m: usize, k: usize, bias: Option<&[f32]>, layout: Layout, vt: ValueType) -> Vec<u64> {
     let st = analyze_as(w, m, k, layout, vt).unwrap();
-    let mut buf = vec![0u64; st.bytes_with_bias.div_ceil(8)];
+    let len = if bias.is_some() { st.bytes_with_bias } else { st.bytes };
+    let mut buf = vec![0u64; len.div_ceil(8)];
     // SAFETY: the Vec owns buf.len()·8 initialised bytes; u8 has no alignment/validity needs.
     let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut u8, buf.len() * 8) };
-    pack_as(w, m, k, Some(bias), layout, vt, bytes).unwrap();
+    pack_as(w, m, k, bias, layout, vt, bytes).unwrap();
     buf
 }
 
@@ -50,4 +53,18 @@ pub fn blob(w: &[f32], m: usize, k: usize, bias: &[f32], layout: Layout, vt: Val
 pub fn as_bytes(b: &[u64]) -> &[u8] {
     // SAFETY: the slice owns b.len()·8 initialised bytes, read-only; u8 has no alignment needs.
     unsafe { std::slice::from_raw_parts(b.as_ptr() as *const u8, b.len() * 8) }
+}
+
+/// Median seconds of `reps` timed calls of `f`, after one untimed call.
+pub fn median_time(reps: usize, f: &mut dyn FnMut()) -> f64 {
+    f();
+    let mut v: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

@@ -57,7 +57,7 @@ pub fn parse_block(s: &str) -> Result<Layout> {
     Ok(l)
 }
 
-// Cost table, measured with `cargo run --release -p sprig-kernels --example calibrate` on the
+// Cost table, measured with `cargo run --release -p sprig-benches --example calibrate` on the
 // dev VM (AMD EPYC Zen 4, AVX2+FMA kernels, 1 thread, under `chrt -f 10`), 2026-11-24, after the
 // session-3/4 kernel work (in-place GEMM weights, wide 4x1 SpMM rows, one-pass tails, SpMV
 // gathers); medians over MobileNet pointwise and BERT FC shapes at 50/70/90/95 % sparsity:

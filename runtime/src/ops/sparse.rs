@@ -39,7 +39,7 @@ use sprig_kernels::sparse::{SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
 
 /// Batch rows up to which MatMul runs one SpMV per row instead of transposing for SpMM.
-/// `kernels/examples/calibrate.rs`, BERT FC 768x768 at 90 % 4x1, AVX2 (EPYC Zen 4, 2026-05):
+/// `benches/examples/calibrate.rs`, BERT FC 768x768 at 90 % 4x1, AVX2 (EPYC Zen 4, 2026-05):
 /// rows 2: 20 us SpMV vs 70 us transpose + SpMM; 3: 42 vs 57; 4: 64 vs 83; 8: 157 vs 102.
 pub const SPMV_MAX_ROWS: usize = 4;
 

@@ -8,17 +8,15 @@
 //!
 //! on MobileNet pointwise and BERT FC shapes at 50/70/90/95 % sparsity, and prints the medians
 //! per layout that `tools/src/sparsify.rs` stores.
-//! `cargo run --release -p sprig-kernels --example calibrate`
+//! `cargo run --release -p sprig-benches --example calibrate`
 use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
 use sprig_kernels::sparse::spmm::spmm_kernel;
 use sprig_kernels::sparse::spmv::spmv_kernel;
-use sprig_kernels::sparse::{analyze, pack, spmm, spmv, Layout, SparseMatrix};
+use sprig_kernels::sparse::{spmm, spmv, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
 use std::hint::black_box;
 use std::time::Instant;
-
-mod common;
-use common::weights;
+use sprig_benches::{as_bytes, blob, weights};
 
 /// Best-of-5 seconds per call of `f`, each sample running `f` for at least ~20 ms.
 fn time(mut f: impl FnMut()) -> f64 {
@@ -45,25 +43,6 @@ fn median(mut v: Vec<f64>) -> f64 {
     } else {
         v[v.len() / 2]
     }
-}
-
-fn blob(w: &[f32], m: usize, k: usize, l: Layout) -> Vec<u32> {
-    let st = analyze(w, m, k, l).unwrap();
-    // u32 storage keeps the blob 4-aligned, as `parse` requires.
-    let mut buf = vec![0u32; st.bytes.div_ceil(4)];
-    pack(w, m, k, None, l, bytemuck_bytes(&mut buf)).unwrap();
-    buf
-}
-
-fn bytemuck_bytes(v: &mut [u32]) -> &mut [u8] {
-    // SAFETY: u32 → u8 reinterpretation of an initialised, exclusively borrowed buffer; u8 has no
-    // alignment or validity requirements and the length is scaled by 4.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, v.len() * 4) }
-}
-
-fn as_bytes(v: &[u32]) -> &[u8] {
-    // SAFETY: as above, shared.
-    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, v.len() * 4) }
 }
 
 fn main() {
@@ -113,7 +92,7 @@ fn main() {
         for &s in &sparsities {
             for &(m, k, n) in spmm_shapes {
                 let w = weights(m, k, l, s, 3);
-                let bl = blob(&w, m, k, l);
+                let bl = blob(&w, m, k, None, l, ValueType::F32);
                 let sm = SparseMatrix::parse(as_bytes(&bl)).unwrap();
                 let b = weights(k, n, Layout::RowBlock(1), 0.0, 4);
                 let mut c = vec![0.0f32; m * n];
@@ -133,7 +112,7 @@ fn main() {
             }
             for &(m, k) in spmv_shapes {
                 let w = weights(m, k, l, s, 5);
-                let bl = blob(&w, m, k, l);
+                let bl = blob(&w, m, k, None, l, ValueType::F32);
                 let sm = SparseMatrix::parse(as_bytes(&bl)).unwrap();
                 let x = weights(k, 1, Layout::RowBlock(1), 0.0, 6);
                 let mut y = vec![0.0f32; m];
@@ -153,7 +132,7 @@ fn main() {
     // Small batches: R SpMV calls vs transpose + SpMM + transpose (BERT FC 768x768, 90 % 4x1).
     let (m, k) = (768, 768);
     let w = weights(m, k, Layout::RowBlock(4), 0.9, 7);
-    let bl = blob(&w, m, k, Layout::RowBlock(4));
+    let bl = blob(&w, m, k, None, Layout::RowBlock(4), ValueType::F32);
     let sm = SparseMatrix::parse(as_bytes(&bl)).unwrap();
     for rows in [1usize, 2, 3, 4, 8, 16] {
         let a = weights(rows, k, Layout::RowBlock(1), 0.0, 8);

@@ -6,26 +6,15 @@
 //! To compare two builds of the kernels, run two copies of this binary alternately: each ratio is
 //! against the dense GEMM of the same process and round, so machine load mostly cancels.
 //!
-//! Usage: `cargo run --release -p sprig-kernels --example spmm_ab [ROUNDS=7] [REPS=15] [SHAPES=5]`
+//! Usage: `cargo run --release -p sprig-benches --example spmm_ab [ROUNDS=7] [REPS=15] [SHAPES=5]`
 //! (`SHAPES`: how many of the shapes, from the first).
 use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
-use sprig_kernels::sparse::{analyze, pack, spmm, spmm::spmm_kernel_for_n, Layout, SparseMatrix, ValueType};
+use sprig_kernels::sparse::{spmm, spmm::spmm_kernel_for_n, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
+use sprig_benches::{as_bytes, blob, median_time, weights};
 use std::hint::black_box;
 
 const MOBILENET_PW: &[(usize, usize, usize)] = &[(64, 32, 12544), (128, 64, 3136), (256, 128, 784), (512, 256, 196), (1024, 512, 49)];
-
-mod common;
-use common::weights;
-
-fn blob(w: &[f32], m: usize, k: usize, bias: &[f32], layout: Layout) -> Vec<u64> {
-    let st = analyze(w, m, k, layout).unwrap();
-    let mut buf = vec![0u64; st.bytes_with_bias.div_ceil(8)];
-    // SAFETY: the Vec owns buf.len()·8 initialised bytes; u8 has no alignment/validity needs.
-    let bytes = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr() as *mut u8, buf.len() * 8) };
-    pack(w, m, k, Some(bias), layout, bytes).unwrap();
-    buf
-}
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("number")).collect();
@@ -44,10 +33,8 @@ fn main() {
         let mut c_sparse = vec![0.0f32; m * n];
         for layout in [Layout::RowBlock(4), Layout::RowBlock(1)] {
             let w = weights(m, k, layout, 0.9, 11 + 90);
-            let buf = blob(&w, m, k, &bias, layout);
-            // SAFETY: as in `blob`, read-only.
-            let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr() as *const u8, buf.len() * 8) };
-            let a = SparseMatrix::parse(bytes).unwrap();
+            let buf = blob(&w, m, k, Some(&bias), layout, ValueType::F32);
+            let a = SparseMatrix::parse(as_bytes(&buf)).unwrap();
             let mut dense = || {
                 sgemm(isa, MatRef::row_major(&wd, m, k), MatRef::row_major(&b, k, n), MatMut::row_major(&mut c_dense, m, n), Bias::Row(&bias), &act, &mut scratch);
                 black_box(&c_dense);
@@ -56,7 +43,7 @@ fn main() {
                 spmm(isa, &a, &b, n, n, &mut c_sparse, n, &act);
                 black_box(&c_sparse);
             };
-            let time = |f: &mut dyn FnMut()| common::median_time(reps, f);
+            let time = |f: &mut dyn FnMut()| median_time(reps, f);
             let (mut ratios, mut td, mut ts) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..rounds {
                 let (d, s) = (time(&mut dense), time(&mut sparse));

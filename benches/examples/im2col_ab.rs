@@ -3,11 +3,10 @@
 //! from the image). Single thread, the first available kernel of the table. Rounds interleave
 //! the two; prints per shape the median over rounds of (old time / new time).
 //!
-//! Usage: `cargo run --release -p sprig-kernels --example im2col_ab [ROUNDS=5] [REPS=20]`
+//! Usage: `cargo run --release -p sprig-benches --example im2col_ab [ROUNDS=5] [REPS=20]`
 use sprig_kernels::gemm::{sgemm_mixed_scratch_len, sgemm_mixed_with, sgemm_scratch_len, sgemm_with, Bias, ConvGeom, Im2colRef, MatMut, MatRef, Operand, GEMM_KERNELS};
 use sprig_kernels::Activation;
 
-mod common;
 
 /// The old runtime's im2col (`runtime/src/ops/conv.rs` before this change), one image.
 fn im2col(g: &ConvGeom, x: &[f32], cols: &mut [f32]) {
@@ -83,7 +82,7 @@ fn main() {
             let b = Operand::Im2col(Im2colRef::new(&x, g));
             sgemm_mixed_with(kr, Operand::F32(MatRef::row_major(&w, m, k)), b, MatMut::row_major(&mut y_new, m, n), Bias::Row(&bias), &act, &mut s_new);
         };
-        let time = |f: &mut dyn FnMut()| common::median_time(reps, f);
+        let time = |f: &mut dyn FnMut()| sprig_benches::median_time(reps, f);
         let mut ratios: Vec<f64> = (0..rounds).map(|_| time(&mut old) / time(&mut new)).collect();
         ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let diff = y_old.iter().zip(&y_new).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
