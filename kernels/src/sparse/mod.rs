@@ -60,7 +60,7 @@ pub use encode::{analyze, analyze_as, pack, pack_as, EncodeError, Indices, Layou
 pub use spmm::{spmm, spmm_strided, spmm_with, SpmmFn, SpmmKernel, SPMM_KERNELS};
 pub use spmv::{spmv, spmv_with, SpmvFn, SpmvKernel, SPMV_KERNELS};
 
-use crate::Isa;
+use crate::{Activation, Isa};
 
 /// Which block shapes a kernel accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +86,14 @@ pub fn kernel_available(isa: Isa, dtype: ValueType) -> bool {
         ValueType::F32 => isa.available(),
         ValueType::F16 => crate::f16::hw_available(isa),
     }
+}
+
+/// Whether a SIMD entry runs its kernel without `act` and then applies `act` over the output with
+/// the vectorised `vmath` kernels of `isa` (see `spmm::run_with_act`): for the transcendental kinds
+/// (GELU, sigmoid, tanh), which the kernels' epilogues would apply per element with the scalar
+/// `Activation::apply`. The scalar reference keeps `act` inside.
+fn act_after_kernel(isa: Isa, act: &Activation) -> bool {
+    isa != Isa::Scalar && act.vmath_func().is_some()
 }
 
 /// Panics unless the kernel row `name` (of `isa`, taking `block` blocks of `dtype` values) can

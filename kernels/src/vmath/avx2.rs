@@ -2,7 +2,8 @@
 //! LLVM vectorises (selects, integer shifts for 2^k). A first version with explicit intrinsics
 //! behind a generic lanes trait ran at 27–72 ns/element because LLVM kept the intrinsics
 //! out of line (they are inlined into the trait methods before those reach a AVX2+FMA caller);
-//! this one runs at 2–3 ns/element on AVX2 (BENCHMARKS.md, "Dense kernel improvements").
+//! this one runs at 0.8–2.2 ns/element on AVX2 with fused multiply-adds (`examples/vmath_ns.rs`;
+//! BENCHMARKS.md, "BERT: GELU, Softmax and LayerNorm ...").
 use super::Func;
 
 /// # Safety

@@ -101,30 +101,28 @@ impl Ceiling {
 
     /// One pair of each probe (alternating which pool goes first); records time on b / time on a.
     pub fn pair(&mut self) {
-        let first_a = self.ratios.len().is_multiple_of(2);
+        let a_first = self.ratios.len().is_multiple_of(2);
         let (s, passes) = (self.steps, self.passes);
-        let (ta, tb) = if first_a {
-            let ta = Self::time_arith(&self.a, s);
-            (ta, Self::time_arith(&self.b, s))
-        } else {
-            let tb = Self::time_arith(&self.b, s);
-            (Self::time_arith(&self.a, s), tb)
-        };
-        if ta > 0.0 {
-            self.ratios.push(tb / ta);
+        if let Some(r) = ratio(&self.a, &self.b, a_first, |p| Self::time_arith(p, s)) {
+            self.ratios.push(r);
         }
         let (x, y) = (&self.x, &mut self.y);
-        let (ta, tb) = if first_a {
-            let ta = Self::time_stream(&self.a, x, y, passes);
-            (ta, Self::time_stream(&self.b, x, y, passes))
-        } else {
-            let tb = Self::time_stream(&self.b, x, y, passes);
-            (Self::time_stream(&self.a, x, y, passes), tb)
-        };
-        if ta > 0.0 {
-            self.stream_ratios.push(tb / ta);
+        if let Some(r) = ratio(&self.a, &self.b, a_first, |p| Self::time_stream(p, x, y, passes)) {
+            self.stream_ratios.push(r);
         }
     }
+}
+
+/// `time` on both pools, `a` first when `a_first`: time on b / time on a (None if a took no time).
+fn ratio(a: &Pool, b: &Pool, a_first: bool, mut time: impl FnMut(&Pool) -> f64) -> Option<f64> {
+    let (ta, tb) = if a_first {
+        let ta = time(a);
+        (ta, time(b))
+    } else {
+        let tb = time(b);
+        (time(a), tb)
+    };
+    (ta > 0.0).then(|| tb / ta)
 }
 
 /// One streaming part: `y[i] = 0.5·x[i] + 1` over `y`'s length.

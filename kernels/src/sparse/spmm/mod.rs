@@ -231,7 +231,7 @@ pub fn spmm_with(kernel: &SpmmKernel, a: &SparseMatrix, b: &[f32], ldb: usize, n
 /// The [`SpmmFn`] contract for `kernel.f` and these arguments, `n ≥ 1` and `a.m() ≥ 1`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn run_with_act(kernel: &SpmmKernel, a: &SparseMatrix, b: &[f32], ldb: usize, n: usize, c: *mut f32, ldc: usize, act: &Activation) {
-    if kernel.isa == Isa::Scalar || act.vmath_func().is_none() {
+    if !super::act_after_kernel(kernel.isa, act) {
         // SAFETY: forwarded from the caller.
         return unsafe { (kernel.f)(a, b, ldb, n, c, ldc, act) };
     }

@@ -153,7 +153,7 @@ pub fn spmv_with(kernel: &SpmvKernel, a: &SparseMatrix, x: &[f32], y: &mut [f32]
     assert_eq!(y.len(), a.m(), "spmv: y length != m");
     // As in SpMM (`spmm::run_with_act`): a transcendental activation runs vectorised over y after
     // the kernel instead of per element inside it.
-    let vec_act = kernel.isa != Isa::Scalar && act.vmath_func().is_some();
+    let vec_act = super::act_after_kernel(kernel.isa, act);
     let inner = if vec_act { &Activation::NONE } else { act };
     // SAFETY: ISA available, layout and value type accepted, lengths checked (asserted above); `a` is a parsed,
     // validated view.
