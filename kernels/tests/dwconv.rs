@@ -4,7 +4,7 @@
 //! accumulated product (FMA and order differ from the reference).
 //! A kernel whose ISA this CPU lacks prints `SKIPPED: ...` and is not counted as a pass.
 use proptest::prelude::*;
-use sprig_kernels::dwconv::{dwconv2d, dwconv2d_3x3_with, dwconv2d_f16w, dwconv2d_f16w_rows, dwconv2d_rows, dwconv2d_with, fits3x3, kernel3x3_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS, DWCONV_KERNELS};
+use sprig_kernels::dwconv::{dwconv2d, dwconv2d_3x3_with, dwconv2d_with, fits3x3, kernel3x3_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS, DWCONV_KERNELS};
 use sprig_kernels::{Act, Activation, Isa};
 mod common;
 use common::{activation, data, ACTS};
@@ -190,100 +190,5 @@ fn named_3x3_cases() {
         let wide = g(3, 1000, k.stride, 1).unwrap();
         assert!(!fits3x3(k, &wide) && kernel3x3_for(k.isa, &wide).is_none(), "{}", k.name);
         check(&Case { g: wide, act: Act::Relu, bias: true, seed: 9 }, |g, x, w, b, a, y| dwconv2d(k.isa, g, x, w, b, a, y)).unwrap_or_else(|e| panic!("{} wide: {e}", k.name));
-    }
-}
-
-/// `dwconv2d_rows` (and its f16-weight twin) over ragged row ranges, each computed by its own
-/// thread, must equal one whole `dwconv2d` call exactly (same kernel, same order of the taps per
-/// output), both into the shared output (channel stride oh·ow) and into per-range strip buffers
-/// (channel stride = the range's rows·ow plus a gap), and write nothing outside its rows; a
-/// geometry without a 3x3 kernel returns `false` and writes nothing.
-#[test]
-fn row_ranges_match_whole_planes() {
-    for isa in Isa::ALL {
-        if !isa.available() {
-            println!("SKIPPED: dwconv2d_rows on {} (CPU lacks it)", isa.name());
-            continue;
-        }
-        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 96, ..ProptestConfig::default() });
-        let strat = (prop_oneof![case3x3(1), case3x3(2)], 0usize..4, any::<u64>(), 0usize..3);
-        runner
-            .run(&strat, |(c, cuts, seed, gap)| {
-                let g = c.g;
-                let x = data(g.c * g.h * g.w, c.seed);
-                let w = data(g.c * 9, c.seed + 1);
-                let wh: Vec<u16> = w.iter().map(|&v| half::f16::from_f32(v).to_bits()).collect();
-                let b = data(g.c, c.seed + 2);
-                let bias = c.bias.then_some(&b[..]);
-                let act = activation(c.act);
-                // Ragged, possibly empty ranges covering 0..oh.
-                let mut ends: Vec<usize> = (0..cuts).map(|i| (seed >> (8 * i)) as usize % (g.oh + 1)).collect();
-                ends.extend([0, g.oh]);
-                ends.sort_unstable();
-                let ranges: Vec<_> = ends.windows(2).map(|e| e[0]..e[1]).collect();
-                let has3x3 = kernel3x3_for(isa, &g).is_some();
-                let (plane, ow) = (g.oh * g.ow, g.ow);
-                for f16 in [false, true] {
-                    let mut want = vec![f32::NAN; g.c * plane];
-                    if f16 {
-                        dwconv2d_f16w(isa, &g, &x, &wh, bias, &act, &mut want);
-                    } else {
-                        dwconv2d(isa, &g, &x, &w, bias, &act, &mut want);
-                    }
-                    let call = |r: std::ops::Range<usize>, y: *mut f32, ldy: usize| {
-                        // SAFETY: each caller below passes a buffer holding channel ch's rows at
-                        // y + ch·ldy, disjoint from every other call's elements.
-                        unsafe {
-                            if f16 {
-                                dwconv2d_f16w_rows(isa, &g, &x, &wh, bias, &act, r, y, ldy)
-                            } else {
-                                dwconv2d_rows(isa, &g, &x, &w, bias, &act, r, y, ldy)
-                            }
-                        }
-                    };
-                    // Into the shared output, one thread per range.
-                    let mut got = vec![-7.25f32; want.len()];
-                    let yp = got.as_mut_ptr() as usize;
-                    let took: Vec<bool> = std::thread::scope(|s| {
-                        let hs: Vec<_> = ranges
-                            .iter()
-                            .map(|r| {
-                                let (r, call) = (r.clone(), &call);
-                                s.spawn(move || call(r.clone(), (yp as *mut f32).wrapping_add(r.start * ow), plane))
-                            })
-                            .collect();
-                        hs.into_iter().map(|h| h.join().unwrap()).collect()
-                    });
-                    for (r, t) in ranges.iter().zip(&took) {
-                        prop_assert_eq!(*t, has3x3, "{} {:?} rows {:?}", isa.name(), g, r);
-                    }
-                    if has3x3 {
-                        for (i, (a, e)) in got.iter().zip(&want).enumerate() {
-                            prop_assert!(a.to_bits() == e.to_bits(), "{} f16 {} {:?} ranges {:?}: y[{}] = {} vs whole-plane {}", isa.name(), f16, g, ranges, i, a, e);
-                        }
-                    } else {
-                        prop_assert!(got.iter().all(|&v| v == -7.25), "{}: wrote without a 3x3 kernel", isa.name());
-                    }
-                    // Into a strip buffer per range: channel stride rows·ow + gap, the gap untouched.
-                    for r in &ranges {
-                        let ldy = r.len() * ow + gap;
-                        let mut strip = vec![-7.25f32; g.c * ldy];
-                        let took = call(r.clone(), strip.as_mut_ptr(), ldy);
-                        prop_assert_eq!(took, has3x3);
-                        for ch in 0..g.c {
-                            let s = &strip[ch * ldy..(ch + 1) * ldy];
-                            if has3x3 {
-                                let e = &want[ch * plane + r.start * ow..ch * plane + r.end * ow];
-                                prop_assert!(s[..e.len()].iter().zip(e).all(|(a, e)| a.to_bits() == e.to_bits()), "{} f16 {} {:?} strip {:?} channel {}", isa.name(), f16, g, r, ch);
-                                prop_assert!(s[e.len()..].iter().all(|&v| v == -7.25), "{}: wrote into the strip's gap", isa.name());
-                            } else {
-                                prop_assert!(s.iter().all(|&v| v == -7.25), "{}: wrote without a 3x3 kernel", isa.name());
-                            }
-                        }
-                    }
-                }
-                Ok(())
-            })
-            .unwrap();
     }
 }

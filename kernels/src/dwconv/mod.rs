@@ -32,7 +32,6 @@ pub mod avx512;
 pub mod neon;
 
 use crate::{Activation, Isa};
-use core::ops::Range;
 
 /// Geometry of a depthwise convolution: the one convolution geometry of this crate (`c` is all
 /// the channels, one filter each), under the name this module has always used.
@@ -122,44 +121,6 @@ pub fn dwconv2d_with(kr: &DwKernel, g: &DwGeom, x: &[f32], w: &[f32], bias: Opti
     g.check_depthwise(x.len(), w.len(), bias.map(|b| b.len()), y.len());
     assert!(kr.isa.available(), "dwconv: {} needs {}, which this CPU lacks", kr.name, kr.isa.name());
     run(kr, g, x, w, bias, act, y)
-}
-
-/// Output rows `rows` of every channel of [`dwconv2d`], written to `y + ch·ldy + (oy - rows.start)·ow`
-/// for channel `ch` and output row `oy`: into the whole `[c, oh, ow]` output (`y` at row
-/// `rows.start` of plane 0, `ldy = oh·ow`), or into a strip buffer of just those rows
-/// (`ldy = rows.len()·ow`), which a fused depthwise + pointwise pair then feeds to the pointwise
-/// layer while it is still in cache. Only the 3x3 table: returns `false`, writing nothing, when
-/// [`dwconv2d`] would not take a 3x3 kernel for `isa` and `g`. The same results as [`dwconv2d`],
-/// bit for bit (same kernel, same order of the taps).
-///
-/// # Safety
-/// `ldy ≥ rows.len()·ow`, and for every channel `ch < c` the `rows.len()·ow` floats at
-/// `y + ch·ldy` are valid for writes and accessed by nothing else during the call. The call writes
-/// exactly those and reads none of them. Panics (before writing) on wrong lengths of `x`, `w` or
-/// `bias`, on `rows.end > oh` or on `ldy` below the range.
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn dwconv2d_rows(isa: Isa, g: &DwGeom, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, rows: Range<usize>, y: *mut f32, ldy: usize) -> bool {
-    g.check_depthwise(x.len(), w.len(), bias.map(|b| b.len()), g.c * g.oh * g.ow);
-    let Some(k) = kernel3x3_for(isa, g).filter(|_| isa.available()) else { return false };
-    assert!(g.c <= 1 || ldy >= rows.len() * g.ow, "dwconv: channel stride below the row range");
-    // SAFETY: the caller's contract: channel ch's rows lie at y + ch·ldy (rows.end <= oh is
-    // asserted by run3x3_rows before any write), reserved for this call.
-    unsafe { run3x3_rows(k, g, x, |ch, t| t.copy_from_slice(&w[ch * 9..ch * 9 + 9]), bias, act, rows, |ch| y.wrapping_add(ch * ldy)) };
-    true
-}
-
-/// [`dwconv2d_rows`] with f16 weights (see [`dwconv2d_f16w`]).
-///
-/// # Safety
-/// As for [`dwconv2d_rows`].
-#[allow(clippy::too_many_arguments)]
-pub unsafe fn dwconv2d_f16w_rows(isa: Isa, g: &DwGeom, x: &[f32], w: &[u16], bias: Option<&[f32]>, act: &Activation, rows: Range<usize>, y: *mut f32, ldy: usize) -> bool {
-    g.check_depthwise(x.len(), w.len(), bias.map(|b| b.len()), g.c * g.oh * g.ow);
-    let Some(k) = kernel3x3_for(isa, g).filter(|_| isa.available()) else { return false };
-    assert!(g.c <= 1 || ldy >= rows.len() * g.ow, "dwconv: channel stride below the row range");
-    // SAFETY: as in dwconv2d_rows.
-    unsafe { run3x3_rows(k, g, x, |ch, t| crate::f16::widen(isa, &w[ch * 9..ch * 9 + 9], t), bias, act, rows, |ch| y.wrapping_add(ch * ldy)) };
-    true
 }
 
 /// Largest filter (`kh·kw` taps) that [`dwconv2d_f16w`] widens into its stack buffer per channel;
@@ -333,44 +294,26 @@ pub fn dwconv2d_3x3_with(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], w: &[f32], bias
 /// Runs `k` over every channel: the output rows in bands whose padded input rows fit in the
 /// stack buffer, the channel's taps written into a 9-float array by `taps(ch, ..)`.
 fn run3x3(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32; 9]), bias: Option<&[f32]>, act: &Activation, y: &mut [f32]) {
-    assert_eq!(y.len(), g.c * g.oh * g.ow, "dwconv: output length");
-    let (yp, oplane) = (y.as_mut_ptr(), g.oh * g.ow);
-    // SAFETY: channel ch's plane `ch·oplane..(ch + 1)·oplane` lies inside `y` (asserted), which is
-    // borrowed exclusively for this call; run3x3_rows writes exactly those planes.
-    unsafe { run3x3_rows(k, g, x, taps, bias, act, 0..g.oh, |ch| yp.add(ch * oplane)) }
-}
-
-/// [`run3x3`] for output rows `rows` of every channel: `out(ch)` points to row `rows.start` of
-/// channel ch's output plane, followed by the range's other rows (`rows.len()·ow` floats).
-///
-/// # Safety
-/// For every channel `out(ch)` is valid for writes of `rows.len()·ow` floats that nothing else
-/// reads or writes during the call, and the ranges of two channels do not overlap.
-#[allow(clippy::too_many_arguments)]
-unsafe fn run3x3_rows(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usize, &mut [f32; 9]), bias: Option<&[f32]>, act: &Activation, rows: Range<usize>, out: impl Fn(usize) -> *mut f32) {
-    let Some((xs, buf_rows)) = pad3x3_layout(k, g) else {
+    let Some((xs, rows)) = pad3x3_layout(k, g) else {
         unreachable!("dwconv: 3x3 kernel chosen for a geometry that does not fit")
     };
-    assert!(rows.start <= rows.end && rows.end <= g.oh, "dwconv: output rows out of range");
-    if rows.is_empty() || g.ow == 0 {
+    if g.oh == 0 || g.ow == 0 {
         return;
     }
-    let (r0, nrows) = (rows.start, rows.len());
     let s = k.stride;
     let (clamp, lo, hi, post) = act.fused_clamp();
     // Output rows per band: (band - 1)·s + 3 padded rows must fit.
-    let band = ((buf_rows - 3) / s + 1).min(nrows);
+    let band = ((rows - 3) / s + 1).min(g.oh);
     // Columns 0..pl of every row are never written but by the previous row's zero tail, so they
     // stay zero; each row's pad writes its input columns and zeros up to the row's end.
     let mut buf = [0f32; PAD3_BUF];
     // The input columns that land in the padded columns 0..xs the kernel reads.
     let i1 = g.w.min(xs.saturating_sub(g.pl));
-    let plane = g.h * g.w;
+    let (plane, oplane) = (g.h * g.w, g.oh * g.ow);
     // The 9 taps and the bias.
     let mut wt = [0f32; 10];
-    // `oy` counts from `r0`; `yc` is the channel's rows `rows`.
     let compute = |buf: &[f32], wt: &[f32; 10], oy: usize, n: usize, yc: &mut [f32]| {
-        let yb = &mut yc[(oy - r0) * g.ow..(oy - r0 + n) * g.ow];
+        let yb = &mut yc[oy * g.ow..(oy + n) * g.ow];
         assert!(((n - 1) * s + 3) * xs <= buf.len());
         let p = Dw3x3 { x: buf.as_ptr(), xs, w: wt.as_ptr(), y: yb.as_mut_ptr(), oh: n, ow: g.ow, clamp, lo, hi };
         // SAFETY: k.isa is available (checked by the callers); `buf` holds (n-1)·s + 3 padded
@@ -378,9 +321,9 @@ unsafe fn run3x3_rows(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usiz
         // pad_band; `wt` holds 9 taps and the bias; `yb` holds n·ow outputs.
         unsafe { (k.run)(&p) };
     };
-    let pad = |dst: &mut [f32], xc: &[f32], r: usize, rows: usize| {
+    let pad = |dst: &mut [f32], xc: &[f32], r0: usize, rows: usize| {
         assert!(rows * xs + k.lanes <= dst.len() && xc.len() == g.h * g.w && (i1 == 0 || g.pl + i1 <= xs));
-        let p = PadBand { dst: dst.as_mut_ptr(), xs, rows, src: xc.as_ptr(), w: g.w, h: g.h, iy0: r as isize - g.pt as isize, pl: g.pl, n: i1 };
+        let p = PadBand { dst: dst.as_mut_ptr(), xs, rows, src: xc.as_ptr(), w: g.w, h: g.h, iy0: r0 as isize - g.pt as isize, pl: g.pl, n: i1 };
         // SAFETY: k.isa is available (checked by the callers); i1 <= w and pl + i1 <= xs, the
         // plane is h·w floats and dst holds rows·xs + lanes (asserted).
         unsafe { (k.pad)(&p) };
@@ -390,25 +333,22 @@ unsafe fn run3x3_rows(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usiz
         taps(ch, t);
         wt[9] = bias.map_or(0.0, |b| b[ch]);
     };
-    // SAFETY: the caller's contract: `out(ch)` holds this channel's `nrows·ow` outputs, written
-    // only here while `yc` lives.
-    let out_rows = |ch: usize| unsafe { core::slice::from_raw_parts_mut(out(ch), nrows * g.ow) };
     let hp = (band - 1) * s + 3;
     let slot = hp * xs + MAX_LANES;
-    if band == nrows && 2 * slot <= PAD3_BUF {
-        // Whole ranges in two alternating slots: channel ch + 1 is copied before channel ch
+    if band == g.oh && 2 * slot <= PAD3_BUF {
+        // Whole channels in two alternating slots: channel ch + 1 is copied before channel ch
         // is computed, so the kernel never loads across the stores it has just made (a load
         // spanning two fresh stores cannot be forwarded and waits for them to retire).
         let (s0, s1) = buf.split_at_mut(slot);
-        pad(s0, &x[..plane], r0 * s, hp);
+        pad(s0, &x[..plane], 0, hp);
         for ch in 0..g.c {
             let (cur, next) = if ch % 2 == 0 { (&mut *s0, &mut s1[..slot]) } else { (&mut s1[..slot], &mut *s0) };
             if ch + 1 < g.c {
-                pad(next, &x[(ch + 1) * plane..(ch + 2) * plane], r0 * s, hp);
+                pad(next, &x[(ch + 1) * plane..(ch + 2) * plane], 0, hp);
             }
             set_taps(ch, &mut wt);
-            let yc = out_rows(ch);
-            compute(cur, &wt, r0, nrows, yc);
+            let yc = &mut y[ch * oplane..(ch + 1) * oplane];
+            compute(cur, &wt, 0, g.oh, yc);
             if post {
                 act.apply_slice_isa(k.isa, yc);
             }
@@ -418,10 +358,10 @@ unsafe fn run3x3_rows(k: &Dw3x3Kernel, g: &DwGeom, x: &[f32], taps: impl Fn(usiz
     for ch in 0..g.c {
         let xc = &x[ch * plane..(ch + 1) * plane];
         set_taps(ch, &mut wt);
-        let yc = out_rows(ch);
-        let mut oy = r0;
-        while oy < rows.end {
-            let n = band.min(rows.end - oy);
+        let yc = &mut y[ch * oplane..(ch + 1) * oplane];
+        let mut oy = 0;
+        while oy < g.oh {
+            let n = band.min(g.oh - oy);
             pad(&mut buf, xc, oy * s, (n - 1) * s + 3);
             compute(&buf, &wt, oy, n, yc);
             oy += n;
