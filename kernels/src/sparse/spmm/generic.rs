@@ -259,9 +259,11 @@ impl<I: Idx, V: Simd, W: Wt<V>> Tile<'_, '_, I, V, W> {
                 }
             }
         }
-        // All rows are stored before any scalar activation pass: that pass may call out (e.g.
-        // vmath), and a call with accumulators still live made LLVM spill the whole tile to
-        // the stack on every tile (the stores then re-loaded it). AVX2, Zen 4, 90 % 4x1, in-process
+        // All rows are stored before any scalar activation pass: that pass calls
+        // `Activation::apply` (LeakyRelu, HardSigmoid, ... and, in a direct call of a kernel,
+        // the transcendental kinds that `act_after_kernel` otherwise moves after the kernel), and
+        // a call with accumulators still live made LLVM spill the whole tile to the stack on
+        // every tile (the stores then re-loaded it). AVX2, Zen 4, 90 % 4x1, in-process
         // A/B: 1.2–1.3x on 64x32x12544, 128x64x3136 and 64x32x1024; 1x1 (one row) unchanged.
         let rows = (m - row0).min(R);
         for (r, accr) in acc.iter().enumerate() {
