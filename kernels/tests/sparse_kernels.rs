@@ -385,6 +385,39 @@ fn transpose_cols_matches_the_definition() {
     }
 }
 
+/// `transpose_strided` on every ISA against the index formula: strided source and destination
+/// (strides above the row lengths, gaps filled with a sentinel that must survive), shapes around
+/// the 8×8 block, and the attention head case (128 × 64 rows of a 768-wide source).
+#[test]
+fn transpose_strided_matches_the_definition() {
+    use sprig_kernels::sparse::spmm::transpose::transpose_strided;
+    for isa in Isa::ALL {
+        if !isa.available() {
+            println!("SKIPPED: transpose_strided {} (CPU lacks it)", isa.name());
+            continue;
+        }
+        for &(rows, cols, gs, gd) in &[(1usize, 1usize, 0usize, 0usize), (8, 8, 0, 3), (7, 9, 5, 0), (16, 24, 1, 1), (17, 33, 8, 7), (128, 64, 704, 0), (5, 130, 2, 11), (0, 4, 1, 1), (4, 0, 1, 1)] {
+            let (lds, ldd) = (cols + gs, rows + gd);
+            let slen = if rows == 0 { 0 } else { (rows - 1) * lds + cols };
+            let dlen = if cols == 0 { 0 } else { (cols - 1) * ldd + rows };
+            let src: Vec<f32> = (0..slen).map(|x| x as f32 * 0.25 - 7.0).collect();
+            let mut dst = vec![f32::NAN; dlen + 2];
+            transpose_strided(isa, &src, lds, rows, cols, &mut dst, ldd);
+            for j in 0..cols {
+                for i in 0..ldd {
+                    let at = j * ldd + i;
+                    if i < rows {
+                        assert_eq!(dst[at], src[i * lds + j], "{} {rows}x{cols} lds {lds} ldd {ldd} at ({i}, {j})", isa.name());
+                    } else if at < dst.len() {
+                        assert!(dst[at].is_nan(), "{} {rows}x{cols}: wrote into a gap at {at}", isa.name());
+                    }
+                }
+            }
+            assert!(dst[dlen..].iter().all(|x| x.is_nan()), "wrote past the matrix");
+        }
+    }
+}
+
 /// `spmm_strided`: four threads each compute a disjoint range of columns (widths not multiples of
 /// any tile, one range empty, one wide enough for the wide-tile rows, `min_n`) of one C through the pointer entry; the result must equal the scalar
 /// reference on the whole C, and the stride padding (a sentinel) must be left alone. For every
