@@ -218,3 +218,35 @@ fn sign_of_zero_and_odd_symmetry() {
         }
     }
 }
+
+/// `softmax_rows` on every ISA against an f64 softmax: rows of lengths around the 8 lanes (1, 7,
+/// 8, 9, 31, 128, 130), values spread over [-40, 40] (exp of the largest differences underflows),
+/// relative error ≤ 1e-5 per element plus 1e-30 absolute; a partial row after the whole ones is
+/// left alone.
+#[test]
+fn softmax_rows_match_f64() {
+    use sprig_kernels::vmath::softmax_rows;
+    for isa in Isa::ALL {
+        if !isa.available() {
+            println!("SKIPPED: softmax_rows on {} (not available on this CPU)", isa.name());
+            continue;
+        }
+        for len in [1usize, 7, 8, 9, 31, 128, 130] {
+            let rows = 5;
+            let x: Vec<f32> = (0..rows * len + len / 2).map(|i| ((i * 7919 % 1601) as f32 - 800.0) * 0.05 + (i / len) as f32).collect();
+            let mut y = vec![-3.5f32; x.len()];
+            softmax_rows(isa, &x, &mut y, len);
+            for r in 0..rows {
+                let xr = &x[r * len..(r + 1) * len];
+                let m = xr.iter().fold(f64::NEG_INFINITY, |a, &v| a.max(v as f64));
+                let s: f64 = xr.iter().map(|&v| (v as f64 - m).exp()).sum();
+                for (i, &v) in xr.iter().enumerate() {
+                    let want = (v as f64 - m).exp() / s;
+                    let got = y[r * len + i] as f64;
+                    assert!((got - want).abs() <= 1e-5 * want + 1e-30, "{} len {len} row {r} [{i}]: {got} vs {want}", isa.name());
+                }
+            }
+            assert!(y[rows * len..].iter().all(|&v| v == -3.5), "{} len {len}: wrote into the partial row", isa.name());
+        }
+    }
+}

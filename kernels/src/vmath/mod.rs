@@ -205,6 +205,69 @@ pub(crate) fn map_fused(f: Func, xs: &mut [f32]) {
     }
 }
 
+/// Lanes of the softmax reductions: independent partial maxima and sums the compiler keeps in one
+/// vector register (a left fold is one dependent chain).
+const SOFTMAX_LANES: usize = 8;
+
+/// Softmax of each `len`-element row of `x` into `y`, the exponentials computed in place by `e`
+/// (the fused or unfused `map` of the caller's path): passes for the maximum, `x - max`, the
+/// exponentials, their sum and the scale, each a loop the compiler vectorises. (One pass for the
+/// exponentials and their sum together, with the exponential inside an 8-lane accumulator loop,
+/// was not vectorised: 5.4 ns/element.)
+#[inline(always)]
+pub(crate) fn softmax_rows_with(x: &[f32], y: &mut [f32], len: usize, e: impl Fn(&mut [f32])) {
+    const L: usize = SOFTMAX_LANES;
+    if len == 0 {
+        return;
+    }
+    for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
+        let mut mx = [f32::NEG_INFINITY; L];
+        let mut xi = xr.chunks_exact(L);
+        for c in &mut xi {
+            for (a, &v) in mx.iter_mut().zip(c) {
+                *a = a.max(v);
+            }
+        }
+        let m = xi.remainder().iter().fold(mx.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)), |a, &v| a.max(v));
+        for (o, &v) in yr.iter_mut().zip(xr) {
+            *o = v - m;
+        }
+        e(yr);
+        let mut acc = [0f32; L];
+        let mut yi = yr.chunks_exact(L);
+        for c in &mut yi {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a += v;
+            }
+        }
+        let sum = yi.remainder().iter().fold(acc.iter().sum::<f32>(), |a, &v| a + v);
+        let inv = 1.0 / sum;
+        yr.iter_mut().for_each(|v| *v *= inv);
+    }
+}
+
+/// Softmax of every contiguous row of `len` elements of `x` into `y` (the leading
+/// `min(x.len(), y.len()) / len` whole rows; nothing else is written), with the exponential of
+/// [`map_inplace`] for `isa`. Over a BERT attention's rows of 128, the max, exp +
+/// sum and scale passes in one function compiled for the ISA replace a max, subtract, sum and
+/// scale compiled for the baseline (SSE2) around `map_inplace`.
+pub fn softmax_rows(isa: Isa, x: &[f32], y: &mut [f32], len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(isa, Isa::Avx2 | Isa::Avx512) && isa.available() {
+        // SAFETY: AVX2 and FMA are available (Avx512 availability includes both).
+        unsafe { avx2::softmax_rows(x, y, len) };
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if isa == Isa::Neon && isa.available() {
+        // SAFETY: NEON is available.
+        unsafe { neon::softmax_rows(x, y, len) };
+        return;
+    }
+    let _ = isa;
+    softmax_rows_with(x, y, len, |ys| scalar_map(Func::Exp, ys));
+}
+
 const LOG2_E: f32 = core::f32::consts::LOG2_E;
 // ln 2 split so that k·LN2_HI is exact for |k| ≤ 2^11.
 const LN2_HI: f32 = 0.693_145_75;

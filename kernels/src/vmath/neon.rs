@@ -13,3 +13,10 @@ pub(crate) unsafe fn map_inplace(f: Func, xs: &mut [f32]) {
     // Compiled with FMA, so the fused multiply-adds are single instructions.
     super::map_fused(f, xs)
 }
+
+/// # Safety
+/// NEON must be available.
+#[target_feature(enable = "neon")]
+pub(crate) unsafe fn softmax_rows(x: &[f32], y: &mut [f32], len: usize) {
+    super::softmax_rows_with(x, y, len, |ys| super::map_fused(Func::Exp, ys))
+}

@@ -178,9 +178,16 @@ fn max_lanes(xs: &[f32]) -> f32 {
 /// `len × inner` blocks; each of the `inner` lanes of a block is normalised over its `len` values.
 fn softmax_rows(soft: bool, xd: &[f32], yd: &mut [f32], len: usize, inner: usize) {
     let outer = xd.len().min(yd.len()) / (len * inner).max(1);
+    if inner == 1 && soft {
+        // Contiguous rows: the whole row in the kernels' vmath, compiled for the CPU's ISA (a
+        // scalar expf per element was 34 ns/element, BENCHMARKS.md "Dense kernel improvements";
+        // max, sum and scale around vmath's exp, compiled for the baseline, 1.9 ns/element on
+        // BERT's rows of 128, as LogSoftmax still is).
+        let n = outer * len;
+        vmath::softmax_rows(vmath::native(), &xd[..n], &mut yd[..n], len);
+        return;
+    }
     if inner == 1 {
-        // Contiguous rows: vectorised exp (vmath) instead of a scalar expf per element
-        // (34 ns/element, BENCHMARKS.md "Dense kernel improvements").
         let isa = vmath::native();
         for (xr, yr) in xd.chunks_exact(len).zip(yd.chunks_exact_mut(len)).take(outer) {
             let m = max_lanes(xr);
@@ -188,15 +195,9 @@ fn softmax_rows(soft: bool, xd: &[f32], yd: &mut [f32], len: usize, inner: usize
                 *o = v - m;
             }
             vmath::map_inplace(isa, Func::Exp, yr);
-            let sum = sum_lanes(yr);
-            if soft {
-                let inv = 1.0 / sum;
-                yr.iter_mut().for_each(|v| *v *= inv);
-            } else {
-                let ls = libm::logf(sum);
-                for (o, &v) in yr.iter_mut().zip(xr) {
-                    *o = v - m - ls;
-                }
+            let ls = libm::logf(sum_lanes(yr));
+            for (o, &v) in yr.iter_mut().zip(xr) {
+                *o = v - m - ls;
             }
         }
         return;
