@@ -10,7 +10,7 @@
 //!
 //! GlobalAveragePool/GlobalMaxPool: any rank ≥ 2 `[N, C, spatial...]` to `[N, C, 1, ...]`.
 use super::params::PoolParams;
-use super::util::{counts, data, data_mut, expect, numel};
+use super::util::{counts, data, data_mut, expect, numel, sum_lanes};
 use super::{read_params, req, OpKind};
 use crate::error::OpError;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
@@ -129,7 +129,9 @@ pub(crate) fn exec(op: OpKind, params: &[u8], inputs: &[Option<TensorView>], out
                     if hw == 0 {
                         0.0
                     } else {
-                        plane.iter().sum::<f32>() / hw as f32
+                        // 8 partial sums: a left fold is one chain of dependent adds (23 µs for
+                        // MobileNetV1's 1024 x 7 x 7).
+                        sum_lanes(plane) / hw as f32
                     }
                 } else {
                     plane.iter().fold(f32::NEG_INFINITY, |a, &v| if v > a || v.is_nan() { v } else { a })
