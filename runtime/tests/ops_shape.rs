@@ -169,22 +169,36 @@ fn resize_ref(x: &[f32], d: &[usize], od: &[usize], scales: &[f32], mode: u32, c
         .collect()
 }
 
+/// A permutation of `0..r` drawn from `seed`, and the input index each output element of a
+/// Transpose of `d` by it reads.
+fn perm_and_sources(d: &[usize], seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let r = d.len();
+    let mut perm: Vec<usize> = (0..r).collect();
+    let mut s = seed;
+    for i in (1..r).rev() {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1);
+        perm.swap(i, (s >> 33) as usize % (i + 1));
+    }
+    let od: Vec<usize> = perm.iter().map(|&p| d[p]).collect();
+    let st = strides(d);
+    let n: usize = d.iter().product();
+    let src = (0..n)
+        .map(|k| {
+            let oi = unravel(k, &od);
+            (0..r).map(|i| oi[i] * st[perm[i]]).sum::<usize>()
+        })
+        .collect();
+    (perm, src)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
     #[test]
     fn transpose_matches_reference(d in prop::collection::vec(1..4usize, 0..6), seed in any::<u64>()) {
-        let r = d.len();
-        // A permutation from the seed.
-        let mut perm: Vec<usize> = (0..r).collect();
-        let mut s = seed;
-        for i in (1..r).rev() { s = s.wrapping_mul(6364136223846793005).wrapping_add(1); perm.swap(i, (s >> 33) as usize % (i + 1)); }
+        let (perm, srcs) = perm_and_sources(&d, seed);
         let od: Vec<usize> = perm.iter().map(|&p| d[p]).collect();
         let xv = iota(d.iter().product());
-        let st = strides(&d);
-        let want: Vec<f32> = (0..xv.len()).map(|k| {
-            let oi = unravel(k, &od);
-            xv[(0..r).map(|i| oi[i] * st[perm[i]]).sum::<usize>()]
-        }).collect();
+        let want: Vec<f32> = srcs.iter().map(|&i| xv[i]).collect();
         let mut pa = [0u32; 8];
         for (i, &p) in perm.iter().enumerate() { pa[i] = p as u32; }
         let x = Owned::f32(&d, &xv);
@@ -197,18 +211,10 @@ proptest! {
     /// formula; perms that keep the last axis in place take the run copies.
     #[test]
     fn transpose_blocks_match_reference(d in prop::collection::vec(1..21usize, 2..5), seed in any::<u64>()) {
-        let r = d.len();
-        let mut perm: Vec<usize> = (0..r).collect();
-        let mut s = seed;
-        for i in (1..r).rev() { s = s.wrapping_mul(6364136223846793005).wrapping_add(1); perm.swap(i, (s >> 33) as usize % (i + 1)); }
+        let (perm, want_idx) = perm_and_sources(&d, seed);
         let od: Vec<usize> = perm.iter().map(|&p| d[p]).collect();
         let n: usize = d.iter().product();
-        let st = strides(&d);
         let src = |k: usize| (0..n).map(|i| ((i * 2654435761) >> 3) as i64 + k as i64).collect::<Vec<i64>>();
-        let want_idx: Vec<usize> = (0..n).map(|k| {
-            let oi = unravel(k, &od);
-            (0..r).map(|i| oi[i] * st[perm[i]]).sum::<usize>()
-        }).collect();
         let mut pa = [0u32; 8];
         for (i, &p) in perm.iter().enumerate() { pa[i] = p as u32; }
         let params = bytes(&TransposeParams { perm: pa });
