@@ -34,7 +34,48 @@ pub struct Session<'m, 'a> {
     worker_count: usize,
     #[cfg(feature = "std")]
     pool: Option<crate::par::Pool>,
+    /// First nodes of transposed MatMul pairs (see [`transposed_pairs`]), ascending.
+    pairs: [u32; MAX_PAIRS],
+    npairs: usize,
     _arena: core::marker::PhantomData<&'a mut [u8]>,
+}
+
+/// The most transposed MatMul pairs a session uses (later ones run unpaired); BERT-base has 12.
+const MAX_PAIRS: usize = 64;
+
+/// Nodes `i` such that nodes `i` and `i + 1` are MatMuls with block-sparse B, no bias input and
+/// more than `SPMV_MAX_ROWS` rows, node `i + 1` reads node `i`'s output as its A, and nothing else
+/// (no other node, no graph output) reads that value: node `i` then writes Yᵀ and node `i + 1`
+/// reads it as Aᵀ, skipping two transposes of the intermediate (`ops::sparse::
+/// exec_matmul_transposed`). One pass over the nodes' inputs per candidate, at session creation.
+fn transposed_pairs(p: &crate::format::Parsed) -> ([u32; MAX_PAIRS], usize) {
+    let mut out = [0u32; MAX_PAIRS];
+    let mut n = 0;
+    let io = |ni: usize| -> (&[u32], &[u32]) {
+        let r = &p.nodes[ni];
+        let s = r.io_start as usize;
+        p.node_io[s..s + r.n_inputs as usize + r.n_outputs as usize].split_at(r.n_inputs as usize)
+    };
+    let is_mm = |ni: usize| OpKind::from_u16(p.nodes[ni].op) == Some(OpKind::MatMul);
+    for i in 0..p.nodes.len().saturating_sub(1) {
+        if n == MAX_PAIRS {
+            break;
+        }
+        if !is_mm(i) || !is_mm(i + 1) {
+            continue;
+        }
+        let ((ia, oa), (ib, _)) = (io(i), io(i + 1));
+        let Some(&v) = oa.first() else { continue };
+        if ib.first() != Some(&v) || !ops::sparse::pairable(p, ia) || !ops::sparse::pairable(p, ib) || p.outputs.contains(&v) {
+            continue;
+        }
+        let other_reader = (0..p.nodes.len()).any(|j| j != i + 1 && io(j).0.contains(&v));
+        if !other_reader {
+            out[n] = i as u32;
+            n += 1;
+        }
+    }
+    (out, n)
 }
 
 impl<'m, 'a> Session<'m, 'a> {
@@ -53,9 +94,11 @@ impl<'m, 'a> Session<'m, 'a> {
             return Err(Error::Misaligned { what: "arena (need 64-byte alignment)" });
         }
         let isa = if isa.available() { isa } else { Isa::Scalar };
+        let parsed = model.parsed();
+        let (pairs, npairs) = transposed_pairs(&parsed);
         Ok(Session {
             model,
-            parsed: model.parsed(),
+            parsed,
             base: arena.as_mut_ptr(),
             len: arena.len(),
             isa,
@@ -67,6 +110,8 @@ impl<'m, 'a> Session<'m, 'a> {
             worker_count: 0,
             #[cfg(feature = "std")]
             pool: None,
+            pairs,
+            npairs,
             _arena: core::marker::PhantomData,
         })
     }
@@ -117,6 +162,12 @@ impl<'m, 'a> Session<'m, 'a> {
         }
         // SAFETY: as above.
         unsafe { crate::par::Workers::serial().trusting_blobs() }
+    }
+
+    /// How many pairs of sparse MatMuls (an FFN's or MLP's up and down) pass their intermediate
+    /// transposed, skipping two transposes each (see `ops::sparse::exec_matmul_transposed`).
+    pub fn transposed_matmul_pairs(&self) -> usize {
+        self.npairs
     }
 
     pub fn model(&self) -> &'m Model<'m> {
@@ -212,7 +263,14 @@ impl<'m, 'a> Session<'m, 'a> {
             // inputs and outputs.
             let scratch = unsafe { self.arena_slice_mut(n.scratch_offset, n.scratch_size) };
             let params = &p.params[n.params_off as usize..(n.params_off + n.params_len) as usize];
-            ops::exec_with(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers).map_err(|error| Error::Op {
+            let paired = |i: usize| self.pairs[..self.npairs].binary_search(&(i as u32)).is_ok();
+            let t = ops::sparse::Transposed { a: ni > 0 && paired(ni - 1), y: paired(ni) };
+            let r = if t != ops::sparse::Transposed::default() {
+                ops::sparse::exec_matmul_transposed(params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers, t)
+            } else {
+                ops::exec_with(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers)
+            };
+            r.map_err(|error| Error::Op {
                 node: ni as u32,
                 name: Name::new(p.node_name(ni as u32)),
                 op: op.name(),

@@ -193,3 +193,21 @@ fn loader_rejects_corrupt_sparse_tensors() {
     bad_value(load(&|b| b[rec_off(11)] = 7));
 }
 
+
+/// A sparse BERT's FFNs (up with GELU, then down; bias in the blob) run as transposed MatMul
+/// pairs, one per layer: the session passes the intermediate as Yᵀ / Aᵀ and skips its two
+/// transposes. The results still match tract (`convert_and_verify`); with threads they match one
+/// thread (`tests/tests/threads.rs`, BERT at 90 %, sequence 128).
+#[test]
+fn bert_ffn_pairs_pass_the_intermediate_transposed() {
+    let opts = ConvertOptions { format: FormatChoice::Sparse, block: Some(Layout::RowBlock(4)), ..base() };
+    let c = convert_and_verify(Arch::Bert, 0.9, 4, &opts);
+    let buf = AlignedBuf::from_bytes(&c.bytes);
+    let m = Model::from_bytes(buf.as_slice()).unwrap();
+    let layers = small(Arch::Bert, 0.9, 4).layers;
+    for threads in [1, 2] {
+        let mut arena = AlignedBuf::new(m.arena_size_for_threads(threads).unwrap());
+        let s = sprig_runtime::Session::with_threads(&m, arena.as_mut_slice(), sprig_runtime::Isa::detect(), threads).unwrap();
+        assert_eq!(s.transposed_matmul_pairs(), layers, "{threads} thread(s)");
+    }
+}

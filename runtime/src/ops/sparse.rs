@@ -20,6 +20,11 @@
 //! - more rows: `Yᵀ[N × R] = S · Aᵀ[K × R]`: A transposed into scratch, one SpMM (vectorised
 //!   along R), the result transposed from scratch into Y. The SpMM kernels store C row-major, so
 //!   Yᵀ cannot be written into Y in place.
+//! - two such MatMuls in a row, the second reading only the first's output (an FFN or MLP: up with
+//!   its activation, then down), without bias inputs: a session runs them through
+//!   [`exec_matmul_transposed`], the first writing Yᵀ into Y's arena bytes and the second reading
+//!   them as its Aᵀ, so the intermediate is never transposed (in-process A/B, 200 alternating run
+//!   pairs: MLP 1024→4096→1024 at batch 128, 90 % 4x1, 1.10x; BERT-2 90 % 4x1 1.05–1.08x).
 //!
 //! f16 weights (dtype F16, an f16 blob): the same paths; `spmm`/`spmv` dispatch on the blob's
 //! value type and widen the values on the fly.
@@ -172,23 +177,101 @@ pub(crate) fn exec_matmul(
     let kact = kernel_act(act, bias.is_some());
     if rows <= SPMV_MAX_ROWS {
         super::split::spmv_split(isa, &s, ad, rows, yd, &kact, workers);
-    } else if rows > 0 && n > 0 {
-        // The layout `mm_scratch` sized: Aᵀ at 0, Yᵀ at the next 64-byte boundary.
-        let mid = f32_region_end(0, k * rows)?.div_ceil(64) * 64;
-        if scratch.len() < mid {
-            return Err(OpError::BadShape("scratch smaller than the op needs"));
-        }
-        let (head, tail) = scratch.split_at_mut(mid);
-        let (at, _) = f32_region(head, 0, k * rows)?;
-        transpose(ad, rows, k, at, isa, workers);
-        let (yt, _) = f32_region(tail, 0, n * rows)?;
-        super::split::spmm_split(isa, &s, at, rows, rows, yt, rows, &kact, workers);
-        transpose(yt, n, rows, yd, isa, workers);
+    } else {
+        spmm_rows(&s, ad, (rows, k, n), yd, &kact, scratch, isa, workers, Transposed::default())?;
     }
     if let Some(bv) = bias {
         add_bias(bv, y_shape, yd, act)?;
     }
     Ok(())
+}
+
+/// Which operands of a sparse MatMul's SpMM path are held transposed in the arena: `a`, A's
+/// buffer holds Aᵀ `[K × R]` (written so by the previous node); `y`, the node writes Yᵀ
+/// `[N × R]` into Y's buffer (for the next node). See [`exec_matmul_transposed`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Transposed {
+    pub a: bool,
+    pub y: bool,
+}
+
+/// `Yᵀ[N × R] = S · Aᵀ[K × R]` with the layout `mm_scratch` sized (Aᵀ at 0, Yᵀ at the next
+/// 64-byte boundary); a transposed operand skips its transpose and its scratch.
+#[allow(clippy::too_many_arguments)]
+fn spmm_rows(s: &SparseMatrix, ad: &[f32], (rows, k, n): (usize, usize, usize), yd: &mut [f32], kact: &Activation, scratch: &mut [u8], isa: Isa, workers: &Workers, t: Transposed) -> Result<(), OpError> {
+    if rows == 0 || n == 0 {
+        return Ok(());
+    }
+    let mid = f32_region_end(0, k * rows)?.div_ceil(64) * 64;
+    if scratch.len() < mid {
+        return Err(OpError::BadShape("scratch smaller than the op needs"));
+    }
+    let (head, tail) = scratch.split_at_mut(mid);
+    let bmat: &[f32] = if t.a {
+        ad
+    } else {
+        let (at, _) = f32_region(head, 0, k * rows)?;
+        transpose(ad, rows, k, at, isa, workers);
+        at
+    };
+    if t.y {
+        super::split::spmm_split(isa, s, bmat, rows, rows, yd, rows, kact, workers);
+    } else {
+        let (yt, _) = f32_region(tail, 0, n * rows)?;
+        super::split::spmm_split(isa, s, bmat, rows, rows, yt, rows, kact, workers);
+        transpose(yt, n, rows, yd, isa, workers);
+    }
+    Ok(())
+}
+
+/// A MatMul with block-sparse B and no bias input, more than [`SPMV_MAX_ROWS`] rows, run with A
+/// and/or Y held transposed in the arena (`t`). A session uses it for two such MatMuls in a row
+/// where the second reads only the first's output as its A (an FFN or MLP: up, activation fused,
+/// down): the first writes Yᵀ, the second reads it as its Aᵀ, and the two transposes of the
+/// intermediate between them are skipped. The bytes in between are then not Y in Y's layout, so
+/// the session only pairs nodes when nothing else reads that value.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn exec_matmul_transposed(
+    params: &[u8],
+    inputs: &[Option<TensorView>],
+    outputs: &mut [crate::tensor::TensorViewMut],
+    scratch: &mut [u8],
+    isa: Isa,
+    workers: &Workers,
+    t: Transposed,
+) -> Result<(), OpError> {
+    let p: crate::ops::params::MatMulParams = super::read_params(params)?;
+    let act = p.act.activation().ok_or(OpError::BadParams("unknown activation"))?;
+    let a = super::req(inputs, 0, "MatMul needs A")?;
+    let b = super::req(inputs, 1, "MatMul needs B")?;
+    if inputs.get(2).copied().flatten().is_some() || !is_sparse(&b.info) {
+        return Err(OpError::Unsupported("transposed MatMul pair: needs a block-sparse B and no bias input"));
+    }
+    let y = outputs.first_mut().ok_or(OpError::BadShape("MatMul needs one output"))?;
+    let (rows, k, n) = mm_geom(&a.info.shape, &b.info.shape, &y.info.shape)?;
+    if rows <= SPMV_MAX_ROWS {
+        return Err(OpError::Unsupported("transposed MatMul pair: too few rows for the SpMM path"));
+    }
+    let s = matrix(&b, n, k, workers)?;
+    let ad = data::<f32>(&a)?;
+    let yd = super::util::data_mut::<f32>(y)?;
+    if ad.len() != rows * k || yd.len() != rows * n {
+        return Err(OpError::BadShape("MatMul operand sizes are inconsistent"));
+    }
+    spmm_rows(&s, ad, (rows, k, n), yd, &act, scratch, isa, workers, t)
+}
+
+/// Whether a MatMul (inputs A, B, optional bias; by value index) may take part in a transposed
+/// pair: B block-sparse, no bias input, A of f32 with more than [`SPMV_MAX_ROWS`] rows.
+pub(crate) fn pairable(p: &crate::format::Parsed, ins: &[u32]) -> bool {
+    use crate::format::NO_VALUE;
+    if ins.len() < 2 || ins.get(2).is_some_and(|&v| v != NO_VALUE) {
+        return false;
+    }
+    let (Ok(a), Ok(b)) = (p.check_value(ins[0]), p.check_value(ins[1])) else { return false };
+    let d = a.shape.dims();
+    let rows: usize = d[..d.len().saturating_sub(1)].iter().product();
+    b.encoding == Encoding::BlockSparse && a.dtype == DType::F32 && !d.is_empty() && rows > SPMV_MAX_ROWS
 }
 
 /// `y = act(y + bias)` with the bias broadcast to Y.
