@@ -111,7 +111,7 @@ pub struct PoolParams {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct TransposeParams {
-    /// Output axis i is input axis perm[i]; entries past the rank are ignored.
+    /// Output axis i is input axis `perm[i]`; entries past the rank are ignored.
     pub perm: [u32; 8],
 }
 

@@ -22,7 +22,7 @@
 //!   Yᵀ cannot be written into Y in place.
 //! - two such MatMuls in a row, the second reading only the first's output (an FFN or MLP: up with
 //!   its activation, then down), without bias inputs: a session runs them through
-//!   [`exec_matmul_transposed`], the first writing Yᵀ into Y's arena bytes and the second reading
+//!   `exec_matmul_transposed`, the first writing Yᵀ into Y's arena bytes and the second reading
 //!   them as its Aᵀ, so the intermediate is never transposed (in-process A/B, 200 alternating run
 //!   pairs: MLP 1024→4096→1024 at batch 128, 90 % 4x1, 1.10x; BERT-2 90 % 4x1 1.05–1.08x).
 //!
