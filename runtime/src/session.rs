@@ -46,8 +46,8 @@ const MAX_PAIRS: usize = 64;
 /// Nodes `i` such that nodes `i` and `i + 1` are MatMuls with block-sparse B, no bias input and
 /// more than `SPMV_MAX_ROWS` rows, node `i + 1` reads node `i`'s output as its A, and nothing else
 /// (no other node, no graph output) reads that value: node `i` then writes Yᵀ and node `i + 1`
-/// reads it as Aᵀ, skipping two transposes of the intermediate (`ops::sparse::
-/// exec_matmul_transposed`). One pass over the nodes' inputs per candidate, at session creation.
+/// reads it as Aᵀ, skipping two transposes of the intermediate (`ops::sparse::exec_matmul`).
+/// One pass over the nodes' inputs per candidate, at session creation.
 fn transposed_pairs(p: &crate::format::Parsed) -> ([u32; MAX_PAIRS], usize) {
     let mut out = [0u32; MAX_PAIRS];
     let mut n = 0;
@@ -165,7 +165,7 @@ impl<'m, 'a> Session<'m, 'a> {
     }
 
     /// How many pairs of sparse MatMuls (an FFN's or MLP's up and down) pass their intermediate
-    /// transposed, skipping two transposes each (see `ops::sparse::exec_matmul_transposed`).
+    /// transposed, skipping two transposes each (see `ops::sparse::exec_matmul`).
     pub fn transposed_matmul_pairs(&self) -> usize {
         self.npairs
     }
@@ -266,7 +266,7 @@ impl<'m, 'a> Session<'m, 'a> {
             let paired = |i: usize| self.pairs[..self.npairs].binary_search(&(i as u32)).is_ok();
             let t = ops::sparse::Transposed { a: ni > 0 && paired(ni - 1), y: paired(ni) };
             let r = if t != ops::sparse::Transposed::default() {
-                ops::sparse::exec_matmul_transposed(params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers, t)
+                ops::exec_matmul_transposed(params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers, t)
             } else {
                 ops::exec_with(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers)
             };

@@ -448,20 +448,11 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<
 mod tests {
     use super::*;
 
-    /// An `m × k` weight pruned in blocks of `layout`: each block kept with probability
-    /// `1 - sparsity` (a fixed hash of the block's position), its values non-zero.
-    fn pruned(m: usize, k: usize, layout: Layout, sparsity: f64) -> Vec<f32> {
-        let (r, cb) = layout.block();
-        let mut w = vec![0f32; m * k];
-        for i in 0..m {
-            for j in 0..k {
-                let blk = ((i / r) * k.div_ceil(cb) + j / cb) as u64;
-                let h = blk.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-                if (h as f64) / ((1u64 << 24) as f64) >= sparsity {
-                    w[i * k + j] = 0.5 + (i + j) as f32 * 1e-4;
-                }
-            }
-        }
+    /// An `m × k` weight (row-major) pruned by magnitude ([`crate::synth::prune::prune`]) in
+    /// reduction blocks of `cb` consecutive elements of a row (the 1×C layouts).
+    fn pruned_red(m: usize, k: usize, cb: usize, sparsity: f32) -> Vec<f32> {
+        let mut w: Vec<f32> = (0..m * k).map(|i| 0.5 + ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44) as f32 * 1e-6).collect();
+        crate::synth::prune::prune(&mut w, k, m, cb, sparsity, |o, i| i * k + o);
         w
     }
 
@@ -476,13 +467,13 @@ mod tests {
     #[test]
     fn reduction_blocks_under_spmm_need_the_wider_margin() {
         let (m, k, n) = (768, 3072, 128);
-        let at70 = conv(m, k, n, pruned(m, k, Layout::RedBlock(4), 0.7));
+        let at70 = conv(m, k, n, pruned_red(m, k, 4, 0.7));
         let dense = est_dense(&at70);
         let c = choose(&at70, &Layout::ALL).unwrap();
         let red = est_sparse(&at70, Layout::RedBlock(4), analyze(&at70.w, m, k, Layout::RedBlock(4)).unwrap().nnz_blocks);
         assert!(red * MARGIN < dense, "the case this guards: 1x4 beats dense by MARGIN ({red} ns vs {dense} ns)");
         assert!(c.sparse_risk >= dense, "70 % 1x4 chose {} ({} ns, risk {} ns) against dense {dense} ns", c.layout, c.sparse_ns, c.sparse_risk);
-        let at90 = conv(m, k, n, pruned(m, k, Layout::RedBlock(4), 0.9));
+        let at90 = conv(m, k, n, pruned_red(m, k, 4, 0.9));
         let c = choose(&at90, &Layout::ALL).unwrap();
         assert!(c.sparse_risk < est_dense(&at90), "90 % 1x4-pruned stays dense ({} risk {} ns)", c.layout, c.sparse_risk);
     }

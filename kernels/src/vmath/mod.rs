@@ -205,9 +205,28 @@ pub(crate) fn map_fused(f: Func, xs: &mut [f32]) {
     }
 }
 
-/// Lanes of the softmax reductions: independent partial maxima and sums the compiler keeps in one
-/// vector register (a left fold is one dependent chain).
-const SOFTMAX_LANES: usize = 8;
+/// Lanes of [`fold_lanes`]: independent partial results that the compiler keeps in one vector
+/// register (a left fold is one dependent chain). The order of the operations differs from a left
+/// fold, so a sum differs from it by rounding only. BERT-2 (hidden 768, sequence 128, 12 heads),
+/// `sprig bench`, 1 thread: Softmax 1.25 ms and LayerNorm 0.31 ms per node with left folds (about
+/// 6 and 3 ns per element).
+pub const LANES: usize = 8;
+
+/// `join` over [`LANES`] partial results, each `step` folded over every `LANES`-th element from
+/// `init`; the remainder folds into the joined result. Used by the softmax below and by the
+/// runtime's reductions (LayerNorm, global pooling).
+#[inline(always)]
+pub fn fold_lanes(xs: &[f32], init: f32, step: impl Fn(f32, f32) -> f32, join: impl Fn(f32, f32) -> f32) -> f32 {
+    let mut acc = [init; LANES];
+    let mut it = xs.chunks_exact(LANES);
+    for c in &mut it {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = step(*a, v);
+        }
+    }
+    let joined = acc.iter().fold(init, |a, &v| join(a, v));
+    it.remainder().iter().fold(joined, |a, &v| step(a, v))
+}
 
 /// Softmax of each `len`-element row of `x` into `y`, the exponentials computed in place by `e`
 /// (the fused or unfused `map` of the caller's path): passes for the maximum, `x - max`, the
@@ -216,31 +235,16 @@ const SOFTMAX_LANES: usize = 8;
 /// was not vectorised: 5.4 ns/element.)
 #[inline(always)]
 pub(crate) fn softmax_rows_with(x: &[f32], y: &mut [f32], len: usize, e: impl Fn(&mut [f32])) {
-    const L: usize = SOFTMAX_LANES;
     if len == 0 {
         return;
     }
     for (xr, yr) in x.chunks_exact(len).zip(y.chunks_exact_mut(len)) {
-        let mut mx = [f32::NEG_INFINITY; L];
-        let mut xi = xr.chunks_exact(L);
-        for c in &mut xi {
-            for (a, &v) in mx.iter_mut().zip(c) {
-                *a = a.max(v);
-            }
-        }
-        let m = xi.remainder().iter().fold(mx.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)), |a, &v| a.max(v));
+        let m = fold_lanes(xr, f32::NEG_INFINITY, f32::max, f32::max);
         for (o, &v) in yr.iter_mut().zip(xr) {
             *o = v - m;
         }
         e(yr);
-        let mut acc = [0f32; L];
-        let mut yi = yr.chunks_exact(L);
-        for c in &mut yi {
-            for (a, &v) in acc.iter_mut().zip(c) {
-                *a += v;
-            }
-        }
-        let sum = yi.remainder().iter().fold(acc.iter().sum::<f32>(), |a, &v| a + v);
+        let sum = fold_lanes(yr, 0.0, |a, v| a + v, |a, v| a + v);
         let inv = 1.0 / sum;
         yr.iter_mut().for_each(|v| *v *= inv);
     }

@@ -11,6 +11,7 @@
 //! `sgemm_mixed_scratch_len(M, N, K)` f32 then.
 //!
 //! A constant block-sparse B (stored as Bᵀ `[N, K]`) is handled in [`super::sparse`].
+use super::sparse::Transposed;
 use super::params::MatMulParams;
 use super::util::{bcast_strides, broadcast, broadcasts_to, counts, data, data_mut, expect, for_each_run, numel, strides};
 use super::{read_params, req};
@@ -150,6 +151,20 @@ pub(crate) fn exec(
     isa: Isa,
     workers: &Workers,
 ) -> Result<(), OpError> {
+    exec_transposed(params, inputs, outputs, scratch, isa, workers, Transposed::default())
+}
+
+/// [`exec`] with A and/or Y held transposed in the arena (`t`; see
+/// [`super::sparse::exec_matmul`]): only for a block-sparse B, the error otherwise.
+pub(crate) fn exec_transposed(
+    params: &[u8],
+    inputs: &[Option<TensorView>],
+    outputs: &mut [TensorViewMut],
+    scratch: &mut [u8],
+    isa: Isa,
+    workers: &Workers,
+    t: Transposed,
+) -> Result<(), OpError> {
     let p: MatMulParams = read_params(params)?;
     let act = activation(&p)?;
     let a = req(inputs, 0, "MatMul needs A")?;
@@ -158,7 +173,10 @@ pub(crate) fn exec(
     if super::sparse::is_sparse(&b.info) {
         let y = outputs.first_mut().ok_or(OpError::BadShape("MatMul needs one output"))?;
         let y_shape = y.info.shape;
-        return super::sparse::exec_matmul(&a, &b, bias.as_ref(), &y_shape, data_mut::<f32>(y)?, &act, scratch, isa, workers);
+        return super::sparse::exec_matmul(&a, &b, bias.as_ref(), &y_shape, data_mut::<f32>(y)?, &act, scratch, isa, workers, t);
+    }
+    if t != Transposed::default() {
+        return Err(OpError::Unsupported("transposed MatMul pair: needs a block-sparse B"));
     }
     let g = geom(&a.info.shape, &b.info.shape)?;
     let (m, n, k) = (g.m, g.n, g.k);

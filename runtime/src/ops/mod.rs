@@ -199,6 +199,10 @@ pub fn exec_with(
     }
 }
 
+/// A MatMul with A and/or Y held transposed in the arena (a session's transposed pairs; see
+/// [`sparse::Transposed`]).
+pub(crate) use matmul::exec_transposed as exec_matmul_transposed;
+
 /// Reads an op's params struct from its bytes (exact size, any alignment is copied).
 pub fn read_params<P: bytemuck::Pod>(params: &[u8]) -> Result<P, OpError> {
     if params.len() != core::mem::size_of::<P>() {

@@ -21,9 +21,9 @@
 //!   along R), the result transposed from scratch into Y. The SpMM kernels store C row-major, so
 //!   Yᵀ cannot be written into Y in place.
 //! - two such MatMuls in a row, the second reading only the first's output (an FFN or MLP: up with
-//!   its activation, then down), without bias inputs: a session runs them through
-//!   `exec_matmul_transposed`, the first writing Yᵀ into Y's arena bytes and the second reading
-//!   them as its Aᵀ, so the intermediate is never transposed (in-process A/B, 200 alternating run
+//!   its activation, then down), without bias inputs: a session runs them with [`Transposed`]
+//!   operands (`ops::exec_matmul_transposed`), the first writing Yᵀ into Y's arena bytes and the
+//!   second reading them as its Aᵀ, so the intermediate is never transposed (in-process A/B, 200 alternating run
 //!   pairs: MLP 1024→4096→1024 at batch 128, 90 % 4x1, 1.10x; BERT-2 90 % 4x1 1.05–1.08x).
 //!
 //! f16 weights (dtype F16, an f16 blob): the same paths; `spmm`/`spmv` dispatch on the blob's
@@ -155,7 +155,13 @@ fn transpose(src: &[f32], r: usize, c: usize, dst: &mut [f32], isa: Isa, workers
     });
 }
 
-/// `exec` of a MatMul whose B is block-sparse; `ad` and `yd` are A's and Y's elements.
+/// `exec` of a MatMul whose B is block-sparse; `yd` is Y's elements. With `t` set (no bias input
+/// and more than [`SPMV_MAX_ROWS`] rows, the error otherwise), A's and/or Y's arena bytes hold the
+/// transposed matrices: a session uses this for two such MatMuls in a row where the second reads
+/// only the first's output as its A (an FFN or MLP: up, activation fused, down): the first writes
+/// Yᵀ, the second reads it as its Aᵀ, and the two transposes of the intermediate between them are
+/// skipped. The bytes in between are then not Y in Y's layout, so the session only pairs nodes
+/// when nothing else reads that value.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn exec_matmul(
     a: &TensorView,
@@ -167,8 +173,12 @@ pub(crate) fn exec_matmul(
     scratch: &mut [u8],
     isa: Isa,
     workers: &Workers,
+    t: Transposed,
 ) -> Result<(), OpError> {
     let (rows, k, n) = mm_geom(&a.info.shape, &b.info.shape, y_shape)?;
+    if t != Transposed::default() && (bias.is_some() || rows <= SPMV_MAX_ROWS) {
+        return Err(OpError::Unsupported("transposed MatMul pair: needs no bias input and more rows than the SpMV path takes"));
+    }
     let s = matrix(b, n, k, workers)?;
     let ad = data::<f32>(a)?;
     if ad.len() != rows * k || yd.len() != rows * n {
@@ -178,7 +188,7 @@ pub(crate) fn exec_matmul(
     if rows <= SPMV_MAX_ROWS {
         super::split::spmv_split(isa, &s, ad, rows, yd, &kact, workers);
     } else {
-        spmm_rows(&s, ad, (rows, k, n), yd, &kact, scratch, isa, workers, Transposed::default())?;
+        spmm_rows(&s, ad, (rows, k, n), yd, &kact, scratch, isa, workers, t)?;
     }
     if let Some(bv) = bias {
         add_bias(bv, y_shape, yd, act)?;
@@ -188,7 +198,7 @@ pub(crate) fn exec_matmul(
 
 /// Which operands of a sparse MatMul's SpMM path are held transposed in the arena: `a`, A's
 /// buffer holds Aᵀ `[K × R]` (written so by the previous node); `y`, the node writes Yᵀ
-/// `[N × R]` into Y's buffer (for the next node). See [`exec_matmul_transposed`].
+/// `[N × R]` into Y's buffer (for the next node). See [`exec_matmul`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Transposed {
     pub a: bool,
@@ -222,43 +232,6 @@ fn spmm_rows(s: &SparseMatrix, ad: &[f32], (rows, k, n): (usize, usize, usize), 
         transpose(yt, n, rows, yd, isa, workers);
     }
     Ok(())
-}
-
-/// A MatMul with block-sparse B and no bias input, more than [`SPMV_MAX_ROWS`] rows, run with A
-/// and/or Y held transposed in the arena (`t`). A session uses it for two such MatMuls in a row
-/// where the second reads only the first's output as its A (an FFN or MLP: up, activation fused,
-/// down): the first writes Yᵀ, the second reads it as its Aᵀ, and the two transposes of the
-/// intermediate between them are skipped. The bytes in between are then not Y in Y's layout, so
-/// the session only pairs nodes when nothing else reads that value.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn exec_matmul_transposed(
-    params: &[u8],
-    inputs: &[Option<TensorView>],
-    outputs: &mut [crate::tensor::TensorViewMut],
-    scratch: &mut [u8],
-    isa: Isa,
-    workers: &Workers,
-    t: Transposed,
-) -> Result<(), OpError> {
-    let p: crate::ops::params::MatMulParams = super::read_params(params)?;
-    let act = p.act.activation().ok_or(OpError::BadParams("unknown activation"))?;
-    let a = super::req(inputs, 0, "MatMul needs A")?;
-    let b = super::req(inputs, 1, "MatMul needs B")?;
-    if inputs.get(2).copied().flatten().is_some() || !is_sparse(&b.info) {
-        return Err(OpError::Unsupported("transposed MatMul pair: needs a block-sparse B and no bias input"));
-    }
-    let y = outputs.first_mut().ok_or(OpError::BadShape("MatMul needs one output"))?;
-    let (rows, k, n) = mm_geom(&a.info.shape, &b.info.shape, &y.info.shape)?;
-    if rows <= SPMV_MAX_ROWS {
-        return Err(OpError::Unsupported("transposed MatMul pair: too few rows for the SpMM path"));
-    }
-    let s = matrix(&b, n, k, workers)?;
-    let ad = data::<f32>(&a)?;
-    let yd = super::util::data_mut::<f32>(y)?;
-    if ad.len() != rows * k || yd.len() != rows * n {
-        return Err(OpError::BadShape("MatMul operand sizes are inconsistent"));
-    }
-    spmm_rows(&s, ad, (rows, k, n), yd, &act, scratch, isa, workers, t)
 }
 
 /// Whether a MatMul (inputs A, B, optional bias; by value index) may take part in a transposed

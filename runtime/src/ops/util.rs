@@ -330,27 +330,7 @@ pub(crate) fn store(bytes: &mut [u8], dt: DType, i: usize, v: Val) {
     }
 }
 
-/// Lanes of the reductions below (Softmax, LayerNorm, global pooling): independent partial results that the compiler keeps in vector
-/// registers (a left fold is one dependent chain of adds). The order of the additions differs
-/// from a fold, so results differ from it by rounding only. BERT-2 (hidden 768, sequence 128,
-/// 12 heads), `sprig bench`, 1 thread: Softmax 1.25 ms and LayerNorm 0.31 ms per node with the
-/// folds (about 6 and 3 ns per element).
-pub(crate) const LANES: usize = 8;
-
-/// `join` over `LANES` partial results, each `step` folded over every `LANES`-th element from
-/// `init`; the remainder folds into the joined result.
-#[inline(always)]
-pub(crate) fn fold_lanes(xs: &[f32], init: f32, step: impl Fn(f32, f32) -> f32, join: impl Fn(f32, f32) -> f32) -> f32 {
-    let mut acc = [init; LANES];
-    let mut it = xs.chunks_exact(LANES);
-    for c in &mut it {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a = step(*a, v);
-        }
-    }
-    let joined = acc.iter().fold(init, |a, &v| join(a, v));
-    it.remainder().iter().fold(joined, |a, &v| step(a, v))
-}
+pub(crate) use sprig_kernels::vmath::fold_lanes;
 
 /// Sum of `xs`.
 pub(crate) fn sum_lanes(xs: &[f32]) -> f32 {
