@@ -10,13 +10,14 @@
 # bert2-90x4 (BERT-like encoder: 2 layers, hidden 768, sequence 128, GELU FFN; its MatMul weights
 # pruned). Each model is synthesized as ONNX, converted (`sprig convert` verifies it
 # against tract), then timed by ../shared/peers/time_peers.py in interleaved rounds, with
-# `sprig bench --json` as the external command in the same rounds.
-# Env: ROUNDS (default 5), RUNS (runs per round and runtime, default 50), OUT (work dir, default
+# `sprig bench --json` as the external command in the same rounds; the ratios are medians of the
+# per-round ratios (raw rounds in OUT/MODEL.rounds.jsonl).
+# Env: ROUNDS (default 9), RUNS (runs per round and runtime, default 30), OUT (work dir, default
 # target/bench-peers), PEERS (default ../shared/peers relative to the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${ROUNDS:-5}
-RUNS=${RUNS:-50}
+ROUNDS=${ROUNDS:-9}
+RUNS=${RUNS:-30}
 OUT=${OUT:-target/bench-peers}
 PEERS=${PEERS:-../shared/peers}
 SPRIG=target/release/sprig
@@ -74,26 +75,38 @@ for m in "${models[@]}"; do
   esac
   "$SPRIG" convert "$onnx" -o "$model" >/dev/null
   echo "== $m: timing ($ROUNDS rounds x $RUNS runs)" >&2
-  json=$(python3 "$PEERS/time_peers.py" "$onnx" --threads 1 --rounds "$ROUNDS" --runs "$RUNS" --json \
-         --ext "$SPRIG bench $model --runs $RUNS --json")
-  echo "$json" > "$OUT/$m.json"
-  rows+=("$(python3 - "$m" "$json" <<'EOF'
-import json, sys
-name, d = sys.argv[1], json.loads(sys.argv[2])
-med = d["median_ms"]
-cell = lambda r: f"{med[r]:.2f}" if r in med else "failed"
-s = med.get("ext")
-ratio = lambda r: f"{med[r] / s:.2f}x" if s and r in med else "-"
+  # One time_peers call per round, so that each round's ratios (peer / sprig, the same seconds of
+  # the machine) can be kept: the table gives the median of the per-round ratios, which a drift of
+  # the machine's speed between rounds does not bias (the ratio of the medians can be).
+  : > "$OUT/$m.rounds.jsonl"
+  for r in $(seq 1 "$ROUNDS"); do
+    python3 "$PEERS/time_peers.py" "$onnx" --threads 1 --rounds 1 --runs "$RUNS" --json \
+      --ext "$SPRIG bench $model --runs $RUNS --json" >> "$OUT/$m.rounds.jsonl"
+  done
+  rows+=("$(python3 - "$m" "$OUT/$m.rounds.jsonl" <<'EOF'
+import json, statistics, sys
+name, path = sys.argv[1], sys.argv[2]
+rounds = [json.loads(line) for line in open(path) if line.strip()]
+med = lambda xs: statistics.median(xs) if xs else None
+def times(r):
+    return [d["median_ms"][r] for d in rounds if r in d["median_ms"]]
+def ratios(r):
+    return [d["median_ms"][r] / d["median_ms"]["ext"] for d in rounds if r in d["median_ms"] and "ext" in d["median_ms"]]
+cell = lambda r: f"{med(times(r)):.2f}" if times(r) else "failed"
+def ratio(r):
+    x = ratios(r)
+    return f"{med(x):.2f}x ({min(x):.2f}–{max(x):.2f})" if x else "-"
 print(f"| {name} | {cell('ort')} | {cell('tract')} | {cell('deepsparse')} | {cell('ext')} | "
       f"{ratio('ort')} | {ratio('tract')} | {ratio('deepsparse')} |")
-for r, note in d.get("notes", {}).items():
-    print(f"note: {name} {r}: {note}", file=sys.stderr)
+notes = {f"{r}: {n}" for d in rounds for r, n in d.get("notes", {}).items()}
+for n in sorted(notes):
+    print(f"note: {name} {n}", file=sys.stderr)
 EOF
 )")
 done
 
 echo
-echo "Medians of $ROUNDS interleaved rounds ($RUNS runs each), 1 thread, ms; ratio = peer / sprig (above 1: sprig is faster)."
+echo "$ROUNDS rounds ($RUNS runs per runtime and round; each round runs every runtime in turn), 1 thread. Times: medians over rounds of each round's median, ms. Ratios: peer / sprig within each round (above 1: sprig is faster), median over rounds (min–max)."
 echo
 echo "| model | ONNX Runtime | tract | DeepSparse | sprig | ORT / sprig | tract / sprig | DeepSparse / sprig |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
