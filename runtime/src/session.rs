@@ -37,6 +37,9 @@ pub struct Session<'m, 'a> {
     /// First nodes of transposed MatMul pairs (see [`transposed_pairs`]), ascending.
     pairs: [u32; MAX_PAIRS],
     npairs: usize,
+    /// Nodes that find Aᵀ already in their scratch (see [`shared_transposed_a`]), ascending.
+    shared: [u32; MAX_PAIRS],
+    nshared: usize,
     _arena: core::marker::PhantomData<&'a mut [u8]>,
 }
 
@@ -78,6 +81,40 @@ fn transposed_pairs(p: &crate::format::Parsed) -> ([u32; MAX_PAIRS], usize) {
     (out, n)
 }
 
+/// Nodes `i` such that nodes `i - 1` and `i` are MatMuls on the SpMM path (block-sparse B, more
+/// than `SPMV_MAX_ROWS` rows of f32 A) with the same A and the same scratch range, node `i - 1`
+/// not reading a transposed pair's intermediate: node `i - 1` leaves Aᵀ in the head of that
+/// scratch (its Yᵀ and Y go elsewhere: the scratch tail and Y's buffer, which the loader checked
+/// to be disjoint from the scratch), and no other node runs in between, so node `i` skips its
+/// transpose of A. BERT's q, k and v projections read one LayerNorm output: k and v qualify when
+/// the planner gave the three the same scratch offset. Chains (q → k → v) follow, since a node
+/// that skips its transpose leaves the scratch head as it found it.
+fn shared_transposed_a(p: &crate::format::Parsed, pairs: &[u32]) -> ([u32; MAX_PAIRS], usize) {
+    let mut out = [0u32; MAX_PAIRS];
+    let mut n = 0;
+    let ins = |ni: usize| -> &[u32] {
+        let r = &p.nodes[ni];
+        let s = r.io_start as usize;
+        &p.node_io[s..s + r.n_inputs as usize]
+    };
+    let is_mm = |ni: usize| OpKind::from_u16(p.nodes[ni].op) == Some(OpKind::MatMul);
+    for i in 1..p.nodes.len() {
+        if n == MAX_PAIRS {
+            break;
+        }
+        if !is_mm(i - 1) || !is_mm(i) || i >= 2 && pairs.binary_search(&(i as u32 - 2)).is_ok() {
+            continue;
+        }
+        let (a, b) = (ins(i - 1), ins(i));
+        let (na, nb) = (&p.nodes[i - 1], &p.nodes[i]);
+        if !a.is_empty() && a.first() == b.first() && (na.scratch_offset, na.scratch_size) == (nb.scratch_offset, nb.scratch_size) && ops::sparse::spmm_path(p, a) && ops::sparse::spmm_path(p, b) {
+            out[n] = i as u32;
+            n += 1;
+        }
+    }
+    (out, n)
+}
+
 impl<'m, 'a> Session<'m, 'a> {
     /// A session using the best ISA of this CPU.
     pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
@@ -96,6 +133,7 @@ impl<'m, 'a> Session<'m, 'a> {
         let isa = if isa.available() { isa } else { Isa::Scalar };
         let parsed = model.parsed();
         let (pairs, npairs) = transposed_pairs(&parsed);
+        let (shared, nshared) = shared_transposed_a(&parsed, &pairs[..npairs]);
         Ok(Session {
             model,
             parsed,
@@ -112,6 +150,8 @@ impl<'m, 'a> Session<'m, 'a> {
             pool: None,
             pairs,
             npairs,
+            shared,
+            nshared,
             _arena: core::marker::PhantomData,
         })
     }
@@ -168,6 +208,12 @@ impl<'m, 'a> Session<'m, 'a> {
     /// transposed, skipping two transposes each (see `ops::sparse::exec_matmul`).
     pub fn transposed_matmul_pairs(&self) -> usize {
         self.npairs
+    }
+
+    /// How many sparse MatMuls find their Aᵀ already in scratch, left by the previous node on
+    /// the same A (BERT's k and v projections after q), and skip transposing A.
+    pub fn shared_transposed_inputs(&self) -> usize {
+        self.nshared
     }
 
     pub fn model(&self) -> &'m Model<'m> {
@@ -264,7 +310,8 @@ impl<'m, 'a> Session<'m, 'a> {
             let scratch = unsafe { self.arena_slice_mut(n.scratch_offset, n.scratch_size) };
             let params = &p.params[n.params_off as usize..(n.params_off + n.params_len) as usize];
             let paired = |i: usize| self.pairs[..self.npairs].binary_search(&(i as u32)).is_ok();
-            let t = ops::sparse::Transposed { a: ni > 0 && paired(ni - 1), y: paired(ni) };
+            let shared = self.shared[..self.nshared].binary_search(&(ni as u32)).is_ok();
+            let t = ops::sparse::Transposed { a: ni > 0 && paired(ni - 1), y: paired(ni), a_in_scratch: shared };
             let r = if t != ops::sparse::Transposed::default() {
                 ops::exec_matmul_transposed(params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers, t)
             } else {

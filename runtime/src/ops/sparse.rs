@@ -176,8 +176,14 @@ pub(crate) fn exec_matmul(
     t: Transposed,
 ) -> Result<(), OpError> {
     let (rows, k, n) = mm_geom(&a.info.shape, &b.info.shape, y_shape)?;
-    if t != Transposed::default() && (bias.is_some() || rows <= SPMV_MAX_ROWS) {
-        return Err(OpError::Unsupported("transposed MatMul pair: needs no bias input and more rows than the SpMV path takes"));
+    if (t.a || t.y) && bias.is_some() {
+        return Err(OpError::Unsupported("transposed MatMul pair: needs no bias input"));
+    }
+    if t != Transposed::default() && rows <= SPMV_MAX_ROWS {
+        return Err(OpError::Unsupported("transposed MatMul operands: need more rows than the SpMV path takes"));
+    }
+    if t.a && t.a_in_scratch {
+        return Err(OpError::Unsupported("transposed MatMul operands: Aᵀ either in A's buffer or in scratch"));
     }
     let s = matrix(b, n, k, workers)?;
     let ad = data::<f32>(a)?;
@@ -198,11 +204,15 @@ pub(crate) fn exec_matmul(
 
 /// Which operands of a sparse MatMul's SpMM path are held transposed in the arena: `a`, A's
 /// buffer holds Aᵀ `[K × R]` (written so by the previous node); `y`, the node writes Yᵀ
-/// `[N × R]` into Y's buffer (for the next node). See [`exec_matmul`].
+/// `[N × R]` into Y's buffer (for the next node). See [`exec_matmul`]. `a_in_scratch`: the
+/// head of this node's scratch already holds Aᵀ, left there by the previous node, a sparse
+/// MatMul on the same A whose scratch is the same arena range (BERT's q, k and v projections of
+/// one LayerNorm output), so the transpose of A is skipped.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Transposed {
     pub a: bool,
     pub y: bool,
+    pub a_in_scratch: bool,
 }
 
 /// `Yᵀ[N × R] = S · Aᵀ[K × R]` with the layout `mm_scratch` sized (Aᵀ at 0, Yᵀ at the next
@@ -219,6 +229,8 @@ fn spmm_rows(s: &SparseMatrix, ad: &[f32], (rows, k, n): (usize, usize, usize), 
     let (head, tail) = scratch.split_at_mut(mid);
     let bmat: &[f32] = if t.a {
         ad
+    } else if t.a_in_scratch {
+        f32_region(head, 0, k * rows)?.0
     } else {
         let (at, _) = f32_region(head, 0, k * rows)?;
         transpose(ad, rows, k, at, isa, workers);
@@ -238,13 +250,20 @@ fn spmm_rows(s: &SparseMatrix, ad: &[f32], (rows, k, n): (usize, usize, usize), 
 /// pair: B block-sparse, no bias input, A of f32 with more than [`SPMV_MAX_ROWS`] rows.
 pub(crate) fn pairable(p: &crate::format::Parsed, ins: &[u32]) -> bool {
     use crate::format::NO_VALUE;
-    if ins.len() < 2 || ins.get(2).is_some_and(|&v| v != NO_VALUE) {
+    ins.get(2).is_none_or(|&v| v == NO_VALUE) && spmm_path(p, ins)
+}
+
+/// Whether a MatMul (inputs A, B, optional bias; by value index) runs the SpMM path, which
+/// transposes A into the head of its scratch: B block-sparse, A of f32 with more than
+/// [`SPMV_MAX_ROWS`] rows.
+pub(crate) fn spmm_path(p: &crate::format::Parsed, ins: &[u32]) -> bool {
+    if ins.len() < 2 {
         return false;
     }
     let (Ok(a), Ok(b)) = (p.check_value(ins[0]), p.check_value(ins[1])) else { return false };
     let d = a.shape.dims();
     let rows: usize = d[..d.len().saturating_sub(1)].iter().product();
-    b.encoding == Encoding::BlockSparse && a.dtype == DType::F32 && !d.is_empty() && rows > SPMV_MAX_ROWS
+    b.encoding == Encoding::BlockSparse && b.shape.numel() > 0 && a.dtype == DType::F32 && !d.is_empty() && rows > SPMV_MAX_ROWS
 }
 
 /// `y = act(y + bias)` with the bias broadcast to Y.
