@@ -5,7 +5,7 @@
 //! bytes / file ──Model::from_bytes / Model::open (parse + validate)──▶ Model
 //! Model + &mut [u8] arena ──Session::new──▶ Session ──run(inputs, outputs)──▶ outputs
 //! ```
-//! The file format is specified in `FORMAT.md` beside this crate and in [`format`].
+//! The file format is specified in `FORMAT.md` beside this crate and in [`mod@format`].
 #![cfg_attr(not(feature = "std"), no_std)]
 // Errors carry the names of the tensors and nodes at fault inline (no allocation, no borrow of
 // the model), which makes `Error` larger than clippy likes; loading and running are not hot paths

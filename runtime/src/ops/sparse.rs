@@ -21,14 +21,14 @@
 //!   along R), the result transposed from scratch into Y. The SpMM kernels store C row-major, so
 //!   Yᵀ cannot be written into Y in place.
 //! - two such MatMuls in a row, the second reading only the first's output (an FFN or MLP: up with
-//!   its activation, then down), without bias inputs: a session runs them with [`Transposed`]
+//!   its activation, then down), without bias inputs: a session runs them with `Transposed`
 //!   operands (`ops::exec_matmul_transposed`), the first writing Yᵀ into Y's arena bytes and the
 //!   second reading them as its Aᵀ, so the intermediate is never transposed (in-process A/B, 200
 //!   alternating run pairs: MLP 1024→4096→1024 at batch 128, 90 % 4x1, 1.10x; BERT-2 90 % 4x1
 //!   1.05–1.08x).
 //! - consecutive such MatMuls on the same A whose scratch is the same arena range (BERT's q, k and
 //!   v projections): the later ones find Aᵀ in the scratch head and skip their transpose
-//!   ([`Transposed::a_in_scratch`]; k and v 0.965 → 0.915 of q's time on BERT-2 90 % 4x1).
+//!   (`Transposed::a_in_scratch`; k and v 0.965 → 0.915 of q's time on BERT-2 90 % 4x1).
 //!
 //! f16 weights (dtype F16, an f16 blob): the same paths; `spmm`/`spmv` dispatch on the blob's
 //! value type and widen the values on the fly.
