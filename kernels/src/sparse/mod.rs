@@ -44,7 +44,7 @@
 //! blob < 4 GiB.
 //!
 //! # Kernels
-//! [`spmm`] (`C = act(W·B + bias)`, vectorised along N) and [`spmv`] (`y = act(W·x + bias)`), each
+//! [`spmm()`] (`C = act(W·B + bias)`, vectorised along N) and [`spmv()`] (`y = act(W·x + bias)`), each
 //! a table of kernels ([`SPMM_KERNELS`], [`SPMV_KERNELS`]) with a scalar reference and AVX2+FMA,
 //! AVX-512 and NEON versions. Every row carries the value type it reads (`dtype`); the f16 rows run
 //! the same generic bodies with a widening weight load (F16C `vcvtph2ps` on x86, so they also

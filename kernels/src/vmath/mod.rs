@@ -1,6 +1,6 @@
 //! Vectorised elementwise math: exp, erf, tanh, sigmoid and the two GELUs, in f32.
 //!
-//! Each function is written once, branch-free, generically over [`Lanes`] (instantiated for
+//! Each function is written once, branch-free, generically over `Lanes` (instantiated for
 //! `f32`); `avx2.rs` and `neon.rs` compile the same loop with their target features so LLVM
 //! vectorises it (8 / 4 lanes). AVX-512 sessions use the AVX2 code (AVX-512 implies AVX2+FMA
 //! here, see [`Isa::available`]).
