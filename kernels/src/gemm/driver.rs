@@ -6,6 +6,9 @@ use crate::{Activation, Isa};
 /// Smallest depth at which [`APath::Auto`] reads A in place (see `sgemm_packed_path`).
 const IN_PLACE_MIN_K: usize = 27;
 
+/// Most columns for which an in-place A takes deep blocks.
+const DEEP_MAX_N: usize = 64;
+
 /// Slack per packed buffer so that it can start on a 64-byte boundary.
 const ALIGN_SLACK: usize = 16;
 
@@ -98,16 +101,33 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
 
     let (mr, nr) = (kr.mr, kr.nr);
     let kc_max = k.min(kr.kc);
-    let (apack, rest) = take_aligned(scratch, round_up(m.min(kr.mc), mr) * kc_max);
-    let (bpack, _) = take_aligned(rest, round_up(n.min(kr.nc), nr) * kc_max);
+    let (apack_len, bpack_len) = (round_up(m.min(kr.mc), mr) * kc_max, round_up(n.min(kr.nc), nr) * kc_max);
+    // PROBE (this commit only): SPRIG_KC set = deep blocks (std builds).
+    #[cfg(feature = "std")]
+    let deep_on = std::env::var_os("SPRIG_KC").is_some();
+    #[cfg(not(feature = "std"))]
+    let deep_on = false;
+    let kc_blk = match rows_a {
+        Some(_) if deep_on && n <= DEEP_MAX_N => {
+            let cap = (apack_len + bpack_len + ALIGN_SLACK) / round_up(n, nr);
+            k.div_ceil(k.div_ceil(cap.max(kc_max)))
+        }
+        _ => kc_max,
+    };
+    let (apack, bpack) = if kc_blk > kc_max {
+        (&mut [][..], take_aligned(scratch, round_up(n, nr) * kc_blk).0)
+    } else {
+        let (apack, rest) = take_aligned(scratch, apack_len);
+        (apack, take_aligned(rest, bpack_len).0)
+    };
     let (clamp, lo, hi, post) = act.fused_clamp();
     let rs_c = c.rs;
     let cbase = c.data.as_mut_ptr();
 
     for jc in (0..n).step_by(kr.nc) {
         let nc = kr.nc.min(n - jc);
-        for pc in (0..k).step_by(kr.kc) {
-            let kc = kr.kc.min(k - pc);
+        for pc in (0..k).step_by(kc_blk) {
+            let kc = kc_blk.min(k - pc);
             let last = pc + kc == k;
             b.pack_b(pc, kc, jc, nc, nr, bpack);
             for ic in (0..m).step_by(kr.mc) {
