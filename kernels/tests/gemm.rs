@@ -257,7 +257,7 @@ fn in_place_a_all_shapes() {
 }
 
 /// Named in-place-A cases: the n = 49 tail (3·16 + 1), tails of 1..=NR+1 columns, m = MR ± 1,
-/// lda > k, k = kc ± 1 and several kc blocks, bias row/column with clamp and a non-fused
+/// lda > k, k = kc ± 1 and several kc blocks, deep blocks for n <= 64, bias row/column with clamp and a non-fused
 /// activation; a transposed A (not readable in place) must fall back to packing.
 #[test]
 fn in_place_a_named_cases() {
@@ -268,6 +268,10 @@ fn in_place_a_named_cases() {
         Case { m: 5, n: 3, k: 255, la: Layout::Padded(1), ..base.clone() },
         Case { m: 11, n: 17, k: 257, bias: BiasKind::Row, act: Act::HardSwish, ..base.clone() },
         Case { m: 250, n: 2065, k: 259, la: Layout::Padded(3), bias: BiasKind::Col, act: Act::Clamp, c_pad: 3, ..base.clone() },
+        // n <= 64 takes deep K blocks (driver: as deep as the scratch holds): one 300-deep
+        // block; two 550-deep blocks (m = 150 > mc); two 350-deep blocks with a padded A.
+        Case { m: 150, n: 49, k: 1100, bias: BiasKind::Row, act: Act::Relu, ..base.clone() },
+        Case { m: 20, n: 64, k: 700, la: Layout::Padded(3), bias: BiasKind::Col, act: Act::Clamp, c_pad: 1, ..base.clone() },
         Case { m: 13, n: 49, k: 77, la: Layout::Transposed, bias: BiasKind::Row, ..base.clone() },
         Case { m: 13, n: 49, k: 77, la: Layout::Strided2, ..base.clone() },
     ];
