@@ -3,7 +3,8 @@
 //! the median over rounds of the per-round time ratio packed / in-place (> 1: in place faster).
 //! The one place this comparison is measured (the criterion bench `benches/benches/gemm.rs` has
 //! dense throughput per kernel only; criterion cannot interleave).
-//! `cargo run --release -p sprig-kernels --example gemm_apath [ROUNDS=15] [COLD=1] [m k n]...`
+//! `[ROUNDS=15] [COLD=1] cargo run --release -p sprig-kernels --example gemm_apath [m k n]...`
+//! (ROUNDS and COLD are environment variables; the shapes are triples of arguments)
 //! COLD=1 cycles through copies of A totalling ≥ 64 MiB, so each call reads the weights from
 //! DRAM as a model run does (hot A, the default, stays in L2/L3 across calls).
 use sprig_kernels::gemm::{sgemm_scratch_len, sgemm_with_path, APath, Bias, MatMut, MatRef, GEMM_KERNELS};
@@ -28,7 +29,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let shapes: Vec<(usize, usize, usize)> =
-        if args.len() >= 3 { args.chunks(3).map(|c| (c[0], c[1], c[2])).collect() } else { DEFAULT_SHAPES.to_vec() };
+        if args.len() >= 3 { args.chunks_exact(3).map(|c| (c[0], c[1], c[2])).collect() } else { DEFAULT_SHAPES.to_vec() };
+    if !args.len().is_multiple_of(3) {
+        eprintln!("gemm_apath: {} trailing number(s) ignored (shapes are m k n triples; ROUNDS and COLD are environment variables)", args.len() % 3);
+    }
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(15);
     let cold = std::env::var("COLD").is_ok_and(|v| v == "1");
     for kr in GEMM_KERNELS {

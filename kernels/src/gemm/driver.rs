@@ -141,10 +141,10 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
                 // Row panels outer, column panels inner: each A micro-panel stays in L1 while the
                 // B panels of the block stream from L2, and C is written a 6-row strip at a time
                 // (the other order writes one tile into each of the block's mc rows in turn).
-                // Side by side per call (benches/examples/gemm_order.rs at b3eb792, AVX2 6x16, median of 7
-                // rounds): 1.00-1.18x on 20 shapes, never slower, most on small k and large n
-                // (ResNet stem 1.18x, 96x16x12544 1.17x, 64x32x12544 1.07x); whole models 1.02-1.03x
-                // (MobileNetV1 stem 1.31x inside the model).
+                // Side by side per call (benches/examples/gemm_order.rs at b3eb792, AVX2 6x16, median
+                // of 7 rounds, two runs): 0.99-1.24x on 20 shapes, the few below 1.00 within 1 %,
+                // most on small k and large n (ResNet stem 1.18-1.24x, 96x16x12544 1.12-1.17x,
+                // 64x32x12544 1.07-1.20x); whole models 1.02-1.03x (MobileNetV1 stem 1.31x in it).
                 for ir in (0..mc).step_by(mr) {
                     let mr_eff = mr.min(mc - ir);
                     let i0 = ic + ir;
