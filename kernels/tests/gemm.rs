@@ -257,8 +257,9 @@ fn in_place_a_all_shapes() {
 }
 
 /// Named in-place-A cases: the n = 49 tail (3·16 + 1), tails of 1..=NR+1 columns, m = MR ± 1,
-/// lda > k, k = kc ± 1 and several kc blocks, deep blocks for n <= 64, bias row/column with clamp and a non-fused
-/// activation; a transposed A (not readable in place) must fall back to packing.
+/// lda > k, k = kc ± 1 and several kc blocks, deep blocks for n <= 64, bias row/column with
+/// clamp and a non-fused activation; a transposed A (not readable in place) must fall back to
+/// packing.
 #[test]
 fn in_place_a_named_cases() {
     let base = Case { m: 13, n: 49, k: 77, la: Layout::RowMajor, lb: Layout::RowMajor, act: Act::None, bias: BiasKind::None, c_pad: 0, seed: 11 };

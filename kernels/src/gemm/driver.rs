@@ -105,13 +105,14 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
     // An in-place A with few columns (MobileNetV1's 7x7 pointwise layers, n = 49) takes K in as
     // few blocks as the planned scratch holds (it needs no packed A, so B gets all of it): each
     // row of A is then read in runs of 2 KiB (K = 512: one block, K = 1024: two) instead of four
-    // separate 1 KiB runs, which the weights, cold in a model run, pay for. Inside the dense model (one session, runs alternating with the 256-deep blocks, 150
-    // and 200 pairs, benches/examples/model_ab.rs at 95502e0): 1024x512x49 1.08-1.10x,
-    // 1024x1024x49 1.05x.
+    // separate 1 KiB runs, which the weights, cold in a model run, pay for. Inside the dense
+    // model (one session, runs alternating with the 256-deep blocks, 150 and 200 pairs,
+    // benches/examples/model_ab.rs at 95502e0): 1024x512x49 1.08-1.10x, 1024x1024x49 1.05x.
+    // Where the deep blocks would be no deeper than kc_max, the usual blocks stay.
     let kc_blk = match rows_a {
         Some(_) if n <= DEEP_MAX_N => {
             let cap = (apack_len + bpack_len + ALIGN_SLACK) / round_up(n, nr);
-            k.div_ceil(k.div_ceil(cap.max(kc_max)))
+            k.div_ceil(k.div_ceil(cap)).max(kc_max)
         }
         _ => kc_max,
     };
