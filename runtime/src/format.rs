@@ -183,6 +183,14 @@ impl<'a> Parsed<'a> {
         self.nodes.get(i as usize).and_then(|n| self.string(n.name_off, n.name_len)).unwrap_or("?")
     }
 
+    /// Node `i`'s input and output value ids. Only for a validated model (`crate::model` checks
+    /// every node's I/O range at load); panics on an index or range out of bounds.
+    pub(crate) fn node_io(&self, i: usize) -> (&'a [u32], &'a [u32]) {
+        let n = &self.nodes[i];
+        let s = n.io_start as usize;
+        self.node_io[s..s + n.n_inputs as usize + n.n_outputs as usize].split_at(n.n_inputs as usize)
+    }
+
     /// Parses the header and section table and checks the structure of every table. Per-value and
     /// per-node semantic checks are in [`crate::model`].
     pub fn parse(bytes: &'a [u8]) -> Result<Parsed<'a>, Error> {

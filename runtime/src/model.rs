@@ -113,13 +113,13 @@ impl<'a> Model<'a> {
     pub fn node(&self, i: usize) -> Option<NodeInfo<'_>> {
         let p = self.parsed();
         let n = p.nodes.get(i)?;
-        let io = &p.node_io[n.io_start as usize..n.io_start as usize + n.n_inputs as usize + n.n_outputs as usize];
+        let (inputs, outputs) = p.node_io(i);
         Some(NodeInfo {
             name: p.node_name(i as u32),
             op: OpKind::from_u16(n.op)?,
             params: &p.params[n.params_off as usize..(n.params_off + n.params_len) as usize],
-            inputs: &io[..n.n_inputs as usize],
-            outputs: &io[n.n_inputs as usize..],
+            inputs,
+            outputs,
             scratch_size: n.scratch_size,
         })
     }

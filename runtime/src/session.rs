@@ -54,31 +54,30 @@ const MAX_PAIRS: usize = 64;
 fn transposed_pairs(p: &crate::format::Parsed) -> ([u32; MAX_PAIRS], usize) {
     let mut out = [0u32; MAX_PAIRS];
     let mut n = 0;
-    let io = |ni: usize| -> (&[u32], &[u32]) {
-        let r = &p.nodes[ni];
-        let s = r.io_start as usize;
-        p.node_io[s..s + r.n_inputs as usize + r.n_outputs as usize].split_at(r.n_inputs as usize)
-    };
-    let is_mm = |ni: usize| OpKind::from_u16(p.nodes[ni].op) == Some(OpKind::MatMul);
     for i in 0..p.nodes.len().saturating_sub(1) {
         if n == MAX_PAIRS {
             break;
         }
-        if !is_mm(i) || !is_mm(i + 1) {
+        if !is_matmul(p, i) || !is_matmul(p, i + 1) {
             continue;
         }
-        let ((ia, oa), (ib, _)) = (io(i), io(i + 1));
+        let ((ia, oa), (ib, _)) = (p.node_io(i), p.node_io(i + 1));
         let Some(&v) = oa.first() else { continue };
         if ib.first() != Some(&v) || !ops::sparse::pairable(p, ia) || !ops::sparse::pairable(p, ib) || p.outputs.contains(&v) {
             continue;
         }
-        let other_reader = (0..p.nodes.len()).any(|j| j != i + 1 && io(j).0.contains(&v));
+        let other_reader = (0..p.nodes.len()).any(|j| j != i + 1 && p.node_io(j).0.contains(&v));
         if !other_reader {
             out[n] = i as u32;
             n += 1;
         }
     }
     (out, n)
+}
+
+/// Whether node `ni` is a MatMul.
+fn is_matmul(p: &crate::format::Parsed, ni: usize) -> bool {
+    OpKind::from_u16(p.nodes[ni].op) == Some(OpKind::MatMul)
 }
 
 /// Nodes `i` such that nodes `i - 1` and `i` are MatMuls on the SpMM path (block-sparse B, more
@@ -92,20 +91,14 @@ fn transposed_pairs(p: &crate::format::Parsed) -> ([u32; MAX_PAIRS], usize) {
 fn shared_transposed_a(p: &crate::format::Parsed, pairs: &[u32]) -> ([u32; MAX_PAIRS], usize) {
     let mut out = [0u32; MAX_PAIRS];
     let mut n = 0;
-    let ins = |ni: usize| -> &[u32] {
-        let r = &p.nodes[ni];
-        let s = r.io_start as usize;
-        &p.node_io[s..s + r.n_inputs as usize]
-    };
-    let is_mm = |ni: usize| OpKind::from_u16(p.nodes[ni].op) == Some(OpKind::MatMul);
     for i in 1..p.nodes.len() {
         if n == MAX_PAIRS {
             break;
         }
-        if !is_mm(i - 1) || !is_mm(i) || i >= 2 && pairs.binary_search(&(i as u32 - 2)).is_ok() {
+        if !is_matmul(p, i - 1) || !is_matmul(p, i) || i >= 2 && pairs.binary_search(&(i as u32 - 2)).is_ok() {
             continue;
         }
-        let (a, b) = (ins(i - 1), ins(i));
+        let (a, b) = (p.node_io(i - 1).0, p.node_io(i).0);
         let (na, nb) = (&p.nodes[i - 1], &p.nodes[i]);
         if !a.is_empty() && a.first() == b.first() && (na.scratch_offset, na.scratch_size) == (nb.scratch_offset, nb.scratch_size) && ops::sparse::spmm_path(p, a) && ops::sparse::spmm_path(p, b) {
             out[n] = i as u32;
@@ -285,8 +278,7 @@ impl<'m, 'a> Session<'m, 'a> {
         for (ni, n) in p.nodes.iter().enumerate() {
             let op = OpKind::from_u16(n.op).expect("validated at load");
             hook(NodeEvent::Start { node: ni, op });
-            let io = &p.node_io[n.io_start as usize..n.io_start as usize + n.n_inputs as usize + n.n_outputs as usize];
-            let (ins, outs) = io.split_at(n.n_inputs as usize);
+            let (ins, outs) = p.node_io(ni);
             let mut in_views: [Option<TensorView>; MAX_NODE_IO] = [None; MAX_NODE_IO];
             for (slot, &v) in ins.iter().enumerate() {
                 if v != NO_VALUE {
