@@ -194,12 +194,17 @@ fn loader_rejects_corrupt_sparse_tensors() {
 }
 
 
-/// A sparse BERT's FFNs (up with GELU, then down; bias in the blob) run as transposed MatMul
-/// pairs, one per layer: the session passes the intermediate as Yᵀ / Aᵀ and skips its two
-/// transposes. The results still match tract (`convert_and_verify`); with threads they match one
-/// thread (`tests/tests/threads.rs`, BERT at 90 %, sequence 128).
+/// A sparse BERT skips transposes that its MatMuls would otherwise repeat, one thread and two:
+/// - its FFNs (up with GELU, then down; bias in the blob) run as transposed MatMul pairs, one per
+///   layer: the session passes the intermediate as Yᵀ / Aᵀ and skips its two transposes;
+/// - its q, k and v projections read one LayerNorm output: k and v find Aᵀ in their scratch, left
+///   there by the node before, and skip transposing A (two per layer).
+///
+/// The results still match tract (`convert_and_verify` runs the session); with threads they match
+/// one thread (`tests/tests/threads.rs`, BERT at 90 %, sequence 128). One conversion serves both
+/// counts (each converts and verifies a whole BERT).
 #[test]
-fn bert_ffn_pairs_pass_the_intermediate_transposed() {
+fn bert_matmuls_skip_repeated_transposes() {
     let opts = ConvertOptions { format: FormatChoice::Sparse, block: Some(Layout::RowBlock(4)), ..base() };
     let c = convert_and_verify(Arch::Bert, 0.9, 4, &opts);
     let buf = AlignedBuf::from_bytes(&c.bytes);
@@ -208,23 +213,7 @@ fn bert_ffn_pairs_pass_the_intermediate_transposed() {
     for threads in [1, 2] {
         let mut arena = AlignedBuf::new(m.arena_size_for_threads(threads).unwrap());
         let s = sprig_runtime::Session::with_threads(&m, arena.as_mut_slice(), sprig_runtime::Isa::detect(), threads).unwrap();
-        assert_eq!(s.transposed_matmul_pairs(), layers, "{threads} thread(s)");
-    }
-}
-
-/// A sparse BERT's q, k and v projections read one LayerNorm output: k and v find Aᵀ in their
-/// scratch, left there by the node before, and skip transposing A (two per layer). The results
-/// still match tract (`convert_and_verify` runs the session), one thread and two.
-#[test]
-fn bert_qkv_projections_share_one_transposed_input() {
-    let opts = ConvertOptions { format: FormatChoice::Sparse, block: Some(Layout::RowBlock(4)), ..base() };
-    let c = convert_and_verify(Arch::Bert, 0.9, 4, &opts);
-    let buf = AlignedBuf::from_bytes(&c.bytes);
-    let m = Model::from_bytes(buf.as_slice()).unwrap();
-    let layers = small(Arch::Bert, 0.9, 4).layers;
-    for threads in [1, 2] {
-        let mut arena = AlignedBuf::new(m.arena_size_for_threads(threads).unwrap());
-        let s = sprig_runtime::Session::with_threads(&m, arena.as_mut_slice(), sprig_runtime::Isa::detect(), threads).unwrap();
-        assert_eq!(s.shared_transposed_inputs(), 2 * layers, "{threads} thread(s)");
+        assert_eq!(s.transposed_matmul_pairs(), layers, "FFN pairs, {threads} thread(s)");
+        assert_eq!(s.shared_transposed_inputs(), 2 * layers, "shared q/k/v inputs, {threads} thread(s)");
     }
 }
