@@ -109,12 +109,8 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
     // model (one session, runs alternating with the 256-deep blocks, 150 and 200 pairs,
     // benches/examples/model_ab.rs at 95502e0): 1024x512x49 1.08-1.10x, 1024x1024x49 1.05x.
     // Where the deep blocks would be no deeper than kc_max, the usual blocks stay.
-    #[cfg(feature = "std")]
-    let deep_ok = std::env::var_os("SPRIG_PREPACK_SHALLOW").is_none();
-    #[cfg(not(feature = "std"))]
-    let deep_ok = true;
     let kc_blk = match rows_a {
-        Some(_) if deep_ok && n <= DEEP_MAX_N => {
+        Some(_) if n <= DEEP_MAX_N => {
             let cap = (apack_len + bpack_len + ALIGN_SLACK) / round_up(n, nr);
             k.div_ceil(k.div_ceil(cap)).max(kc_max)
         }
@@ -140,19 +136,6 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
             b.pack_b(pc, kc, jc, nc, nr, bpack);
             for ic in (0..m).step_by(kr.mc) {
                 let mc = kr.mc.min(m - ic);
-                // PROBE (this commit only): SPRIG_PREPACK set = an in-place A is packed once into a
-                // process-wide cache and read from there by the packed kernel (std builds).
-                #[cfg(feature = "std")]
-                let pre: Option<*const f32> = match rows_a {
-                    Some((_, a0, _)) if prepack_on() => Some(prepacked(a0 as usize, ic, pc, kc, mr, || {
-                        let mut v = vec![0f32; round_up(mc, mr) * kc];
-                        pack_a(&a, ic, mc, pc, kc, mr, &mut v);
-                        v
-                    })),
-                    _ => None,
-                };
-                #[cfg(not(feature = "std"))]
-                let pre: Option<*const f32> = None;
                 if rows_a.is_none() {
                     pack_a(&a, ic, mc, pc, kc, mr, apack);
                 }
@@ -190,10 +173,7 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
                             },
                         };
                         let bp = bpack[jr * kc..(jr + nr) * kc].as_ptr();
-                        if let Some(pa) = pre {
-                            // SAFETY: probe: the cached panels hold round_up(mc, mr) * kc floats.
-                            unsafe { (kr.ukr)(kc, pa.add(ir * kc), bp, &tile) };
-                        } else { match rows_a {
+                        match rows_a {
                             // SAFETY: as for the packed kernel below; A has unit column stride
                             // and row stride lda, and the view check (check_args) covers
                             // elements (i, p) for i < m, p < k, so rows i0..i0+mr_eff of A hold
@@ -209,7 +189,7 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
                                 // values (Bias::check), so mr_eff (nr_eff) from i0 (j0) fit.
                                 unsafe { (kr.ukr)(kc, ap, bp, &tile) }
                             }
-                        } }
+                        }
                         if last && post {
                             for i in 0..mr_eff {
                                 // SAFETY: same tile bounds as above: row i of the tile holds
@@ -226,22 +206,6 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
             }
         }
     }
-}
-
-#[cfg(feature = "std")]
-fn prepack_on() -> bool {
-    std::env::var_os("SPRIG_PREPACK").is_some()
-}
-
-#[cfg(feature = "std")]
-#[allow(clippy::type_complexity)]
-fn prepacked(a0: usize, ic: usize, pc: usize, kc: usize, mr: usize, make: impl FnOnce() -> Vec<f32>) -> *const f32 {
-    use std::collections::HashMap;
-    use std::sync::Mutex;
-    static CACHE: Mutex<Option<HashMap<(usize, usize, usize, usize, usize), Box<[f32]>>>> = Mutex::new(None);
-    let mut g = CACHE.lock().unwrap();
-    let m = g.get_or_insert_with(HashMap::new);
-    m.entry((a0, ic, pc, kc, mr)).or_insert_with(|| make().into_boxed_slice()).as_ptr()
 }
 
 /// A B operand the packed path can pack into `NR`-column panels: a stored matrix ([`PackSrc`],
