@@ -59,7 +59,6 @@ onnx.save(m, out)
 EOF
 }
 
-rows=()
 for m in "${models[@]}"; do
   onnx="$OUT/$m.onnx"; model="$OUT/$m.sprig"
   case $m in
@@ -74,15 +73,24 @@ for m in "${models[@]}"; do
     *) echo "unknown model '$m'" >&2; exit 2 ;;
   esac
   "$SPRIG" convert "$onnx" -o "$model" >/dev/null
-  echo "== $m: timing ($ROUNDS rounds x $RUNS runs)" >&2
-  # One time_peers call per round, so that each round's ratios (peer / sprig, the same seconds of
-  # the machine) can be kept: the table gives the median of the per-round ratios, which a drift of
-  # the machine's speed between rounds does not bias (the ratio of the medians can be).
   : > "$OUT/$m.rounds.jsonl"
-  for r in $(seq 1 "$ROUNDS"); do
-    python3 "$PEERS/time_peers.py" "$onnx" --threads 1 --rounds 1 --runs "$RUNS" --json \
-      --ext "$SPRIG bench $model --runs $RUNS --json" >> "$OUT/$m.rounds.jsonl"
+done
+
+# Rounds outer, models inner: every model is timed once per round, so a drift of the machine's
+# speed over the run (minutes) spreads over all models alike instead of favouring the first ones.
+# One time_peers call per model and round keeps each round's ratios (peer / sprig, the same seconds
+# of the machine): the table gives the median of the per-round ratios, which a drift between rounds
+# does not bias (the ratio of the medians can be).
+for r in $(seq 1 "$ROUNDS"); do
+  for m in "${models[@]}"; do
+    echo "== round $r/$ROUNDS: $m ($RUNS runs per runtime)" >&2
+    python3 "$PEERS/time_peers.py" "$OUT/$m.onnx" --threads 1 --rounds 1 --runs "$RUNS" --json \
+      --ext "$SPRIG bench $OUT/$m.sprig --runs $RUNS --json" >> "$OUT/$m.rounds.jsonl"
   done
+done
+
+rows=()
+for m in "${models[@]}"; do
   rows+=("$(python3 - "$m" "$OUT/$m.rounds.jsonl" <<'EOF'
 import json, statistics, sys
 name, path = sys.argv[1], sys.argv[2]

@@ -7,6 +7,7 @@
 //! Usage: `cargo run --release -p sprig-benches --example plot_sparsity -- DIR OUT.svg`, where DIR
 //! holds `mnv1-dense.rounds.jsonl` and `mnv1-{S}x{B}.rounds.jsonl` (S = sparsity in percent,
 //! B = block rows: 1 unstructured, 4 for 4x1 blocks). Missing files or runtimes are left out.
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use serde_json::Value;
 use std::path::Path;
@@ -122,8 +123,14 @@ fn main() {
             } else {
                 chart.draw_series(LineSeries::new(pts.clone(), style)).unwrap()
             };
-            let c = s.color;
-            drawn.label(&s.label).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            let (c, dashed) = (s.color, s.dashed);
+            drawn.label(&s.label).legend(move |(x, y)| -> DynElement<'static, SVGBackend, (i32, i32)> {
+                if dashed {
+                    DashedPathElement::new(vec![(x, y), (x + 20, y)], 5, 3, c.stroke_width(2)).into_dyn()
+                } else {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)).into_dyn()
+                }
+            });
             chart.draw_series(pts.iter().map(|&(x, y)| Circle::new((x, y), 3, s.color.filled()))).unwrap();
             if i == 0 {
                 chart.draw_series(s.points.iter().map(|p| ErrorBar::new_vertical(p.0, p.2, p.1, p.3, s.color.stroke_width(1), 6))).unwrap();
