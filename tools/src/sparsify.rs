@@ -20,7 +20,7 @@
 use crate::ir::{Graph, TensorId};
 use crate::tensor::OwnedData;
 use anyhow::{anyhow, bail, Result};
-use sprig_kernels::sparse::{analyze, pack, Layout, SPMM_KERNELS};
+use sprig_kernels::sparse::{analyze, pack, Layout};
 use sprig_kernels::Isa;
 use sprig_runtime::ops::params::ConvParams;
 use sprig_runtime::ops::sparse::SPMV_MAX_ROWS;
@@ -128,9 +128,19 @@ fn margin(l: Layout, spmv: bool) -> f64 {
     }
 }
 
-/// N-tile width of the AVX2 SpMM kernel for `l` (the calibration's ISA), from the kernel table.
+/// N-tile width of the calibration's SpMM kernel for `l` (the AVX2 row `calibrate` timed, whose
+/// tiles the SpMM costs above count). A constant, not a lookup in this build's kernel table: a
+/// converter built for aarch64 has no AVX2 rows, and a lookup there had fallen back to 1, which
+/// multiplied every SpMM estimate by 8-64 and kept all sparse convs and batched MatMuls dense, so
+/// the file depended on the machine that converted it. `calibration_tiles_match_the_avx2_table`
+/// checks the constants against the table on x86_64.
 fn spmm_nr(l: Layout) -> usize {
-    SPMM_KERNELS.iter().find(|k| k.isa == Isa::Avx2 && k.block.accepts(l)).map_or(1, |k| k.nr)
+    match l {
+        Layout::RowBlock(1) | Layout::RedBlock(_) => 64,
+        Layout::RowBlock(2) => 32,
+        Layout::RowBlock(4) => 16,
+        _ => 8,
+    }
 }
 
 /// Options of the pass.
@@ -454,6 +464,33 @@ mod tests {
         let mut w: Vec<f32> = (0..m * k).map(|i| 0.5 + ((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 44) as f32 * 1e-6).collect();
         crate::synth::prune::prune(&mut w, k, m, cb, sparsity, |o, i| i * k + o);
         w
+    }
+
+    /// The SpMM tile widths the cost model counts are those of the AVX2 rows `calibrate` timed
+    /// (the first AVX2 f32 row for each layout; a wide row comes after its base row). Fails when
+    /// a kernel's NR changes without the cost model following.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn calibration_tiles_match_the_avx2_table() {
+        use sprig_kernels::sparse::{ValueType, SPMM_KERNELS};
+        for l in Layout::ALL {
+            let row = SPMM_KERNELS.iter().find(|k| k.isa == Isa::Avx2 && k.dtype == ValueType::F32 && k.block.accepts(l)).expect("an AVX2 row per layout");
+            assert_eq!(spmm_nr(l), row.nr, "{l}: the cost model counts tiles of {} columns, {} has {}", spmm_nr(l), row.name, row.nr);
+        }
+    }
+
+    /// The estimate is the same whatever the converter's target: on a build without AVX2 rows a
+    /// 90 % 4x1 pointwise layer (MobileNetV1 b6.pw, 512x512x196) must still be estimated well
+    /// under dense (it had been estimated 16x slower than it runs, so auto kept it dense).
+    #[test]
+    fn sparse_estimate_beats_dense_at_90_percent_4x1() {
+        let (m, k, n) = (512, 512, 196);
+        let mut w: Vec<f32> = (0..m * k).map(|i| 0.5 + (i % 97) as f32 * 1e-3).collect();
+        crate::synth::prune::prune(&mut w, m, k, 4, 0.9, |o, i| o * k + i);
+        let c = conv(m, k, n, w);
+        let blocks = analyze(&c.w, m, k, Layout::RowBlock(4)).unwrap().nnz_blocks;
+        let (dense, sparse) = (est_dense(&c), est_sparse(&c, Layout::RowBlock(4), blocks));
+        assert!(sparse * MARGIN < dense, "90 % 4x1 on {m}x{k}x{n}: sparse {sparse:.0} ns x {MARGIN} against dense {dense:.0} ns");
     }
 
     fn conv(m: usize, k: usize, cols: usize, w: Vec<f32>) -> Candidate {
