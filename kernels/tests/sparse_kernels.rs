@@ -192,14 +192,17 @@ fn named_cases_scalar() {
     named_cases(Isa::Scalar, ValueType::F32);
 }
 #[test]
+#[cfg_attr(sprig_test_lacks_avx2, ignore = "this machine lacks AVX2+FMA")]
 fn named_cases_avx2() {
     named_cases(Isa::Avx2, ValueType::F32);
 }
 #[test]
+#[cfg_attr(sprig_test_lacks_avx512, ignore = "this machine lacks AVX-512")]
 fn named_cases_avx512() {
     named_cases(Isa::Avx512, ValueType::F32);
 }
 #[test]
+#[cfg_attr(not(target_arch = "aarch64"), ignore = "NEON kernels run on aarch64 (scripts/test-aarch64.sh, under qemu)")]
 fn named_cases_neon() {
     named_cases(Isa::Neon, ValueType::F32);
 }
@@ -208,14 +211,17 @@ fn named_cases_f16_scalar() {
     named_cases(Isa::Scalar, ValueType::F16);
 }
 #[test]
+#[cfg_attr(any(sprig_test_lacks_avx2, sprig_test_lacks_f16c), ignore = "this machine lacks AVX2+FMA or F16C")]
 fn named_cases_f16_avx2() {
     named_cases(Isa::Avx2, ValueType::F16);
 }
 #[test]
+#[cfg_attr(any(sprig_test_lacks_avx512, sprig_test_lacks_f16c), ignore = "this machine lacks AVX-512 or F16C")]
 fn named_cases_f16_avx512() {
     named_cases(Isa::Avx512, ValueType::F16);
 }
 #[test]
+#[cfg_attr(not(target_arch = "aarch64"), ignore = "NEON kernels run on aarch64 (scripts/test-aarch64.sh, under qemu)")]
 fn named_cases_f16_neon() {
     named_cases(Isa::Neon, ValueType::F16);
 }
@@ -269,14 +275,17 @@ fn prop_isa(isa: Isa, vt: ValueType, cases: u32) {
 }
 
 #[test]
+#[cfg_attr(sprig_test_lacks_avx512, ignore = "this machine lacks AVX-512")]
 fn prop_avx512() {
     prop_isa(Isa::Avx512, ValueType::F32, 300);
 }
 #[test]
+#[cfg_attr(sprig_test_lacks_avx2, ignore = "this machine lacks AVX2+FMA")]
 fn prop_avx2() {
     prop_isa(Isa::Avx2, ValueType::F32, 300);
 }
 #[test]
+#[cfg_attr(not(target_arch = "aarch64"), ignore = "NEON kernels run on aarch64 (scripts/test-aarch64.sh, under qemu)")]
 fn prop_neon() {
     prop_isa(Isa::Neon, ValueType::F32, 300);
 }
@@ -285,14 +294,17 @@ fn prop_scalar() {
     prop_isa(Isa::Scalar, ValueType::F32, 100);
 }
 #[test]
+#[cfg_attr(any(sprig_test_lacks_avx512, sprig_test_lacks_f16c), ignore = "this machine lacks AVX-512 or F16C")]
 fn prop_f16_avx512() {
     prop_isa(Isa::Avx512, ValueType::F16, 300);
 }
 #[test]
+#[cfg_attr(any(sprig_test_lacks_avx2, sprig_test_lacks_f16c), ignore = "this machine lacks AVX2+FMA or F16C")]
 fn prop_f16_avx2() {
     prop_isa(Isa::Avx2, ValueType::F16, 300);
 }
 #[test]
+#[cfg_attr(not(target_arch = "aarch64"), ignore = "NEON kernels run on aarch64 (scripts/test-aarch64.sh, under qemu)")]
 fn prop_f16_neon() {
     prop_isa(Isa::Neon, ValueType::F16, 300);
 }

@@ -188,16 +188,19 @@ fn scalar() {
 }
 
 #[test]
+#[cfg_attr(sprig_test_lacks_avx2, ignore = "this machine lacks AVX2+FMA")]
 fn avx2() {
     run_isa(Isa::Avx2);
 }
 
 #[test]
+#[cfg_attr(sprig_test_lacks_avx512, ignore = "this machine lacks AVX-512")]
 fn avx512() {
     run_isa(Isa::Avx512);
 }
 
 #[test]
+#[cfg_attr(not(target_arch = "aarch64"), ignore = "NEON kernels run on aarch64 (scripts/test-aarch64.sh, under qemu)")]
 fn neon() {
     run_isa(Isa::Neon);
 }
