@@ -44,12 +44,14 @@ fn read_rounds(path: &Path, key: &str) -> Option<Cell> {
     (!cell.ms.is_empty()).then_some(cell)
 }
 
+/// (sparsity %, median ms, min ms, max ms, median ORT / runtime)
+type Point = (f64, f64, f64, f64, f64);
+
 struct Series {
     label: String,
     color: RGBColor,
     dashed: bool,
-    /// (sparsity %, median ms, min ms, max ms, median ORT / runtime)
-    points: Vec<(f64, f64, f64, f64, f64)>,
+    points: Vec<Point>,
 }
 
 fn main() {
@@ -95,11 +97,9 @@ fn main() {
     let title = format!("MobileNetV1 224x224, pointwise and classifier pruned, 1 thread ({rounds} rounds)");
     let root = root.titled(&title, ("sans-serif", 18)).unwrap();
     let (left, right) = root.split_horizontally(560);
-    let panels: [(_, &str, f64, fn(&(f64, f64, f64, f64, f64)) -> f64); 2] = [
-        (left, "latency, ms (median of rounds; bars: min–max)", ymax, |p| p.1),
-        (right, "speed-up over ONNX Runtime (median of per-round ratios)", rmax, |p| p.4),
-    ];
-    for (i, (area, ydesc, top, get)) in panels.into_iter().enumerate() {
+    let panels = [(left, "latency, ms (median of rounds; bars: min–max)", ymax), (right, "speed-up over ONNX Runtime (median of per-round ratios)", rmax)];
+    for (i, (area, ydesc, top)) in panels.into_iter().enumerate() {
+        let get = |p: &Point| if i == 0 { p.1 } else { p.4 };
         let mut chart = ChartBuilder::on(&area)
             .margin(12)
             .x_label_area_size(40)
