@@ -152,6 +152,22 @@ fn sparse_layers_name_their_table_kernel() {
         let same = inspected["layers"].as_array().unwrap().iter().find(|x| x["name"] == l["name"]).unwrap();
         assert_eq!(same["weight"]["kernel"].as_str(), Some(k), "{same}");
     }
+    // inspect reads sparsity, block, nnz and the skipped work back from the file; the converter's
+    // report computed them from the ONNX weights before encoding. They must agree on every weight
+    // layer, sparse or dense.
+    let mut checked = 0;
+    for rl in conv.report.layers.iter().filter(|rl| rl.sparsity.is_some()) {
+        let w = &inspected["layers"].as_array().unwrap().iter().find(|x| x["name"] == rl.name.as_str()).unwrap_or_else(|| panic!("{} not in inspect", rl.name))["weight"];
+        let name = &rl.name;
+        assert_eq!(w["nnz"].as_u64(), rl.nnz.map(|n| n as u64), "{name}: {w}");
+        assert_eq!(w["block"].as_str(), Some(rl.block.as_str()), "{name}: {w}");
+        let (s_file, s_conv) = (w["sparsity"].as_f64().unwrap(), rl.sparsity.unwrap());
+        assert!((s_file - s_conv).abs() < 1e-9, "{name}: sparsity {s_file} in the file, {s_conv} converted");
+        let saved = w["skipped"].as_f64().unwrap() * rl.flops as f64;
+        assert!((saved - rl.flops_saved as f64).abs() <= 0.01 * rl.flops as f64, "{name}: skipped {saved} FLOPs, converter {}", rl.flops_saved);
+        checked += 1;
+    }
+    assert!(checked >= 10, "weight layers checked: {checked}");
 }
 
 #[test]
