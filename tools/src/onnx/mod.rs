@@ -179,6 +179,75 @@ pub fn tensor_from_proto(t: &TensorProto, dir: Option<&Path>, notes: &mut Vec<St
     Ok((shape, data))
 }
 
+/// Converts a `SparseTensorProto` (a graph's `sparse_initializer`, a `Constant`'s `sparse_value`)
+/// to the dense (shape, data) [`tensor_from_proto`] gives: zeros, with `values[i]` at `indices[i]`.
+///
+/// Contract (ONNX IR, message SparseTensorProto): `dims` is the dense shape (checked with
+/// [`check_shape`]); `values` is 1-D, [NNZ], of any dtype [`tensor_from_proto`] reads (converted
+/// the same way; raw, typed or external data); `indices` is INT64, either [NNZ] row-major linear
+/// indices into `dims` or [NNZ, rank] coordinates. Every index must lie inside `dims` and none may
+/// repeat (a repeat has no defined value). The spec also asks for ascending order; unsorted but
+/// distinct indices still have one meaning, so they are accepted.
+/// Errors do not name the tensor: callers add the initializer or node as context.
+pub fn sparse_tensor_from_proto(s: &pb::SparseTensorProto, dir: Option<&Path>, notes: &mut Vec<String>) -> Result<(Vec<usize>, OwnedData)> {
+    let values = s.values.as_ref().ok_or_else(|| anyhow!("sparse tensor has no values"))?;
+    let indices = s.indices.as_ref().ok_or_else(|| anyhow!("sparse tensor has no indices"))?;
+    let shape: Vec<usize> =
+        s.dims.iter().map(|&d| usize::try_from(d).map_err(|_| anyhow!("negative dimension {d} in the dense shape {:?}", s.dims))).collect::<Result<_>>()?;
+    check_shape(&values.name, &shape)?;
+    let n: usize = shape.iter().product();
+    if indices.data_type != DataType::Int64 as i32 {
+        bail!("indices have type {}, expected INT64", dtype_name(indices.data_type));
+    }
+    let (vshape, vdata) = tensor_from_proto(values, dir, notes).context("values")?;
+    let (ishape, idata) = tensor_from_proto(indices, dir, notes).context("indices")?;
+    let OwnedData::I64(idx) = idata else { bail!("indices did not decode to INT64") };
+    let [nnz] = vshape[..] else { bail!("values have shape {vshape:?}, expected one dimension [NNZ]") };
+    let rank = shape.len();
+    let linear: Vec<usize> = match ishape[..] {
+        [m] if m == nnz => idx
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| {
+                usize::try_from(i).ok().filter(|&i| i < n).ok_or_else(|| anyhow!("index {i} (entry #{k}) is out of range for shape {shape:?} ({n} elements)"))
+            })
+            .collect::<Result<_>>()?,
+        [m, r] if m == nnz && r == rank => (0..nnz)
+            .map(|k| {
+                let c = &idx[k * rank..(k + 1) * rank];
+                c.iter().zip(&shape).try_fold(0usize, |lin, (&i, &d)| match usize::try_from(i) {
+                    Ok(i) if i < d => Ok(lin * d + i),
+                    _ => Err(anyhow!("index {c:?} (entry #{k}) is out of range for shape {shape:?}")),
+                })
+            })
+            .collect::<Result<_>>()?,
+        [_, r] if r != rank => bail!("indices have shape {ishape:?}: coordinates of {r} dimensions for a dense shape of rank {rank} {shape:?}"),
+        _ => bail!("indices have shape {ishape:?}, values have {nnz} elements: expected indices [{nnz}] (linear) or [{nnz}, {rank}] (coordinates)"),
+    };
+    if !linear.windows(2).all(|w| w[0] < w[1]) {
+        let mut sorted: Vec<(usize, usize)> = linear.iter().copied().zip(0..).collect();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0].0 == w[1].0) {
+            bail!("entries #{} and #{} have the same index (linear {} in shape {shape:?})", w[0].1, w[1].1, w[0].0);
+        }
+    }
+    fn scatter<T: Copy + Default>(v: &[T], at: &[usize], n: usize) -> Vec<T> {
+        let mut d = vec![T::default(); n];
+        for (&x, &i) in v.iter().zip(at) {
+            d[i] = x;
+        }
+        d
+    }
+    let data = match &vdata {
+        OwnedData::F32(v) => OwnedData::F32(scatter(v, &linear, n)),
+        OwnedData::I64(v) => OwnedData::I64(scatter(v, &linear, n)),
+        OwnedData::I32(v) => OwnedData::I32(scatter(v, &linear, n)),
+        OwnedData::U8(v) => OwnedData::U8(scatter(v, &linear, n)),
+        OwnedData::Bool(v) => OwnedData::Bool(scatter(v, &linear, n)),
+    };
+    Ok((shape, data))
+}
+
 /// Largest tensor the converter creates (elements), so hostile shapes fail cleanly instead of
 /// exhausting memory.
 pub const MAX_ELEMENTS: usize = 1 << 31;
@@ -504,6 +573,25 @@ pub fn import(model: &ModelProto, opts: &ImportOptions) -> Result<Imported> {
         let (shape, data) = tensor_from_proto(init, opts.dir, &mut cx.notes).with_context(|| format!("initializer '{}'", init.name))?;
         let t = cx.g.add_const(init.name.clone(), shape, data);
         cx.names.insert(init.name.clone(), t);
+    }
+    // Densified here; the sparse pass later chooses their encoding as for any other weight.
+    for (k, sparse) in graph.sparse_initializer.iter().enumerate() {
+        let name = sparse.values.as_ref().map(|v| v.name.as_str()).unwrap_or_default();
+        if name.is_empty() {
+            bail!("sparse initializer #{k} has no name (its values tensor must be named)");
+        }
+        if graph.initializer.iter().any(|i| i.name == name) {
+            bail!("sparse initializer '{name}' has the same name as an initializer");
+        }
+        if cx.names.contains_key(name) {
+            bail!("sparse initializer '{name}' appears twice");
+        }
+        let (shape, data) = sparse_tensor_from_proto(sparse, opts.dir, &mut cx.notes).with_context(|| format!("sparse initializer '{name}'"))?;
+        let t = cx.g.add_const(name.to_string(), shape, data);
+        cx.names.insert(name.to_string(), t);
+    }
+    if !graph.sparse_initializer.is_empty() {
+        cx.notes.push(format!("densified {} sparse initializers", graph.sparse_initializer.len()));
     }
     let inputs: Vec<&pb::ValueInfoProto> = graph.input.iter().filter(|i| !cx.names.contains_key(&i.name)).collect();
     for (name, _) in opts.input_shapes {

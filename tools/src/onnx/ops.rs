@@ -5,7 +5,7 @@
 use super::{Cx, OnnxNode};
 use crate::ir::TensorId;
 use crate::tensor::OwnedData;
-use anyhow::{anyhow, bail, ensure, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use sprig_runtime::ops::params::*;
 use sprig_runtime::ops::OpKind;
 use sprig_runtime::tensor::DType;
@@ -1320,6 +1320,8 @@ fn constant(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
     let a = n.attrs;
     let (shape, data) = if let Some(t) = a.tensor("value") {
         super::tensor_from_proto(t, cx.dir, &mut cx.notes)?
+    } else if let Some(t) = a.get("sparse_value").and_then(|x| x.sparse_tensor.as_ref()) {
+        super::sparse_tensor_from_proto(t, cx.dir, &mut cx.notes).context("sparse_value")?
     } else if let Some(x) = a.get("value_float") {
         (vec![], OwnedData::F32(vec![x.f]))
     } else if let Some(v) = a.get("value_floats") {
@@ -1329,7 +1331,7 @@ fn constant(cx: &mut Cx, n: &OnnxNode) -> Result<()> {
     } else if let Some(v) = a.get("value_ints") {
         (vec![v.ints.len()], OwnedData::I64(v.ints.clone()))
     } else {
-        bail!("only value, value_float(s) and value_int(s) are supported (sparse and string constants are not)");
+        bail!("only value, sparse_value, value_float(s) and value_int(s) are supported (string constants are not)");
     };
     cx.bind_const(n, 0, shape, data);
     Ok(())
