@@ -16,6 +16,7 @@ use sprig_runtime::tensor::{DType, Tensor};
 use sprig_runtime::{AlignedBuf, Model, Session, TensorMut};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, ModelProto, SparseTensorProto, TensorProto};
 use tract_onnx::prelude::{
     tvec, Datum, DatumType, Framework, InferenceFact, InferenceModelExt, IntoRunnable, TValue, Tensor as TractTensor,
     TypedSimplePlan,
@@ -139,6 +140,61 @@ fn dt_of(d: &OwnedData) -> DatumType {
     }
 }
 
+/// tract ignores ONNX sparse initializers and `Constant` sparse values: gives them to it dense (by
+/// [`crate::onnx::sparse_tensor_from_proto`], as the converter reads them) in their own data type.
+fn densify_sparse(proto: &mut ModelProto, dir: Option<&Path>) -> Result<()> {
+    let Some(g) = proto.graph.as_mut() else { return Ok(()) };
+    let mut notes = Vec::new();
+    let mut dense = |s: &SparseTensorProto| -> Result<TensorProto> {
+        let (shape, data) = crate::onnx::sparse_tensor_from_proto(s, dir, &mut notes)?;
+        let v = s.values.as_ref().ok_or_else(|| anyhow!("sparse tensor has no values"))?;
+        Ok(tensor_proto(&v.name, &shape, &data, v.data_type))
+    };
+    for s in std::mem::take(&mut g.sparse_initializer) {
+        let name = s.values.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+        g.initializer.push(dense(&s).with_context(|| format!("sparse initializer '{name}'"))?);
+    }
+    for n in g.node.iter_mut().filter(|n| n.op_type == "Constant") {
+        for a in n.attribute.iter_mut().filter(|a| a.name == "sparse_value") {
+            if let Some(s) = a.sparse_tensor.take() {
+                let t = dense(&s).with_context(|| format!("node '{}' (Constant): sparse_value", n.name))?;
+                *a = AttributeProto { name: "value".into(), r#type: AttributeType::Tensor as i32, t: Some(t), ..Default::default() };
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `data` as a TensorProto of ONNX type `data_type`, the inverse of
+/// [`crate::onnx::tensor_from_proto`] (exact but for double, which sprig reads as f32).
+fn tensor_proto(name: &str, shape: &[usize], data: &OwnedData, data_type: i32) -> TensorProto {
+    use DataType as D;
+    fn le<T, const N: usize>(v: &[T], f: impl Fn(&T) -> [u8; N]) -> Vec<u8> {
+        v.iter().flat_map(f).collect()
+    }
+    let dt = DataType::try_from(data_type).unwrap_or(D::Undefined);
+    let raw_data = match data {
+        OwnedData::F32(v) => match dt {
+            D::Double => le(v, |&x| (x as f64).to_le_bytes()),
+            D::Float16 => le(v, |&x| half::f16::from_f32(x).to_le_bytes()),
+            D::Bfloat16 => le(v, |&x| half::bf16::from_f32(x).to_le_bytes()),
+            _ => le(v, |x| x.to_le_bytes()),
+        },
+        OwnedData::I32(v) => match dt {
+            D::Int8 => le(v, |&x| (x as i8).to_le_bytes()),
+            D::Int16 => le(v, |&x| (x as i16).to_le_bytes()),
+            D::Uint16 => le(v, |&x| (x as u16).to_le_bytes()),
+            _ => le(v, |x| x.to_le_bytes()),
+        },
+        OwnedData::I64(v) => match dt {
+            D::Uint32 => le(v, |&x| (x as u32).to_le_bytes()),
+            _ => le(v, |x| x.to_le_bytes()),
+        },
+        OwnedData::U8(v) | OwnedData::Bool(v) => v.clone(),
+    };
+    TensorProto { name: name.into(), dims: shape.iter().map(|&d| d as i64).collect(), data_type, raw_data, ..Default::default() }
+}
+
 impl TractRunner {
     /// Loads `onnx_path` with every graph input fixed to the dtype and shape of the same-named
     /// tensor in `inputs` (or its shape in `input_shapes`, which wins when given).
@@ -147,7 +203,12 @@ impl TractRunner {
         // value_info and output shapes are hints; exports with symbolic axes (torch dynamo) state
         // them as `batch,seq,...`, which tract cannot unify with the fixed input shapes.
         let onnx = tract_onnx::onnx().with_ignore_value_info(true).with_ignore_output_shapes(true);
-        let mut model = onnx.model_for_path(onnx_path).with_context(ctx)?;
+        let mut proto = onnx.proto_model_for_path(onnx_path).with_context(ctx)?;
+        densify_sparse(&mut proto, onnx_path.parent()).with_context(ctx)?;
+        // What `model_for_path` does, on the (possibly densified) proto.
+        let parsed = onnx.parse(&proto, onnx_path.parent().and_then(|d| d.to_str())).with_context(ctx)?;
+        ensure!(parsed.unresolved_inputs.is_empty(), "{}: unresolved inputs {:?}", ctx(), parsed.unresolved_inputs);
+        let mut model = parsed.model;
         let mut input_names = Vec::new();
         for (i, outlet) in model.input_outlets().with_context(ctx)?.to_vec().into_iter().enumerate() {
             let name = model.node(outlet.node).name.clone();
@@ -377,5 +438,37 @@ mod tests {
         assert!(compare(&[t("y", vec![1], vec![0.0])], &[t("y", vec![1], vec![f32::NAN])]).is_err());
         assert!(compare(&[t("y", vec![2], vec![0.0, 0.0])], &[t("y", vec![1, 2], vec![0.0, 0.0])]).is_err());
         assert!(compare(&[], &[t("y", vec![1], vec![0.0])]).is_err());
+    }
+
+    /// `tensor_proto` inverts `tensor_from_proto` for every ONNX type sprig reads (values chosen
+    /// exact in the narrow type, so a wrong width or sign would show).
+    #[test]
+    fn tensor_proto_round_trips() {
+        use DataType as D;
+        let f = OwnedData::F32(vec![0.0, -1.5, 2.25, 1024.0]);
+        let i32s = OwnedData::I32(vec![0, -7, 100, -128]);
+        let u16s = OwnedData::I32(vec![0, 7, 65535, 300]);
+        let i64s = OwnedData::I64(vec![0, -3, i64::MAX, i64::MIN]);
+        let u32s = OwnedData::I64(vec![0, 3, u32::MAX as i64, 1 << 20]);
+        let cases = [
+            (D::Float, &f),
+            (D::Double, &f),
+            (D::Float16, &f),
+            (D::Bfloat16, &f),
+            (D::Int8, &i32s),
+            (D::Int16, &i32s),
+            (D::Int32, &i32s),
+            (D::Uint16, &u16s),
+            (D::Int64, &i64s),
+            (D::Uint64, &i64s),
+            (D::Uint32, &u32s),
+            (D::Uint8, &OwnedData::U8(vec![0, 1, 200, 255])),
+            (D::Bool, &OwnedData::Bool(vec![0, 1, 1, 0])),
+        ];
+        for (dt, data) in cases {
+            let p = tensor_proto("t", &[2, 2], data, dt as i32);
+            let (shape, back) = crate::onnx::tensor_from_proto(&p, None, &mut Vec::new()).unwrap();
+            assert_eq!((shape, &back), (vec![2, 2], data), "{}", dt.as_str_name());
+        }
     }
 }

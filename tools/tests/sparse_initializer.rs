@@ -291,3 +291,32 @@ fn constant_sparse_value_errors_name_the_node() {
     let e = err_of(&onnx(sparse(values3(), tensor_i64("", &[3], &[0, 2, 40]), &[4, 8])));
     assert_err(&e, &["node 'wc' (Constant): sparse_value", "index 40 (entry #2) is out of range"]);
 }
+
+/// `sprig convert` verifies against tract by default, which ignores sparse tensors: it is given
+/// them densified (a sparse initializer, a `Constant` sparse_value and an INT64 shape), so the
+/// check runs and passes.
+#[test]
+fn verification_against_tract_densifies_sparse_tensors() {
+    let (m, k, h, n) = (4, 128, 64, 32);
+    let (w1, w2) = (pruned(k * h, 12), pruned(h * n, 13));
+    let nodes = vec![
+        node("MatMul", "mm1", &["x", "w1"], &["a"], vec![]),
+        node("Constant", "w2c", &[], &["w2"], vec![attr_sparse("sparse_value", sparse_of("w2", &[h, n], &w2, true))]),
+        node("MatMul", "mm2", &["a", "w2"], &["b"], vec![]),
+        node("Reshape", "r", &["b", "shape"], &["y"], vec![]),
+    ];
+    let shape = sparse(tensor_i64("shape", &[2], &[2, 16]), indices(&[1, 2], &[3], false), &[3]);
+    let onnx = with_sparse(model(nodes, vec![], vec![fixed("x", &[m, k])], vec![out("y")], 13), vec![sparse_of("w1", &[k, h], &w1, false), shape]);
+    let dir = std::env::temp_dir().join(format!("sprig_sparse_initializer_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("model.onnx");
+    std::fs::write(&path, &onnx).unwrap();
+    let c = sprig_tools::convert::convert_file(&path, &ConvertOptions::default()).unwrap();
+    let r = sprig_tools::verify::verify_file(&path, &c.bytes, &[], 3, 1e-4);
+    std::fs::remove_dir_all(&dir).ok();
+    let r = r.unwrap_or_else(|e| panic!("verification failed to run: {e:#}"));
+    assert!(r.passed, "worst relative error {}", r.worst_rel());
+    assert_eq!(r.outputs.len(), 1);
+    let buf = AlignedBuf::from_bytes(&c.bytes);
+    assert_eq!(Model::from_bytes(buf.as_slice()).unwrap().output(0).unwrap().shape.dims(), [m, 2, 16]);
+}
