@@ -92,14 +92,20 @@ const DENSE_GEMV_NS_PER_MAC: f64 = 0.0930;
 /// faster with its transposes.
 const TRANSPOSE_NS_PER_ELEM: f64 = 0.2;
 
-/// (layout, SpMM ns per stored block per N tile, SpMV ns per stored block, parse ns per block).
-const SPARSE_COST: [(Layout, f64, f64, f64); 6] = [
-    (Layout::RowBlock(1), 4.081, 0.340, 0.461),
-    (Layout::RowBlock(2), 2.708, 0.546, 0.448),
-    (Layout::RowBlock(4), 2.158, 0.485, 0.422),
-    (Layout::RowBlock(8), 2.630, 0.800, 0.429),
-    (Layout::RedBlock(4), 13.749, 0.593, 0.944),
-    (Layout::RedBlock(8), 26.008, 0.764, 1.143),
+/// (layout, N-tile width of the SpMM row `calibrate` timed, SpMM ns per stored block per N tile,
+/// SpMV ns per stored block, parse ns per block). The tile widths are those of the AVX2 rows (the
+/// calibration's ISA; `calibrate` prints them) and are constants here, not a lookup in this
+/// build's kernel table: a converter built for aarch64 has no AVX2 rows, and a lookup there had
+/// fallen back to 1, which multiplied every SpMM estimate by 8-64 and kept all sparse convs and
+/// batched MatMuls dense, so the file depended on the machine that converted it.
+/// `calibration_tiles_match_the_avx2_table` checks them against the table on x86_64.
+const SPARSE_COST: [(Layout, usize, f64, f64, f64); 6] = [
+    (Layout::RowBlock(1), 64, 4.081, 0.340, 0.461),
+    (Layout::RowBlock(2), 32, 2.708, 0.546, 0.448),
+    (Layout::RowBlock(4), 16, 2.158, 0.485, 0.422),
+    (Layout::RowBlock(8), 8, 2.630, 0.800, 0.429),
+    (Layout::RedBlock(4), 64, 13.749, 0.593, 0.944),
+    (Layout::RedBlock(8), 64, 26.008, 0.764, 1.143),
 ];
 
 /// Sparse must be estimated at least this much faster than dense to be chosen. Per-block costs
@@ -125,21 +131,6 @@ fn margin(l: Layout, spmv: bool) -> f64 {
         MARGIN_RED_SPMM
     } else {
         MARGIN
-    }
-}
-
-/// N-tile width of the calibration's SpMM kernel for `l` (the AVX2 row `calibrate` timed, whose
-/// tiles the SpMM costs above count). A constant, not a lookup in this build's kernel table: a
-/// converter built for aarch64 has no AVX2 rows, and a lookup there had fallen back to 1, which
-/// multiplied every SpMM estimate by 8-64 and kept all sparse convs and batched MatMuls dense, so
-/// the file depended on the machine that converted it. `calibration_tiles_match_the_avx2_table`
-/// checks the constants against the table on x86_64.
-fn spmm_nr(l: Layout) -> usize {
-    match l {
-        Layout::RowBlock(1) | Layout::RedBlock(_) => 64,
-        Layout::RowBlock(2) => 32,
-        Layout::RowBlock(4) => 16,
-        _ => 8,
     }
 }
 
@@ -255,9 +246,9 @@ fn est_dense(c: &Candidate) -> f64 {
 }
 
 fn est_sparse(c: &Candidate, l: Layout, nnz_blocks: usize) -> f64 {
-    let (_, mm, mv, parse) = SPARSE_COST.iter().copied().find(|e| e.0 == l).expect("every layout has a cost row");
+    let (_, nr, mm, mv, parse) = SPARSE_COST.iter().copied().find(|e| e.0 == l).expect("every layout has a cost row");
     let b = nnz_blocks as f64;
-    let run = if c.spmv { b * mv * c.calls as f64 } else { b * mm * c.cols.div_ceil(spmm_nr(l)) as f64 * c.calls as f64 };
+    let run = if c.spmv { b * mv * c.calls as f64 } else { b * mm * c.cols.div_ceil(nr) as f64 * c.calls as f64 };
     // Parsed once per run; the MatMul SpMM path also transposes A and Y through scratch.
     let transpose = if c.matmul && !c.spmv { TRANSPOSE_NS_PER_ELEM * ((c.k + c.m) * c.cols) as f64 } else { 0.0 };
     run + b * parse + transpose
@@ -475,7 +466,8 @@ mod tests {
         use sprig_kernels::sparse::{ValueType, SPMM_KERNELS};
         for l in Layout::ALL {
             let row = SPMM_KERNELS.iter().find(|k| k.isa == Isa::Avx2 && k.dtype == ValueType::F32 && k.block.accepts(l)).expect("an AVX2 row per layout");
-            assert_eq!(spmm_nr(l), row.nr, "{l}: the cost model counts tiles of {} columns, {} has {}", spmm_nr(l), row.name, row.nr);
+            let nr = SPARSE_COST.iter().find(|e| e.0 == l).expect("every layout has a cost row").1;
+            assert_eq!(nr, row.nr, "{l}: the cost model counts tiles of {nr} columns, {} has {}", row.name, row.nr);
         }
     }
 
