@@ -81,6 +81,15 @@ fn check_twins(dense: &[u8], sparse: &[u8], opts: &ConvertOptions, inputs: &Inpu
     Some(sc)
 }
 
+/// [`check_twins`] with auto and with `--format sparse`, then [`assert_sparse_layer`] on the forced
+/// conversion. Returns the auto conversion (None when a runtime op is missing).
+fn check_twins_auto_and_forced(dense: &[u8], sparse: &[u8], inputs: &Inputs, test: &str, layer: &str) -> Option<Conversion> {
+    let auto = check_twins(dense, sparse, &ConvertOptions::default(), inputs, test)?;
+    let forced = check_twins(dense, sparse, &forced_sparse(), inputs, test)?;
+    assert_sparse_layer(&forced, layer, test);
+    Some(auto)
+}
+
 fn forced_sparse() -> ConvertOptions {
     ConvertOptions { format: FormatChoice::Sparse, ..Default::default() }
 }
@@ -105,10 +114,8 @@ fn gemm_weight_from_sparse_initializer() {
     for coords in [false, true] {
         let sparse = with_sparse(build(vec![tensor_f32("bias", &[n], &bias)]), vec![sparse_of("w", &[n, k], &w, coords)]);
         let test = format!("gemm coords={coords}");
-        let Some(c) = check_twins(&dense, &sparse, &ConvertOptions::default(), &a, &test) else { return };
+        let Some(c) = check_twins_auto_and_forced(&dense, &sparse, &a, &test, "fc") else { return };
         assert!(c.report.notes.iter().any(|s| s == "densified 1 sparse initializers"), "{:?}", c.report.notes);
-        let Some(c) = check_twins(&dense, &sparse, &forced_sparse(), &a, &test) else { return };
-        assert_sparse_layer(&c, "fc", &test);
     }
 }
 
@@ -133,9 +140,9 @@ fn matmul_weight_from_sparse_initializer() {
         }
         let sparse = with_sparse(build(vec![], vec![fixed("x", &[m, k]), fixed("w", &[k, n])]), vec![s]);
         let test = format!("matmul coords={coords} reversed={reversed}");
-        check_twins(&dense, &sparse, &ConvertOptions::default(), &x, &test);
-        let Some(c) = check_twins(&dense, &sparse, &forced_sparse(), &x, &test) else { return };
-        assert_sparse_layer(&c, "mm", &test);
+        if check_twins_auto_and_forced(&dense, &sparse, &x, &test, "mm").is_none() {
+            return;
+        }
     }
 }
 
@@ -151,9 +158,9 @@ fn pointwise_conv_weight_from_sparse_initializer() {
     for coords in [false, true] {
         let sparse = with_sparse(build(vec![tensor_f32("b", &[co], &bias)]), vec![sparse_of("w", &[co, ci, 1, 1], &w, coords)]);
         let test = format!("conv coords={coords}");
-        check_twins(&dense, &sparse, &ConvertOptions::default(), &x, &test);
-        let Some(c) = check_twins(&dense, &sparse, &forced_sparse(), &x, &test) else { return };
-        assert_sparse_layer(&c, "pw", &test);
+        if check_twins_auto_and_forced(&dense, &sparse, &x, &test, "pw").is_none() {
+            return;
+        }
     }
 }
 
@@ -171,9 +178,9 @@ fn constant_with_sparse_value() {
     for coords in [false, true] {
         let sparse = build(attr_sparse("sparse_value", sparse_of("w", &[k, n], &w, coords)));
         let test = format!("constant coords={coords}");
-        check_twins(&dense, &sparse, &ConvertOptions::default(), &x, &test);
-        let Some(c) = check_twins(&dense, &sparse, &forced_sparse(), &x, &test) else { return };
-        assert_sparse_layer(&c, "mm", &test);
+        if check_twins_auto_and_forced(&dense, &sparse, &x, &test, "mm").is_none() {
+            return;
+        }
     }
 }
 
