@@ -100,18 +100,18 @@ fn auto_picks_dense_at_50_percent_unstructured() {
 /// small enough for the cost model to keep them dense there.
 #[test]
 fn pruned_models_match_tract() {
-    let mut dense_at_90 = Vec::new();
+    let mut all_dense = Vec::new();
     for arch in Arch::ALL {
         for sparsity in [0.5, 0.7, 0.9, 0.95] {
             for block_rows in [1, 4] {
                 let c = convert_and_verify(arch, sparsity, block_rows, &base());
                 if (sparsity >= 0.95 || (sparsity >= 0.9 && block_rows == 4)) && sparse_layers(&c).is_empty() {
-                    dense_at_90.push(format!("{arch:?} {sparsity} {block_rows}x1"));
+                    all_dense.push(format!("{arch:?} {sparsity} {block_rows}x1"));
                 }
             }
         }
     }
-    assert!(dense_at_90.is_empty(), "auto kept every layer dense: {dense_at_90:?}");
+    assert!(all_dense.is_empty(), "auto kept every layer dense: {all_dense:?}");
 }
 
 /// `--format sparse` makes every candidate sparse (whatever the cost), with each block shape.
