@@ -349,11 +349,17 @@ impl<'m> SprigBench<'m> {
     }
 }
 
+/// The bar over the timed runs, on stderr (indicatif draws nothing when stderr is not a
+/// terminal): hidden with `--json` and when the runs are expected to take under a second.
 fn progress(total: u64, json: bool, expected: Duration) -> ProgressBar {
+    progress_to(total, json, expected, ProgressDrawTarget::stderr())
+}
+
+fn progress_to(total: u64, json: bool, expected: Duration, target: ProgressDrawTarget) -> ProgressBar {
     if json || expected < Duration::from_secs(1) {
         return ProgressBar::hidden();
     }
-    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let pb = ProgressBar::with_draw_target(Some(total), target);
     pb.set_style(ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} [{elapsed}<{eta}]").expect("valid template"));
     pb.set_message("timing");
     pb
@@ -424,7 +430,9 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
         None => None,
     };
     let rounds = if tract.is_some() { args.runs.min(10) } else { 1 };
-    let pb = progress(args.runs as u64, args.json, per_run * args.runs as u32);
+    // With --compare the bar counts tract's runs too (they run in batches between sprig's).
+    let per_engine = if tract.is_some() { 2 } else { 1 };
+    let pb = progress((args.runs * per_engine) as u64, args.json, per_run * args.runs as u32);
     let mut tract_ms = Vec::with_capacity(args.runs);
     let mut done = 0;
     for r in 0..rounds {
@@ -452,6 +460,7 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
                 let t0 = Instant::now();
                 t.run(&inputs).map_err(tract_fail)?;
                 tract_ms.push(ms(t0.elapsed()));
+                pb.inc(1);
             }
         }
         done += batch;
@@ -680,6 +689,31 @@ pub fn main(args: Args) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_bar_only_for_long_human_readable_runs() {
+        use indicatif::InMemoryTerm;
+        let term = InMemoryTerm::new(4, 100);
+        let target = || ProgressDrawTarget::term_like(Box::new(term.clone()));
+        // Expected to take 2 s: shown, with its position out of the total.
+        let pb = progress_to(5, false, Duration::from_secs(2), target());
+        assert!(!pb.is_hidden());
+        for _ in 0..3 {
+            pb.inc(1);
+        }
+        pb.abandon(); // draws now, regardless of the refresh rate
+        let shown = term.contents();
+        assert!(shown.contains("timing") && shown.contains("3/5"), "{shown:?}");
+        // Under a second, or --json: hidden, nothing drawn.
+        let term = InMemoryTerm::new(4, 100);
+        for (json, expected) in [(false, Duration::from_millis(999)), (true, Duration::from_secs(60))] {
+            let pb = progress_to(5, json, expected, ProgressDrawTarget::term_like(Box::new(term.clone())));
+            assert!(pb.is_hidden(), "json {json}, expected {expected:?}");
+            pb.inc(5);
+            pb.abandon();
+        }
+        assert_eq!(term.contents(), "");
+    }
 
     #[test]
     fn nearest_rank_percentiles() {
