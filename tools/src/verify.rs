@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sprig_runtime::ops::{params::AxisParams, read_params, OpKind};
 use sprig_runtime::tensor::{DType, Tensor};
-use sprig_runtime::{AlignedBuf, Model, Session, TensorMut};
+use sprig_runtime::{AlignedBuf, Isa, Model, Session, TensorMut};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, ModelProto, SparseTensorProto, TensorProto};
@@ -86,15 +86,32 @@ fn normal(rng: &mut StdRng) -> f32 {
 pub struct SprigRunner<'m> {
     model: &'m Model<'m>,
     arena: AlignedBuf,
+    threads: usize,
 }
 
 impl<'m> SprigRunner<'m> {
     pub fn new(model: &'m Model<'m>) -> Self {
-        SprigRunner { model, arena: AlignedBuf::new(model.arena_size()) }
+        SprigRunner { model, arena: AlignedBuf::new(model.arena_size()), threads: 1 }
+    }
+
+    /// A runner whose sessions split each heavy layer across `threads` threads (0 counts as 1);
+    /// the arena grows by one worker scratch per extra thread.
+    pub fn with_threads(model: &'m Model<'m>, threads: usize) -> Result<Self> {
+        let threads = threads.max(1);
+        let size = model
+            .arena_size_for_threads(threads)
+            .ok_or_else(|| anyhow!("{threads} threads: the arena size overflows"))?;
+        Ok(SprigRunner { model, arena: AlignedBuf::new(size), threads })
     }
 
     /// Runs once; `inputs` in the model's input order.
     pub fn run(&mut self, inputs: &[OwnedTensor]) -> Result<Vec<OwnedTensor>> {
+        Ok(self.run_info(inputs)?.0)
+    }
+
+    /// [`Self::run`], also returning how the session ran: its threads, ISA and the run's wall time
+    /// (session creation excluded).
+    pub fn run_info(&mut self, inputs: &[OwnedTensor]) -> Result<(Vec<OwnedTensor>, RunInfo)> {
         let model = self.model;
         ensure!(
             inputs.len() == model.num_inputs(),
@@ -111,11 +128,24 @@ impl<'m> SprigRunner<'m> {
             })
             .collect::<Result<_>>()?;
         let ins: Vec<Tensor> = inputs.iter().map(|t| Tensor { shape: &t.shape, data: t.data.as_data() }).collect();
-        let mut session = Session::new(model, self.arena.as_mut_slice()).map_err(|e| anyhow!("{e}"))?;
+        let mut session = Session::with_threads(model, self.arena.as_mut_slice(), Isa::detect(), self.threads).map_err(|e| anyhow!("{e}"))?;
         let mut out_views: Vec<TensorMut> = outs.iter_mut().map(|t| t.data.as_tensor_mut()).collect();
+        let t = Instant::now();
         session.run(&ins, &mut out_views).map_err(|e| anyhow!("{e}"))?;
-        Ok(outs)
+        let info = RunInfo { threads: session.threads(), isa: session.isa(), elapsed: t.elapsed() };
+        drop(out_views);
+        Ok((outs, info))
     }
+}
+
+/// How one [`SprigRunner::run_info`] ran.
+#[derive(Clone, Copy, Debug)]
+pub struct RunInfo {
+    /// Threads the session split heavy layers across.
+    pub threads: usize,
+    /// The ISA whose kernels ran.
+    pub isa: Isa,
+    pub elapsed: Duration,
 }
 
 /// Runs `model` once on `inputs` (in the model's input order) with the best ISA of this CPU.

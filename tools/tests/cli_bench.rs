@@ -230,3 +230,54 @@ fn bad_inputs_are_errors_naming_what_is_wrong() {
     let o = sprig(&["bench", ms, "--runs", "1", "--warmup", "1", "--input", good.to_str().unwrap(), "--json"]);
     assert_eq!(json(&o)["runs"], 1);
 }
+
+/// The only `.npy` file in `dir`, as f32 (`sprig run` names it after the model's output).
+fn only_npy(dir: &Path) -> (Vec<u64>, Vec<f32>) {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "npy")).collect();
+    assert_eq!(files.len(), 1, "one output file in {}: {files:?}", dir.display());
+    read_npy_f32(&files[0])
+}
+
+#[test]
+fn run_on_two_threads_matches_one_thread_and_tract() {
+    let d = Tmp::new("run_threads");
+    // Large enough that the pointwise, depthwise and stem layers are split (each is well above
+    // the pool's minimum work per split), 90 % 4x1 so that both SpMM and dense GEMM run.
+    let opts = SynthOptions { sparsity: 0.9, block_rows: 4, resolution: 96, width: 0.5, classes: 10, ..SynthOptions::default() };
+    let onnx = synth::build(Arch::MobileNetV1, &opts).unwrap();
+    let conv = convert_bytes(&onnx, &ConvertOptions::default()).unwrap();
+    let (o, m) = (d.join("m.onnx"), d.join("m.sprig"));
+    std::fs::write(&o, &onnx).unwrap();
+    std::fs::write(&m, &conv.bytes).unwrap();
+    let x: Vec<f32> = (0..3 * 96 * 96).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 4.0).collect();
+    let input = OwnedTensor { name: "input".into(), shape: vec![1, 3, 96, 96], data: OwnedData::F32(x) };
+    let xp = d.join("x.npy");
+    npy::write(&xp, &input).unwrap();
+
+    let run = |threads: &str| {
+        let out = d.join(format!("out{threads}"));
+        let o = sprig(&["run", m.to_str().unwrap(), "--input", xp.to_str().unwrap(), "--output-dir", out.to_str().unwrap(), "--threads", threads]);
+        assert!(o.status.success(), "--threads {threads}: {}", stderr(&o));
+        (stdout(&o), only_npy(&out))
+    };
+    let (s1, (shape1, y1)) = run("1");
+    let (s2, (shape2, y2)) = run("2");
+    assert!(s1.contains("on 1 thread,"), "{s1}");
+    assert!(s2.contains("on 2 threads,"), "{s2}");
+    assert_eq!(shape1, vec![1, 10]);
+    assert_eq!(shape1, shape2);
+
+    let reference = sprig_tools::verify::run_tract(&o, &[], std::slice::from_ref(&input)).unwrap();
+    let r = reference[0].data.to_f64();
+    let scale = r.iter().fold(0f64, |a, v| a.max(v.abs()));
+    assert!(scale > 1e-3, "the logits are all near zero ({r:?}): the comparison would prove nothing");
+    for (i, ((&a, &b), &t)) in y1.iter().zip(&y2).zip(&r).enumerate() {
+        // Splits change no summation order in these kernels, but allow rounding anyway.
+        assert!((a - b).abs() as f64 <= 1e-5 * scale, "logit {i}: 1 thread {a}, 2 threads {b}");
+        assert!((b as f64 - t).abs() <= 1e-4 * scale, "logit {i}: 2 threads {b}, tract {t}");
+    }
+
+    let o = sprig(&["run", m.to_str().unwrap(), "--input", xp.to_str().unwrap(), "--output-dir", d.to_str().unwrap(), "--threads", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--threads must be at least 1"), "{}", stderr(&o));
+}

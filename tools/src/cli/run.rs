@@ -1,6 +1,6 @@
 //! `sprig run`: runs a `.sprig` model on `.npy` inputs and writes `.npy` outputs.
 use super::{fmt_shape, load_model};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, ensure, Context, Result};
 use sprig_tools::npy;
 use sprig_tools::tensor::{OwnedData, OwnedTensor};
 use sprig_tools::verify::SprigRunner;
@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 #[command(after_help = "Inputs are .npy files of f32 (f64 is narrowed to f32), i64, i32, u8 or bool, in C order, \
 with exactly the dtype and shape the model expects (see `sprig inspect`).\n\
 Each output is written to DIR/<output name>.npy, with every character outside [A-Za-z0-9._-] replaced by '_'.\n\n\
-Examples:\n  sprig run mobilenet.sprig --input input=image.npy\n  sprig run mobilenet.sprig --input image.npy          # NAME= may be omitted for a single-input model\n  sprig run bert.sprig --input input_ids=ids.npy --input attention_mask=mask.npy --output-dir out/")]
+Examples:\n  sprig run mobilenet.sprig --input input=image.npy\n  sprig run mobilenet.sprig --input image.npy          # NAME= may be omitted for a single-input model\n  sprig run bert.sprig --input input_ids=ids.npy --input attention_mask=mask.npy --output-dir out/\n  sprig run mobilenet.sprig --input image.npy --threads 2")]
 pub struct Args {
     /// The .sprig model to run.
     model: PathBuf,
@@ -21,6 +21,10 @@ pub struct Args {
     /// Directory for the output .npy files (created if missing).
     #[arg(long, short = 'o', value_name = "DIR", default_value = ".")]
     output_dir: PathBuf,
+    /// Threads to split each heavy layer across (the outputs equal the one-thread ones within
+    /// float rounding; the arena grows by one worker scratch per extra thread).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
 }
 
 /// Reads the `--input` arguments and orders them as the model's inputs, checking name, dtype and
@@ -98,9 +102,18 @@ fn stats(t: &OwnedTensor) -> String {
 pub fn main(args: Args) -> Result<()> {
     let model = load_model(&args.model)?;
     let inputs = gather_inputs(&model, &args.inputs)?;
-    let outputs = SprigRunner::new(&model)
-        .run(&inputs)
+    ensure!(args.threads >= 1, "--threads must be at least 1");
+    let (outputs, info) = SprigRunner::with_threads(&model, args.threads)?
+        .run_info(&inputs)
         .with_context(|| format!("running '{}' failed", args.model.display()))?;
+    println!(
+        "ran '{}' once in {:.3} ms on {} thread{}, {} kernels (`sprig bench` for latency)",
+        args.model.display(),
+        info.elapsed.as_secs_f64() * 1e3,
+        info.threads,
+        if info.threads == 1 { "" } else { "s" },
+        info.isa.name()
+    );
     std::fs::create_dir_all(&args.output_dir)
         .with_context(|| format!("cannot create output directory '{}'", args.output_dir.display()))?;
     for t in &outputs {
