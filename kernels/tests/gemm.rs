@@ -288,3 +288,72 @@ fn in_place_a_named_cases() {
         }
     }
 }
+
+/// Splits `0..n` at the sorted, deduplicated `cuts` (taken modulo `n + 1`): column windows.
+fn windows(n: usize, cuts: &[usize]) -> Vec<(usize, usize)> {
+    let mut at: Vec<usize> = cuts.iter().map(|c| c % (n + 1)).chain([0, n]).collect();
+    at.sort_unstable();
+    at.dedup();
+    at.windows(2).map(|w| (w[0], w[1])).collect()
+}
+
+/// `sgemm_mixed_strided` over column windows of one C (as the runtime's column split calls it,
+/// one window per task): together the windows must give the reference C, with C's padding
+/// untouched; a window the function declines (no SIMD kernel on this CPU, or fewer than 2 rows or
+/// columns, or k = 0) must be left untouched, and is then filled by `sgemm` into a separate tile.
+#[test]
+fn strided_column_windows_fill_c() {
+    use sprig_kernels::gemm::{sgemm_mixed_scratch_len, sgemm_mixed_strided, Operand};
+    for isa in Isa::ALL {
+        let simd = isa != Isa::Scalar && isa.available();
+        if !isa.available() {
+            println!("NOTE: strided windows on {} decline (CPU lacks it)", isa.name());
+        }
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 96, ..ProptestConfig::default() });
+        let strategy = (1usize..=20, 1usize..=90, 0usize..=40, 0usize..ACTS.len(), 0usize..3, 0usize..3, proptest::collection::vec(any::<usize>(), 0..4), any::<u64>());
+        runner
+            .run(&strategy, |(m, n, k, act, bias, c_pad, cuts, seed)| {
+                let ad = data(m * k, seed);
+                let bd = data(k * n, seed + 1);
+                let bias_data = data(m.max(n), seed + 2);
+                let bias = match bias {
+                    0 => Bias::None,
+                    1 => Bias::Row(&bias_data[..m]),
+                    _ => Bias::Col(&bias_data[..n]),
+                };
+                let act = activation(ACTS[act]);
+                let (a, b) = (MatRef::row_major(&ad, m, k), MatRef::row_major(&bd, k, n));
+                let ldc = n + c_pad;
+                let sentinel = 1234.5f32;
+                let mut want = vec![sentinel; m * ldc];
+                sgemm_ref(a, b, MatMut { data: &mut want, rows: m, cols: n, rs: ldc }, bias, &act);
+                let mut got = vec![sentinel; m * ldc];
+                for (j0, j1) in windows(n, &cuts) {
+                    let w = j1 - j0;
+                    let bsub = MatRef { data: &bd[j0.min(bd.len())..], rows: k, cols: w, rs: n, cs: 1 };
+                    let bias_sub = match bias {
+                        Bias::Col(v) => Bias::Col(&v[j0..j1]),
+                        other => other,
+                    };
+                    let mut scratch = vec![f32::NAN; sgemm_mixed_scratch_len(m, w, k) + 1];
+                    // SAFETY: got holds m rows of ldc >= n floats, so (i, j0 + j) for i < m,
+                    // j < w is inside it, and nothing else accesses got during the call.
+                    let done = unsafe { sgemm_mixed_strided(isa, Operand::F32(a), Operand::F32(bsub), got.as_mut_ptr().add(j0), ldc, bias_sub, &act, &mut scratch[1..]) };
+                    let expect = simd && m >= 2 && w >= 2 && k >= 1;
+                    prop_assert_eq!(done, expect, "{} m {} window {}..{} k {}", isa.name(), m, j0, j1, k);
+                    if !done {
+                        for i in 0..m {
+                            prop_assert!(got[i * ldc + j0..i * ldc + j1].iter().all(|v| v.to_bits() == sentinel.to_bits()), "declined window written");
+                        }
+                        let mut tile = vec![0f32; m * w];
+                        sgemm(isa, a, bsub, MatMut::row_major(&mut tile, m, w), bias_sub, &act, &mut scratch[1..]);
+                        for i in 0..m {
+                            got[i * ldc + j0..i * ldc + j1].copy_from_slice(&tile[i * w..(i + 1) * w]);
+                        }
+                    }
+                }
+                check_c(&got, &want, ldc, sentinel, a, b, bias).map_err(|e| TestCaseError::fail(format!("{}: {e}", isa.name())))
+            })
+            .unwrap();
+    }
+}

@@ -275,6 +275,12 @@ impl<'a, T> DisjointMut<'a, T> {
         self.len == 0
     }
 
+    /// The start of the slice, for tasks that write disjoint elements through a pointer (rows of
+    /// a column window, which no one range covers); the same contract as [`Self::range`].
+    pub fn as_mut_ptr(&self) -> *mut T {
+        self.ptr
+    }
+
     /// Elements `r` (clamped to the length, so never out of bounds).
     ///
     /// # Safety

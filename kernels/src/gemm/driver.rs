@@ -63,11 +63,34 @@ pub(super) fn sgemm_with_path(kr: &GemmKernel, path: APath, a: MatRef, b: MatRef
     if m == 1 || n == 1 {
         return gemv(kr, a, b, c, bias, act);
     }
-    sgemm_packed_path(kr, path, a, b, c, bias, act, scratch)
+    sgemm_packed_path(kr, path, a, b, CDst::of(c), bias, act, scratch)
+}
+
+/// Where the packed path writes C: element `(i, j)` at `base + i·rs + j`, for `i < m`, `j < n`
+/// of the call. Made from a checked [`MatMut`] (safe) or, for a window of a C shared with other
+/// threads, from a pointer the caller vouches for ([`CDst::from_raw`]).
+pub(super) struct CDst<'a> {
+    base: *mut f32,
+    rs: usize,
+    _c: core::marker::PhantomData<&'a mut f32>,
+}
+
+impl<'a> CDst<'a> {
+    /// All of `c` (whose view the caller has checked with `MatMut::check`).
+    pub(super) fn of(c: MatMut<'a>) -> Self {
+        CDst { base: c.data.as_mut_ptr(), rs: c.rs, _c: core::marker::PhantomData }
+    }
+
+    /// # Safety
+    /// `base + i·rs + j` must be valid for writes, and accessed by no one else, for every
+    /// `i < m`, `j < n` of the call it is passed to, for the lifetime `'a`.
+    pub(super) unsafe fn from_raw(base: *mut f32, rs: usize) -> Self {
+        CDst { base, rs, _c: core::marker::PhantomData }
+    }
 }
 
 /// The packed (BLIS-style) path for `m, n ≥ 2`, `k ≥ 1` with [`APath::Auto`].
-pub(super) fn sgemm_packed<A: PackSrc, B: PackB>(kr: &GemmKernel, a: A, b: B, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+pub(super) fn sgemm_packed<A: PackSrc, B: PackB>(kr: &GemmKernel, a: A, b: B, c: CDst, bias: Bias, act: &Activation, scratch: &mut [f32]) {
     sgemm_packed_path(kr, APath::Auto, a, b, c, bias, act, scratch)
 }
 
@@ -75,7 +98,7 @@ pub(super) fn sgemm_packed<A: PackSrc, B: PackB>(kr: &GemmKernel, a: A, b: B, c:
 /// (f16 is widened while packing, so the microkernels only ever see f32 panels). A row-major f32
 /// A is read in place by `kr.ukr_rows` instead of packed when `path` asks for it (see [`APath`]).
 #[allow(clippy::too_many_arguments)]
-fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b: B, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
+fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b: B, c: CDst, bias: Bias, act: &Activation, scratch: &mut [f32]) {
     let (m, n, k) = (a.rows(), b.cols(), a.cols());
     let need = packed_scratch_len(kr, m, n, k);
     assert!(scratch.len() >= need, "gemm: scratch has {} f32, needs {need}", scratch.len());
@@ -126,7 +149,7 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
     };
     let (clamp, lo, hi, post) = act.fused_clamp();
     let rs_c = c.rs;
-    let cbase = c.data.as_mut_ptr();
+    let cbase = c.base;
 
     for jc in (0..n).step_by(kr.nc) {
         let nc = kr.nc.min(n - jc);
@@ -153,8 +176,8 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
                         let nr_eff = nr.min(nc - jr);
                         let j0 = jc + jr;
                         let tile = Tile {
-                            // SAFETY: i0 < m and j0 < n, so the offset is inside c.data (checked
-                            // by MatMut::check in check_args).
+                            // SAFETY: i0 < m and j0 < n, so the offset is inside C (a MatMut
+                            // checked by check_args, or a window vouched for by CDst::from_raw).
                             c: unsafe { cbase.add(i0 * rs_c + j0) },
                             rs_c,
                             mr: mr_eff,
@@ -183,7 +206,7 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
                                 let ap = apack[ir * kc..(ir + mr) * kc].as_ptr();
                                 // SAFETY: the caller checked that the CPU has kr.isa; the packed
                                 // panels are kc*mr and kc*nr floats (sliced above); the C tile's
-                                // mr_eff rows of nr_eff columns lie in c.data since
+                                // mr_eff rows of nr_eff columns lie in C since
                                 // i0+mr_eff <= m, j0+nr_eff <= n and rs_c >= n (or m == 1,
                                 // handled by the GEMV path); bias slices have at least m (n)
                                 // values (Bias::check), so mr_eff (nr_eff) from i0 (j0) fit.
@@ -193,7 +216,7 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
                         if last && post {
                             for i in 0..mr_eff {
                                 // SAFETY: same tile bounds as above: row i of the tile holds
-                                // nr_eff floats inside c.data, and no other reference to them
+                                // nr_eff floats inside C, and no other reference to them
                                 // is alive here.
                                 let row = unsafe { core::slice::from_raw_parts_mut(tile.c.add(i * rs_c), nr_eff) };
                                 // Vectorised erf/exp (vmath): GELU was 44% of BERT time when

@@ -534,6 +534,12 @@ fn mixed(kr: Option<&GemmKernel>, isa: Isa, a: Operand, b: Operand, c: MatMut, b
     let Some(kr) = kr else {
         return scalar::sgemm_mixed_ref(a, b, c, bias, act);
     };
+    packed_mixed(kr, isa, a, b, driver::CDst::of(c), bias, act, scratch)
+}
+
+/// The packed path over any operand pair (A not im2col; `m, n ≥ 2`, `k ≥ 1`, views checked).
+#[allow(clippy::too_many_arguments)]
+fn packed_mixed(kr: &GemmKernel, isa: Isa, a: Operand, b: Operand, c: driver::CDst, bias: Bias, act: &Activation, scratch: &mut [f32]) {
     fn f16(m: MatRefF16<'_>, isa: Isa) -> F16Src<'_> {
         F16Src { m, isa }
     }
@@ -544,8 +550,39 @@ fn mixed(kr: Option<&GemmKernel>, isa: Isa, a: Operand, b: Operand, c: MatMut, b
         (Operand::F32(a), Operand::F32(b)) => driver::sgemm_packed(kr, a, b, c, bias, act, scratch),
         (Operand::F32(a), Operand::Im2col(b)) => driver::sgemm_packed(kr, a, b, c, bias, act, scratch),
         (Operand::F16(a), Operand::Im2col(b)) => driver::sgemm_packed(kr, f16(a, isa), b, c, bias, act, scratch),
-        (Operand::Im2col(_), _) => unreachable!("rejected above"),
+        (Operand::Im2col(_), _) => unreachable!("rejected by the callers"),
     }
+}
+
+/// [`sgemm_mixed`] writing C through a pointer: element `(i, j)` at `c + i·ldc + j`. This lets
+/// several threads each compute a disjoint range of columns of one C (whose rows interleave in
+/// memory) straight into it, where slices of those windows would overlap. Only the packed SIMD
+/// path is taken: the call returns `false`, having done nothing, unless `m, n ≥ 2`, `k ≥ 1` and
+/// `isa` has a kernel row this CPU runs (the caller then uses [`sgemm_mixed`] on a slice).
+/// Panics like [`sgemm_mixed`] on mismatched operands, a short bias or scratch, or `ldc < n`.
+///
+/// # Safety
+/// `c + i·ldc + j` must be valid for writes, and read or written by no one else during the call,
+/// for every `i < m`, `j < n`.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn sgemm_mixed_strided(isa: Isa, a: Operand, b: Operand, c: *mut f32, ldc: usize, bias: Bias, act: &Activation, scratch: &mut [f32]) -> bool {
+    assert!(!matches!(a, Operand::Im2col(_)), "gemm: an im2col operand can only be B");
+    assert_eq!(a.cols(), b.rows(), "gemm: A columns != B rows");
+    let (m, n, k) = (a.rows(), b.cols(), a.cols());
+    assert!(ldc >= n, "gemm: row stride of C smaller than n");
+    a.check();
+    b.check();
+    bias.check(m, n);
+    let Some(kr) = kernel_for(isa).filter(|_| isa.available()) else {
+        return false;
+    };
+    if m < 2 || n < 2 || k == 0 {
+        return false;
+    }
+    // SAFETY: the caller guarantees elements (i, j), i < m, j < n, at c + i·ldc + j are ours.
+    let c = unsafe { driver::CDst::from_raw(c, ldc) };
+    packed_mixed(kr, isa, a, b, c, bias, act, scratch);
+    true
 }
 
 /// `m == 1` or `n == 1`, `k ≥ 1`, with at least one f16 operand: `y[j] = Σ_p x[p] · M[p, j]` with
