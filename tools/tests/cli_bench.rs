@@ -13,7 +13,11 @@ use cli_common::*;
 
 /// A 50%-sparse MobileNetV1 at 32x32, width 0.25, 10 classes: (onnx path, sprig path).
 fn model(dir: &Path) -> (PathBuf, PathBuf) {
-    let opts = SynthOptions { sparsity: 0.5, block_rows: 4, resolution: 32, width: 0.25, classes: 10, ..SynthOptions::default() };
+    model_with(dir, SynthOptions { sparsity: 0.5, block_rows: 4, resolution: 32, width: 0.25, classes: 10, ..SynthOptions::default() })
+}
+
+/// A MobileNetV1 synthesized with `opts`, converted with auto: (onnx path, sprig path).
+fn model_with(dir: &Path, opts: SynthOptions) -> (PathBuf, PathBuf) {
     let onnx = synth::build(Arch::MobileNetV1, &opts).unwrap();
     let conv = convert_bytes(&onnx, &ConvertOptions::default()).unwrap();
     let (o, s) = (dir.join("m.onnx"), dir.join("m.sprig"));
@@ -243,12 +247,7 @@ fn run_on_two_threads_matches_one_thread_and_tract() {
     let d = Tmp::new("run_threads");
     // Large enough that the pointwise, depthwise and stem layers are split (each is well above
     // the pool's minimum work per split), 90 % 4x1 so that both SpMM and dense GEMM run.
-    let opts = SynthOptions { sparsity: 0.9, block_rows: 4, resolution: 96, width: 0.5, classes: 10, ..SynthOptions::default() };
-    let onnx = synth::build(Arch::MobileNetV1, &opts).unwrap();
-    let conv = convert_bytes(&onnx, &ConvertOptions::default()).unwrap();
-    let (o, m) = (d.join("m.onnx"), d.join("m.sprig"));
-    std::fs::write(&o, &onnx).unwrap();
-    std::fs::write(&m, &conv.bytes).unwrap();
+    let (o, m) = model_with(&d, SynthOptions { sparsity: 0.9, block_rows: 4, resolution: 96, width: 0.5, classes: 10, ..SynthOptions::default() });
     let x: Vec<f32> = (0..3 * 96 * 96).map(|i| ((i * 7919 % 1013) as f32 / 1013.0 - 0.5) * 4.0).collect();
     let input = OwnedTensor { name: "input".into(), shape: vec![1, 3, 96, 96], data: OwnedData::F32(x) };
     let xp = d.join("x.npy");
