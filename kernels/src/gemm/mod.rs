@@ -510,14 +510,10 @@ pub fn sgemm_mixed_with(kernel: &GemmKernel, a: Operand, b: Operand, c: MatMut, 
 
 #[allow(clippy::too_many_arguments)]
 fn mixed(kr: Option<&GemmKernel>, isa: Isa, a: Operand, b: Operand, c: MatMut, bias: Bias, act: &Activation, scratch: &mut [f32]) {
-    assert!(!matches!(a, Operand::Im2col(_)), "gemm: an im2col operand can only be B");
-    assert_eq!(a.cols(), b.rows(), "gemm: A columns != B rows");
     assert_eq!(a.rows(), c.rows, "gemm: A rows != C rows");
     assert_eq!(b.cols(), c.cols, "gemm: B columns != C columns");
-    a.check();
-    b.check();
+    check_operands(&a, &b, &bias);
     c.check();
-    bias.check(c.rows, c.cols);
     let (m, n, k) = (a.rows(), b.cols(), a.cols());
     if m == 0 || n == 0 {
         return;
@@ -535,6 +531,17 @@ fn mixed(kr: Option<&GemmKernel>, isa: Isa, a: Operand, b: Operand, c: MatMut, b
         return scalar::sgemm_mixed_ref(a, b, c, bias, act);
     };
     packed_mixed(kr, isa, a, b, driver::CDst::of(c), bias, act, scratch)
+}
+
+/// The checks of A, B and the bias shared by [`sgemm_mixed`] and [`sgemm_mixed_strided`] (C is
+/// checked by each: a view or a pointer): A is not im2col, the shapes chain, every view lies
+/// inside its data, and the bias covers `m × n`.
+fn check_operands(a: &Operand, b: &Operand, bias: &Bias) {
+    assert!(!matches!(a, Operand::Im2col(_)), "gemm: an im2col operand can only be B");
+    assert_eq!(a.cols(), b.rows(), "gemm: A columns != B rows");
+    a.check();
+    b.check();
+    bias.check(a.rows(), b.cols());
 }
 
 /// The packed path over any operand pair (A not im2col; `m, n ≥ 2`, `k ≥ 1`, views checked).
@@ -566,13 +573,9 @@ fn packed_mixed(kr: &GemmKernel, isa: Isa, a: Operand, b: Operand, c: driver::CD
 /// for every `i < m`, `j < n`.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn sgemm_mixed_strided(isa: Isa, a: Operand, b: Operand, c: *mut f32, ldc: usize, bias: Bias, act: &Activation, scratch: &mut [f32]) -> bool {
-    assert!(!matches!(a, Operand::Im2col(_)), "gemm: an im2col operand can only be B");
-    assert_eq!(a.cols(), b.rows(), "gemm: A columns != B rows");
+    check_operands(&a, &b, &bias);
     let (m, n, k) = (a.rows(), b.cols(), a.cols());
     assert!(ldc >= n, "gemm: row stride of C smaller than n");
-    a.check();
-    b.check();
-    bias.check(m, n);
     let Some(kr) = kernel_for(isa).filter(|_| isa.available()) else {
         return false;
     };
