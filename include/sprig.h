@@ -83,7 +83,9 @@ typedef enum sprig_io_kind {
 
 // Kernel choice (the values of `sprig_session_options::isa`).
 typedef enum sprig_isa {
-  // The best this CPU has (std builds: detected at run time; no_std: compile-time features).
+  // The best this CPU has for each kernel family (std builds: detected at run time; no_std:
+  // compile-time features): AVX2 or NEON for the dense kernels, AVX-512 for the sparse ones
+  // where the CPU has it.
   SPRIG_ISA_AUTO = 0,
   SPRIG_ISA_SCALAR = 1,
   SPRIG_ISA_AVX2 = 2,
@@ -235,8 +237,9 @@ enum sprig_status sprig_session_new(const struct sprig_model *model,
                                     size_t arena_len,
                                     struct sprig_session *session);
 
-// The name of the kernels' instruction set the session runs ("scalar", "avx2", "avx512",
-// "neon"), a static NUL-terminated string; NULL if `session` holds no session.
+// The name of the instruction set of the session's dense kernels ("scalar", "avx2", "avx512",
+// "neon"), a static NUL-terminated string; NULL if `session` holds no session. With
+// `SPRIG_ISA_AUTO` the sparse kernels may run on a wider one (AVX-512 where the CPU has it).
 //
 // # Safety
 // `session` as for `session_slot`.

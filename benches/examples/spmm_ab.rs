@@ -1,6 +1,8 @@
 //! Issue 3's SpMM targets side by side in one run: per MobileNetV1 pointwise shape (as
 //! `MOBILENET_PW` in `benches/benches/spmm.rs`) and layout (4x1, 1x1) at 90 % sparsity, the dense
-//! `sgemm` and the table SpMM for the best ISA, interleaved in rounds. Prints per case the median
+//! `sgemm` and the table SpMM, each on the ISA a session picks for its family (`Isa::detect` for the
+//! dense GEMM, `Isa::detect_sparse` for SpMM: AVX2 and AVX-512 on a CPU with both; `SPRIG_ISA`
+//! forces one ISA for both), interleaved in rounds. Prints per case the median
 //! over rounds of (dense time / sparse time), with min and max. Single thread.
 //!
 //! To compare two builds of the kernels, run two copies of this binary alternately: each ratio is
@@ -21,9 +23,9 @@ fn main() {
     let rounds = args.first().copied().unwrap_or(7);
     let reps = args.get(1).copied().unwrap_or(15);
     let nshapes = args.get(2).copied().unwrap_or(MOBILENET_PW.len()).min(MOBILENET_PW.len());
-    let isa = Isa::detect();
+    let (isa, sparse_isa) = (Isa::detect(), Isa::detect_sparse());
     let act = Activation::RELU;
-    println!("isa {}, {rounds} rounds of {reps} reps per side, 90 % sparse", isa.name());
+    println!("dense isa {}, sparse isa {}, {rounds} rounds of {reps} reps per side, 90 % sparse", isa.name(), sparse_isa.name());
     for &(m, k, n) in &MOBILENET_PW[..nshapes] {
         let bias: Vec<f32> = (0..m).map(|i| i as f32 * 1e-3).collect();
         let b: Vec<f32> = (0..k * n).map(|i| ((i % 97) as f32 - 48.0) * 0.01).collect();
@@ -40,7 +42,7 @@ fn main() {
                 black_box(&c_dense);
             };
             let mut sparse = || {
-                spmm(isa, &a, &b, n, n, &mut c_sparse, n, &act);
+                spmm(sparse_isa, &a, &b, n, n, &mut c_sparse, n, &act);
                 black_box(&c_sparse);
             };
             let time = |f: &mut dyn FnMut()| median_time(reps, f);
@@ -56,7 +58,7 @@ fn main() {
             ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
             println!(
                 "{m:5}x{k:4}x{n:6} {layout} {:28} dense/sparse {:.2}x (min {:.2}, max {:.2})  [medians: dense {:.0} us, sparse {:.0} us]",
-                spmm_kernel_for_n(isa, layout, ValueType::F32, n).name,
+                spmm_kernel_for_n(sparse_isa, layout, ValueType::F32, n).name,
                 ratios[rounds / 2],
                 ratios[0],
                 ratios[rounds - 1],

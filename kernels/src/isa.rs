@@ -53,18 +53,14 @@ impl Isa {
     /// The best available ISA on this CPU. `SPRIG_ISA=scalar|avx2|avx512|neon` (std only) selects
     /// a path explicitly, which tests and benches use to force one.
     ///
-    /// AVX-512 is chosen only when asked for with `SPRIG_ISA=avx512`: the development and CI
-    /// machines (VMs that hide AVX-512) have never executed those kernels, so they are not picked
-    /// automatically until their tests have run on AVX-512 hardware (the tests force every ISA
-    /// and report SKIPPED where the CPU lacks it).
+    /// This is the ISA of the dense kernels (GEMM, depthwise conv, transposes): AVX2 even where
+    /// the CPU has AVX-512. On the Zen 4 dev VM, the first time it exposed AVX-512 (session 11),
+    /// dense MobileNetV1 ran 0.94x as fast on the AVX-512 kernels as on AVX2 (alternating
+    /// processes, BENCHMARKS.md "Session 11"); the sparse kernels do gain from it, see
+    /// [`Isa::detect_sparse`]. `SPRIG_ISA=avx512` (or any other name) forces one ISA.
     pub fn detect() -> Isa {
-        #[cfg(feature = "std")]
-        if let Ok(v) = std::env::var("SPRIG_ISA") {
-            if let Some(isa) = Isa::ALL.iter().copied().find(|i| i.name() == v) {
-                if isa.available() {
-                    return isa;
-                }
-            }
+        if let Some(isa) = Self::forced() {
+            return isa;
         }
         for isa in [Isa::Avx2, Isa::Neon] {
             if isa.available() {
@@ -72,5 +68,28 @@ impl Isa {
             }
         }
         Isa::Scalar
+    }
+
+    /// The best ISA of this CPU for the sparse kernels (SpMM, SpMV): AVX-512 where the CPU has
+    /// it, else [`Isa::detect`]. With `SPRIG_ISA` set, that ISA, as for `detect`. On the Zen 4
+    /// dev VM the AVX-512 SpMM layers of a 90 % MobileNetV1 ran 1.10-1.27x faster than AVX2 and
+    /// the whole model 1.09x (BENCHMARKS.md "Session 11").
+    pub fn detect_sparse() -> Isa {
+        if let Some(isa) = Self::forced() {
+            return isa;
+        }
+        if Isa::Avx512.available() {
+            return Isa::Avx512;
+        }
+        Self::detect()
+    }
+
+    /// The ISA named by `SPRIG_ISA`, if set, known and available (std only).
+    fn forced() -> Option<Isa> {
+        #[cfg(feature = "std")]
+        if let Ok(v) = std::env::var("SPRIG_ISA") {
+            return Isa::ALL.iter().copied().find(|i| i.name() == v && i.available());
+        }
+        None
     }
 }

@@ -109,7 +109,9 @@ pub enum sprig_io_kind {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum sprig_isa {
-    /// The best this CPU has (std builds: detected at run time; no_std: compile-time features).
+    /// The best this CPU has for each kernel family (std builds: detected at run time; no_std:
+    /// compile-time features): AVX2 or NEON for the dense kernels, AVX-512 for the sparse ones
+    /// where the CPU has it.
     SPRIG_ISA_AUTO = 0,
     SPRIG_ISA_SCALAR = 1,
     SPRIG_ISA_AVX2 = 2,
@@ -685,7 +687,10 @@ pub unsafe extern "C" fn sprig_session_new(
         let (arena, m): (&'static mut [u8], &'static Model<'static>) =
             unsafe { (core::slice::from_raw_parts_mut(arena as *mut u8, arena_len), &*(m as *const Model<'static>)) };
         #[cfg(feature = "std")]
-        let made = Session::with_threads(m, arena, isa.unwrap_or_else(Isa::detect), opts.num_threads as usize);
+        let made = match isa {
+            None => Session::with_threads(m, arena, Isa::detect(), opts.num_threads as usize).map(|s| s.with_sparse_isa(Isa::detect_sparse())),
+            Some(isa) => Session::with_threads(m, arena, isa, opts.num_threads as usize),
+        };
         #[cfg(not(feature = "std"))]
         let made = match isa {
             None => Session::new(m, arena),
@@ -716,8 +721,9 @@ unsafe fn session_slot<'x>(session: *const sprig_session) -> Result<&'x mut Sess
     Ok(unsafe { &mut *(session as *mut SessionSlot) })
 }
 
-/// The name of the kernels' instruction set the session runs ("scalar", "avx2", "avx512",
-/// "neon"), a static NUL-terminated string; NULL if `session` holds no session.
+/// The name of the instruction set of the session's dense kernels ("scalar", "avx2", "avx512",
+/// "neon"), a static NUL-terminated string; NULL if `session` holds no session. With
+/// `SPRIG_ISA_AUTO` the sparse kernels may run on a wider one (AVX-512 where the CPU has it).
 ///
 /// # Safety
 /// `session` as for `session_slot`.

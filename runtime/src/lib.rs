@@ -24,6 +24,7 @@ pub mod tensor;
 
 pub use error::{Error, OpError};
 pub use model::Model;
+pub use ops::Isas;
 pub use session::{NodeEvent, Session};
 pub use sprig_kernels::{Act, Activation, Isa};
 pub use tensor::{DType, Shape, Tensor, TensorData, TensorInfo, TensorMut, TensorView, TensorViewMut};

@@ -24,7 +24,9 @@ pub struct Session<'m, 'a> {
     parsed: Parsed<'m>,
     base: *mut u8,
     len: usize,
+    /// The ISA of the dense kernels, and of the sparse ones (see [`ops::Isas`]).
     isa: Isa,
+    sparse_isa: Isa,
     /// Per-worker scratch regions after the model's arena (see [`crate::par`]): start, size, count.
     #[cfg(feature = "std")]
     worker_base: *mut u8,
@@ -109,12 +111,22 @@ fn shared_transposed_a(p: &crate::format::Parsed, pairs: &[u32]) -> ([u32; MAX_P
 }
 
 impl<'m, 'a> Session<'m, 'a> {
-    /// A session using the best ISA of this CPU.
+    /// A session using the best kernels of this CPU for each family: [`Isa::detect`] for the
+    /// dense ones, [`Isa::detect_sparse`] for SpMM and SpMV.
     pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
-        Self::with_isa(model, arena, Isa::detect())
+        Ok(Self::with_isa(model, arena, Isa::detect())?.with_sparse_isa(Isa::detect_sparse()))
     }
 
-    /// A session using the kernels for `isa` (the scalar ones if this CPU lacks `isa`).
+    /// This session with its sparse kernels (SpMM, SpMV) on `isa` instead (the scalar ones if this
+    /// CPU lacks `isa`); the dense kernels keep theirs. `Session::new` does this with
+    /// [`Isa::detect_sparse`]; sessions made with an explicit ISA run every family on it.
+    pub fn with_sparse_isa(mut self, isa: Isa) -> Self {
+        self.sparse_isa = if isa.available() { isa } else { Isa::Scalar };
+        self
+    }
+
+    /// A session using the kernels for `isa` (the scalar ones if this CPU lacks `isa`) for every
+    /// kernel family.
     pub fn with_isa(model: &'m Model<'m>, arena: &'a mut [u8], isa: Isa) -> Result<Self, Error> {
         let need = model.arena_size();
         if arena.len() < need {
@@ -133,6 +145,7 @@ impl<'m, 'a> Session<'m, 'a> {
             base: arena.as_mut_ptr(),
             len: arena.len(),
             isa,
+            sparse_isa: isa,
             #[cfg(feature = "std")]
             worker_base: core::ptr::null_mut(),
             #[cfg(feature = "std")]
@@ -213,9 +226,19 @@ impl<'m, 'a> Session<'m, 'a> {
         self.model
     }
 
-    /// The instruction set whose kernels this session runs.
+    /// The instruction set of this session's dense kernels (GEMM, depthwise conv, transposes).
     pub fn isa(&self) -> Isa {
         self.isa
+    }
+
+    /// The instruction set of this session's sparse kernels (SpMM, SpMV).
+    pub fn sparse_isa(&self) -> Isa {
+        self.sparse_isa
+    }
+
+    /// Both ISAs: [`Self::isa`] and [`Self::sparse_isa`].
+    pub fn isas(&self) -> ops::Isas {
+        ops::Isas { dense: self.isa, sparse: self.sparse_isa }
     }
 
     /// Runs the model: `inputs` in the model's input order, `outputs` in its output order.
@@ -305,9 +328,9 @@ impl<'m, 'a> Session<'m, 'a> {
             let shared = self.shared[..self.nshared].binary_search(&(ni as u32)).is_ok();
             let t = ops::sparse::Transposed { a: ni > 0 && paired(ni - 1), y: paired(ni), a_in_scratch: shared };
             let r = if t != ops::sparse::Transposed::default() {
-                ops::exec_matmul_transposed(params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers, t)
+                ops::exec_matmul_transposed(params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isas(), &workers, t)
             } else {
-                ops::exec_with(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isa, &workers)
+                ops::exec_with(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isas(), &workers)
             };
             r.map_err(|error| Error::Op {
                 node: ni as u32,

@@ -4,7 +4,7 @@ use crate::convert::{convert_file, Conversion, ConvertOptions};
 use crate::synth::{self, Arch, SynthOptions};
 use crate::verify::{compare, match_outputs, median_time, random_inputs, OutputError, SprigRunner, TractRunner};
 use anyhow::{anyhow, Context, Result};
-use sprig_runtime::{Isa, Model};
+use sprig_runtime::{Isas, Model};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -52,8 +52,8 @@ pub struct DemoReport {
     pub onnx_path: PathBuf,
     pub onnx_size: u64,
     pub conversion: Conversion,
-    /// The kernels sprig ran.
-    pub isa: Isa,
+    /// The kernels sprig ran (dense and sparse ISAs).
+    pub isas: Isas,
     pub sprig_median: Duration,
     pub tract_median: Duration,
     pub errors: Vec<OutputError>,
@@ -105,7 +105,7 @@ pub fn run(opts: &DemoOptions, progress: &mut dyn FnMut(&str)) -> Result<DemoRep
         onnx_path,
         onnx_size: onnx.len() as u64,
         conversion,
-        isa: Isa::detect(),
+        isas: Isas::detect(),
         sprig_median,
         tract_median,
         errors,

@@ -1,7 +1,7 @@
 //! Blocking, packing and epilogue logic shared by every microkernel (see the module doc of
 //! `gemm` for the contract). Callers have already validated the views (`check_args`).
 use super::{APath, Bias, GemmKernel, Gemv, MatMut, MatRef, PackSrc, Tile};
-use crate::{Activation, Isa};
+use crate::Activation;
 
 /// Smallest depth at which [`APath::Auto`] reads A in place (see `sgemm_packed_path`).
 const IN_PLACE_MIN_K: usize = 27;
@@ -111,13 +111,15 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
     // k = 32 and k = 64 pointwise layers (64x32x12544, 128x64x3136) 1.04-1.05x and 1.035x, though
     // the isolated hot-A probe has them at 0.98-1.01x (in the model the weights are cold, and
     // packing reads them once more). k < 27 has not been measured, so it stays packed.
-    // AVX-512 stays on the packed path under Auto: its in-place kernels have not run yet (this
-    // VM hides AVX-512 and qemu's TCG lacks it); the tests and the probe force them on a host
-    // that has it (`cargo test -p sprig-kernels --test gemm in_place`, examples/gemm_apath.rs).
+    // AVX-512 takes the same choice since session 11, the first time the dev VM exposed AVX-512
+    // (its in-place tests then ran and passed: `cargo test -p sprig-kernels --test gemm`).
+    // 12x32 in place against packed (examples/gemm_apath.rs, 9 rounds): 1.13x on 512x512x196,
+    // 1.20x with cold A; dense MobileNetV1 with `--isa avx512` went from 0.84x to 0.94x of the
+    // AVX2 run (alternating processes, 6 rounds each), b11.pw/b12.pw from 0.64/0.61x to 1.00/0.85x.
     // NEON shares the AVX2 choice: tested under qemu, not timed.
     let rows_a = match (path, kr.ukr_rows, a.f32_rows()) {
         (APath::Packed, _, _) => None,
-        (APath::Auto, _, _) if kr.isa == Isa::Avx512 || k < IN_PLACE_MIN_K => None,
+        (APath::Auto, _, _) if k < IN_PLACE_MIN_K => None,
         (_, Some(ukr), Some((data, lda))) => Some((ukr, data.as_ptr(), lda)),
         _ => None,
     };

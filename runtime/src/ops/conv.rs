@@ -249,9 +249,10 @@ pub(crate) fn exec_conv(
     inputs: &[Option<TensorView>],
     outputs: &mut [TensorViewMut],
     scratch: &mut [u8],
-    isa: Isa,
+    isas: super::Isas,
     workers: &Workers,
 ) -> Result<(), OpError> {
+    let isa = isas.dense;
     let x = req(inputs, 0, "conv needs X")?;
     let w = req(inputs, 1, "conv needs W")?;
     let b = inputs.get(2).copied().flatten();
@@ -260,7 +261,7 @@ pub(crate) fn exec_conv(
     let act = activation(&p)?;
     let g = geom(&p, &x.info.shape, &w.info.shape, &y.info.shape, false)?;
     if super::sparse::is_sparse(&w.info) {
-        return exec_conv_sparse(&g, &x, &w, b.as_ref(), y, &act, scratch, isa, workers);
+        return exec_conv_sparse(&g, &x, &w, b.as_ref(), y, &act, scratch, isas.sparse, workers);
     }
     let xd = data::<f32>(&x)?;
     let wd = Elems::of(&w)?;

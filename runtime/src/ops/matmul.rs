@@ -19,7 +19,7 @@ use crate::error::OpError;
 use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut, MAX_RANK};
 use sprig_kernels::gemm::{sgemm_mixed_scratch_len, Bias, MatRef, MatRefF16, Operand};
-use sprig_kernels::{Activation, Isa};
+use sprig_kernels::Activation;
 
 /// Shapes derived from A and B.
 struct Geom {
@@ -148,10 +148,10 @@ pub(crate) fn exec(
     inputs: &[Option<TensorView>],
     outputs: &mut [TensorViewMut],
     scratch: &mut [u8],
-    isa: Isa,
+    isas: super::Isas,
     workers: &Workers,
 ) -> Result<(), OpError> {
-    exec_transposed(params, inputs, outputs, scratch, isa, workers, Transposed::default())
+    exec_transposed(params, inputs, outputs, scratch, isas, workers, Transposed::default())
 }
 
 /// [`exec`] with A and/or Y held transposed in the arena (`t`; see
@@ -161,10 +161,11 @@ pub(crate) fn exec_transposed(
     inputs: &[Option<TensorView>],
     outputs: &mut [TensorViewMut],
     scratch: &mut [u8],
-    isa: Isa,
+    isas: super::Isas,
     workers: &Workers,
     t: Transposed,
 ) -> Result<(), OpError> {
+    let isa = isas.dense;
     let p: MatMulParams = read_params(params)?;
     let act = activation(&p)?;
     let a = req(inputs, 0, "MatMul needs A")?;
@@ -173,7 +174,7 @@ pub(crate) fn exec_transposed(
     if super::sparse::is_sparse(&b.info) {
         let y = outputs.first_mut().ok_or(OpError::BadShape("MatMul needs one output"))?;
         let y_shape = y.info.shape;
-        return super::sparse::exec_matmul(&a, &b, bias.as_ref(), &y_shape, data_mut::<f32>(y)?, &act, scratch, isa, workers, t);
+        return super::sparse::exec_matmul(&a, &b, bias.as_ref(), &y_shape, data_mut::<f32>(y)?, &act, scratch, isas.sparse, workers, t);
     }
     if t != Transposed::default() {
         return Err(OpError::Unsupported("transposed MatMul pair: needs a block-sparse B"));

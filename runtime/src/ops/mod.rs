@@ -31,6 +31,38 @@ use crate::par::Workers;
 use crate::tensor::{TensorInfo, TensorView, TensorViewMut};
 use sprig_kernels::Isa;
 
+/// The instruction sets a node's kernels run on: `dense` for the dense GEMM, depthwise conv and
+/// transposes, `sparse` for SpMM and SpMV over block-sparse weights. A session picks them per
+/// family ([`Isa::detect`], [`Isa::detect_sparse`]) or forces one for all ([`Isas::all`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Isas {
+    pub dense: Isa,
+    pub sparse: Isa,
+}
+
+impl Isas {
+    /// Every kernel family on `isa`.
+    pub const fn all(isa: Isa) -> Self {
+        Isas { dense: isa, sparse: isa }
+    }
+
+    /// The best of this CPU for each family: [`Isa::detect`] and [`Isa::detect_sparse`].
+    pub fn detect() -> Self {
+        Isas { dense: Isa::detect(), sparse: Isa::detect_sparse() }
+    }
+}
+
+/// `avx2` when both families run on one ISA, else `avx2 (sparse: avx512)`.
+impl core::fmt::Display for Isas {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.dense == self.sparse {
+            f.write_str(self.dense.name())
+        } else {
+            write!(f, "{} (sparse: {})", self.dense.name(), self.sparse.name())
+        }
+    }
+}
+
 macro_rules! ops {
     ($( $(#[$m:meta])* $name:ident = $code:expr ),* $(,)?) => {
         /// Operator codes (stored as `u16` in node records).
@@ -164,7 +196,7 @@ pub fn exec(
     scratch: &mut [u8],
     isa: Isa,
 ) -> Result<(), OpError> {
-    exec_with(op, params, inputs, outputs, scratch, isa, &Workers::serial())
+    exec_with(op, params, inputs, outputs, scratch, Isas::all(isa), &Workers::serial())
 }
 
 /// [`exec`], splitting heavy Conv and MatMul work, and large elementwise, Softmax and LayerNorm
@@ -175,14 +207,14 @@ pub fn exec_with(
     inputs: &[Option<TensorView>],
     outputs: &mut [TensorViewMut],
     scratch: &mut [u8],
-    isa: Isa,
+    isas: Isas,
     workers: &Workers,
 ) -> Result<(), OpError> {
     use OpKind::*;
     match op {
-        Conv => conv::exec_conv(params, inputs, outputs, scratch, isa, workers),
-        ConvTranspose => conv::exec_conv_transpose(params, inputs, outputs, scratch, isa),
-        MatMul => matmul::exec(params, inputs, outputs, scratch, isa, workers),
+        Conv => conv::exec_conv(params, inputs, outputs, scratch, isas, workers),
+        ConvTranspose => conv::exec_conv_transpose(params, inputs, outputs, scratch, isas.dense),
+        MatMul => matmul::exec(params, inputs, outputs, scratch, isas, workers),
         Add | Sub | Mul | Div | Pow | Max | Min | Equal | Less | Greater | LessOrEqual | GreaterOrEqual | And | Or
         | Xor | Mod | PRelu | Where => binary::exec(op, params, inputs, outputs, workers),
         Relu | LeakyRelu | Clip | Sigmoid | HardSigmoid | HardSwish | Tanh | Erf | Gelu | Exp | Sqrt | Reciprocal
@@ -194,7 +226,7 @@ pub fn exec_with(
         }
         MaxPool | AveragePool | GlobalAveragePool | GlobalMaxPool => pool::exec(op, params, inputs, outputs),
         Concat | Split | Slice | Gather | Transpose | Reshape | Pad | Resize | Expand | Tile => {
-            shape::exec(op, params, inputs, outputs, isa)
+            shape::exec(op, params, inputs, outputs, isas.dense)
         }
     }
 }

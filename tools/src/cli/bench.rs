@@ -26,7 +26,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use sprig_runtime::ops::params::ConvParams;
 use sprig_runtime::ops::read_params;
-use sprig_runtime::{AlignedBuf, Isa, Model, NodeEvent, Session, Tensor, TensorMut};
+use sprig_runtime::{AlignedBuf, Isa, Isas, Model, NodeEvent, Session, Tensor, TensorMut};
 use sprig_tools::npy;
 use sprig_tools::tensor::{OwnedData, OwnedTensor};
 use sprig_tools::verify::{random_inputs, TractRunner};
@@ -71,7 +71,9 @@ pub struct Args {
     /// Fix the shape of an ONNX input for --compare (for symbolic dimensions), e.g. input=1,3,224,224.
     #[arg(long = "input-shape", value_name = "NAME=D0,D1,...", value_parser = parse_input_shape)]
     input_shapes: Vec<(String, Vec<usize>)>,
-    /// Kernels to run (default: the best this CPU has). An ISA the CPU lacks is an error.
+    /// Run every kernel family on this ISA (default: the best this CPU has per family: AVX2 or
+    /// NEON for dense layers, AVX-512 for sparse ones where present). An ISA the CPU lacks is an
+    /// error.
     #[arg(long, value_enum)]
     isa: Option<IsaArg>,
     /// Seed of the random inputs.
@@ -143,7 +145,10 @@ pub struct Compare {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct BenchReport {
     pub model: String,
+    /// The ISA of the dense kernels (GEMM, depthwise conv).
     pub isa: &'static str,
+    /// The ISA of the sparse kernels (SpMM, SpMV): AVX-512 by default where the CPU has it.
+    pub sparse_isa: &'static str,
     pub threads: usize,
     pub runs: usize,
     pub warmup: usize,
@@ -189,12 +194,13 @@ fn ms(d: Duration) -> f64 {
 /// packed straight from the input unless 1x1 stride 1 unpadded; explicit im2col + GEMV when
 /// M/group or OH·OW is 1), MatMul → GEMM (GEMV when M or N is 1); a sparse weight
 /// encoding names the encoding's kernel family with the ISA.
-fn kernel_name(model: &Model, l: &LayerDesc, params: &[u8], isa: Isa) -> String {
+fn kernel_name(model: &Model, l: &LayerDesc, params: &[u8], isas: Isas) -> String {
     use sprig_kernels::{dwconv, gemm};
+    let isa = isas.dense;
     let gemm_name = || gemm::kernel_for(isa).filter(|_| isa.available()).map_or("sgemm_ref_scalar", |k| k.name);
     if l.encoding != "-" && l.encoding != "dense" {
         // Sparse weights: the SpMM/SpMV table row the op takes for this ISA and N.
-        return sprig_tools::sparsify::weight_stats(model, l.index, isa).map_or_else(|| format!("{} ({})", l.encoding, isa.name()), |w| w.kernel);
+        return sprig_tools::sparsify::weight_stats(model, l.index, isas.sparse).map_or_else(|| format!("{} ({})", l.encoding, isas.sparse.name()), |w| w.kernel);
     }
     let shape = |i: usize| l.inputs.get(i).map(|t| t.shape.clone()).unwrap_or_default();
     let out = l.outputs.first().map(|t| t.shape.clone()).unwrap_or_default();
@@ -294,8 +300,8 @@ struct SprigBench<'m> {
 impl<'m> SprigBench<'m> {
     /// A session on `threads` threads over `arena`, with output buffers and room for `runs` timings.
     #[allow(clippy::too_many_arguments)]
-    fn new(model: &'m Model, label: &str, arena: &'m mut [u8], isa: Isa, threads: usize, inputs: &'m [OwnedTensor], runs: usize) -> Result<Self> {
-        let session = Session::with_threads(model, arena, isa, threads).map_err(|e| anyhow!("'{label}': {e}"))?;
+    fn new(model: &'m Model, label: &str, arena: &'m mut [u8], isas: Isas, threads: usize, inputs: &'m [OwnedTensor], runs: usize) -> Result<Self> {
+        let session = Session::with_threads(model, arena, isas.dense, threads).map_err(|e| anyhow!("'{label}': {e}"))?.with_sparse_isa(isas.sparse);
         let outs = (0..model.num_outputs())
             .map(|i| {
                 let info = model.output(i).expect("index below num_outputs");
@@ -368,8 +374,8 @@ fn progress_to(total: u64, json: bool, expected: Duration, target: ProgressDrawT
 /// Benchmarks `model` (already loaded from `label`); the whole of `sprig bench` but printing.
 fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
     ensure!(args.runs >= 1, "--runs must be at least 1");
-    let isa = match args.isa {
-        None => Isa::detect(),
+    let isas = match args.isa {
+        None => Isas::detect(),
         Some(a) => {
             let isa = match a {
                 IsaArg::Scalar => Isa::Scalar,
@@ -378,7 +384,7 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
                 IsaArg::Neon => Isa::Neon,
             };
             ensure!(isa.available(), "--isa {}: this CPU (or build target) lacks it", isa.name());
-            isa
+            Isas::all(isa)
         }
     };
     let inputs = gather_inputs(model, &args.inputs, args.seed)?;
@@ -399,9 +405,9 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
         Some(n) => Some(AlignedBuf::new(model.arena_size_for_threads(n).ok_or_else(|| anyhow!("--vs-threads {n}: arena size overflows"))?)),
         None => None,
     };
-    let mut sb = SprigBench::new(model, label, arena.as_mut_slice(), isa, args.threads, &inputs, args.runs)?;
+    let mut sb = SprigBench::new(model, label, arena.as_mut_slice(), isas, args.threads, &inputs, args.runs)?;
     let mut sb_vs = match (args.vs_threads, arena_vs.as_mut()) {
-        (Some(n), Some(a)) => Some(SprigBench::new(model, label, a.as_mut_slice(), isa, n, &inputs, args.runs)?),
+        (Some(n), Some(a)) => Some(SprigBench::new(model, label, a.as_mut_slice(), isas, n, &inputs, args.runs)?),
         _ => None,
     };
     let fail = |e: anyhow::Error| e.context(format!("running '{label}' failed"));
@@ -483,7 +489,7 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
                 op: l.op,
                 attrs: l.attrs.clone(),
                 encoding: l.encoding.clone(),
-                kernel: kernel_name(model, l, params, isa),
+                kernel: kernel_name(model, l, params, isas),
                 median_ms: t,
                 share: 0.0,
                 flops: l.flops,
@@ -508,7 +514,8 @@ fn bench(args: &Args, model: &Model, label: &str) -> Result<BenchReport> {
     };
     Ok(BenchReport {
         model: label.to_string(),
-        isa: isa.name(),
+        isa: isas.dense.name(),
+        sparse_isa: isas.sparse.name(),
         threads: args.threads,
         runs: totals.len(),
         warmup: args.warmup.max(1),
@@ -623,7 +630,8 @@ fn op_rows(layers: &[LayerTime]) -> Vec<Vec<String>> {
 
 /// The human-readable report.
 pub fn render(r: &BenchReport) -> String {
-    let mut s = format!("{}  ({} kernels, {} thread(s), {} runs after {} warm-up)\n", r.model, r.isa, r.threads, r.runs, r.warmup);
+    let isas = if r.isa == r.sparse_isa { r.isa.to_string() } else { format!("{}, sparse {}", r.isa, r.sparse_isa) };
+    let mut s = format!("{}  ({isas} kernels, {} thread(s), {} runs after {} warm-up)\n", r.model, r.threads, r.runs, r.warmup);
     s += &format!(
         "  latency  median {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  min {:.3} ms  |  {:.1} runs/s\n",
         r.median_ms, r.p90_ms, r.p99_ms, r.min_ms, r.runs_per_s

@@ -74,7 +74,7 @@ pub fn main(args: Args) -> Result<()> {
     println!();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     println!("median latency over {} runs (1 thread):", opts.runs);
-    println!("  sprig ({})  {:9.3} ms", r.isa.name(), ms(r.sprig_median));
+    println!("  sprig ({})  {:9.3} ms", r.isas, ms(r.sprig_median));
     println!("  tract        {:9.3} ms", ms(r.tract_median));
     let ratio = r.tract_median.as_secs_f64() / r.sprig_median.as_secs_f64().max(1e-12);
     if ratio >= 1.0 {

@@ -112,7 +112,7 @@ pub fn main(args: Args) -> Result<()> {
         info.elapsed.as_secs_f64() * 1e3,
         info.threads,
         if info.threads == 1 { "" } else { "s" },
-        info.isa.name()
+        info.isas
     );
     std::fs::create_dir_all(&args.output_dir)
         .with_context(|| format!("cannot create output directory '{}'", args.output_dir.display()))?;
