@@ -27,6 +27,7 @@
 
 use crate::error::Error;
 use crate::model::Model;
+use crate::ops::Isas;
 use crate::session::Session;
 use crate::tensor::{DType, Shape, Tensor, TensorData, TensorMut};
 use core::ffi::{c_char, c_void};
@@ -686,16 +687,12 @@ pub unsafe extern "C" fn sprig_session_new(
         // reference points into the model's storage, which the caller keeps in place as long.
         let (arena, m): (&'static mut [u8], &'static Model<'static>) =
             unsafe { (core::slice::from_raw_parts_mut(arena as *mut u8, arena_len), &*(m as *const Model<'static>)) };
+        // SPRIG_ISA_AUTO: each kernel family on the best ISA of this CPU (what `Session::new` does).
+        let isas = isa.map_or_else(Isas::detect, Isas::all);
         #[cfg(feature = "std")]
-        let made = match isa {
-            None => Session::with_threads(m, arena, Isa::detect(), opts.num_threads as usize).map(|s| s.with_sparse_isa(Isa::detect_sparse())),
-            Some(isa) => Session::with_threads(m, arena, isa, opts.num_threads as usize),
-        };
+        let made = Session::with_threads(m, arena, isas, opts.num_threads as usize);
         #[cfg(not(feature = "std"))]
-        let made = match isa {
-            None => Session::new(m, arena),
-            Some(isa) => Session::with_isa(m, arena, isa),
-        };
+        let made = Session::with_isa(m, arena, isas);
         match made {
             // SAFETY: as in `fail`.
             Ok(s) => unsafe {

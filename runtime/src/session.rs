@@ -24,9 +24,8 @@ pub struct Session<'m, 'a> {
     parsed: Parsed<'m>,
     base: *mut u8,
     len: usize,
-    /// The ISA of the dense kernels, and of the sparse ones (see [`ops::Isas`]).
-    isa: Isa,
-    sparse_isa: Isa,
+    /// The ISAs of the dense and of the sparse kernels.
+    isas: ops::Isas,
     /// Per-worker scratch regions after the model's arena (see [`crate::par`]): start, size, count.
     #[cfg(feature = "std")]
     worker_base: *mut u8,
@@ -114,20 +113,13 @@ impl<'m, 'a> Session<'m, 'a> {
     /// A session using the best kernels of this CPU for each family: [`Isa::detect`] for the
     /// dense ones, [`Isa::detect_sparse`] for SpMM and SpMV.
     pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
-        Ok(Self::with_isa(model, arena, Isa::detect())?.with_sparse_isa(Isa::detect_sparse()))
+        Self::with_isa(model, arena, ops::Isas::detect())
     }
 
-    /// This session with its sparse kernels (SpMM, SpMV) on `isa` instead (the scalar ones if this
-    /// CPU lacks `isa`); the dense kernels keep theirs. `Session::new` does this with
-    /// [`Isa::detect_sparse`]; sessions made with an explicit ISA run every family on it.
-    pub fn with_sparse_isa(mut self, isa: Isa) -> Self {
-        self.sparse_isa = if isa.available() { isa } else { Isa::Scalar };
-        self
-    }
-
-    /// A session using the kernels for `isa` (the scalar ones if this CPU lacks `isa`) for every
-    /// kernel family.
-    pub fn with_isa(model: &'m Model<'m>, arena: &'a mut [u8], isa: Isa) -> Result<Self, Error> {
+    /// A session using the kernels for `isa`: one [`Isa`] for every kernel family, or an
+    /// [`ops::Isas`] naming the dense and the sparse one ([`ops::Isas::detect`] is what
+    /// [`Self::new`] uses). A family whose ISA this CPU lacks runs its scalar kernels.
+    pub fn with_isa(model: &'m Model<'m>, arena: &'a mut [u8], isa: impl Into<ops::Isas>) -> Result<Self, Error> {
         let need = model.arena_size();
         if arena.len() < need {
             return Err(Error::ArenaTooSmall { needed: need, available: arena.len() });
@@ -135,7 +127,9 @@ impl<'m, 'a> Session<'m, 'a> {
         if !(arena.as_ptr() as usize).is_multiple_of(ARENA_ALIGN) {
             return Err(Error::Misaligned { what: "arena (need 64-byte alignment)" });
         }
-        let isa = if isa.available() { isa } else { Isa::Scalar };
+        let or_scalar = |isa: Isa| if isa.available() { isa } else { Isa::Scalar };
+        let isa: ops::Isas = isa.into();
+        let isas = ops::Isas { dense: or_scalar(isa.dense), sparse: or_scalar(isa.sparse) };
         let parsed = model.parsed();
         let (pairs, npairs) = transposed_pairs(&parsed);
         let (shared, nshared) = shared_transposed_a(&parsed, &pairs[..npairs]);
@@ -144,8 +138,7 @@ impl<'m, 'a> Session<'m, 'a> {
             parsed,
             base: arena.as_mut_ptr(),
             len: arena.len(),
-            isa,
-            sparse_isa: isa,
+            isas,
             #[cfg(feature = "std")]
             worker_base: core::ptr::null_mut(),
             #[cfg(feature = "std")]
@@ -167,7 +160,7 @@ impl<'m, 'a> Session<'m, 'a> {
     /// hold [`Model::arena_size_for_threads`]`(threads)` bytes: the extra workers' scratch lives
     /// after the model's arena. Results equal the one-thread ones within float rounding.
     #[cfg(feature = "std")]
-    pub fn with_threads(model: &'m Model<'m>, arena: &'a mut [u8], isa: Isa, threads: usize) -> Result<Self, Error> {
+    pub fn with_threads(model: &'m Model<'m>, arena: &'a mut [u8], isa: impl Into<ops::Isas>, threads: usize) -> Result<Self, Error> {
         let threads = threads.max(1);
         let need = model.arena_size_for_threads(threads).ok_or(Error::ArenaTooSmall { needed: usize::MAX, available: arena.len() })?;
         if arena.len() < need {
@@ -228,17 +221,17 @@ impl<'m, 'a> Session<'m, 'a> {
 
     /// The instruction set of this session's dense kernels (GEMM, depthwise conv, transposes).
     pub fn isa(&self) -> Isa {
-        self.isa
+        self.isas.dense
     }
 
     /// The instruction set of this session's sparse kernels (SpMM, SpMV).
     pub fn sparse_isa(&self) -> Isa {
-        self.sparse_isa
+        self.isas.sparse
     }
 
     /// Both ISAs: [`Self::isa`] and [`Self::sparse_isa`].
     pub fn isas(&self) -> ops::Isas {
-        ops::Isas { dense: self.isa, sparse: self.sparse_isa }
+        self.isas
     }
 
     /// Runs the model: `inputs` in the model's input order, `outputs` in its output order.
@@ -328,9 +321,9 @@ impl<'m, 'a> Session<'m, 'a> {
             let shared = self.shared[..self.nshared].binary_search(&(ni as u32)).is_ok();
             let t = ops::sparse::Transposed { a: ni > 0 && paired(ni - 1), y: paired(ni), a_in_scratch: shared };
             let r = if t != ops::sparse::Transposed::default() {
-                ops::exec_matmul_transposed(params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isas(), &workers, t)
+                ops::exec_matmul_transposed(params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isas, &workers, t)
             } else {
-                ops::exec_with(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isas(), &workers)
+                ops::exec_with(op, params, &in_views[..ins.len()], &mut out_views[..outs.len()], scratch, self.isas, &workers)
             };
             r.map_err(|error| Error::Op {
                 node: ni as u32,

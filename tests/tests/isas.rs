@@ -1,6 +1,6 @@
 //! A session's kernel families and their ISAs: `Session::new` runs the dense kernels on
 //! `Isa::detect()` and the sparse ones on `Isa::detect_sparse()` (AVX-512 where the CPU has it);
-//! an explicit ISA runs every family on it; `with_sparse_isa` moves only SpMM/SpMV. Every
+//! an explicit ISA runs every family on it; an explicit `Isas` names each family's. Every
 //! combination this CPU can run gives the scalar session's outputs within 1e-4 relative
 //! (max |a - b| / max |reference|) on sparse conv and transformer models, whose sparse layers
 //! take the SpMM (by columns and by block rows) and the transposed-MatMul paths.
@@ -13,7 +13,7 @@ use sprig_tools::tensor::OwnedTensor;
 /// Runs `model` once on a session with its dense kernels on `dense` and sparse ones on `sparse`.
 fn run(model: &Model, inputs: &[OwnedTensor], dense: Isa, sparse: Isa) -> (Isas, Vec<OwnedTensor>) {
     let mut arena = AlignedBuf::new(model.arena_size());
-    let mut session = Session::with_isa(model, arena.as_mut_slice(), dense).unwrap().with_sparse_isa(sparse);
+    let mut session = Session::with_isa(model, arena.as_mut_slice(), Isas { dense, sparse }).unwrap();
     let mut outs = empty_outputs(model).unwrap();
     let ins: Vec<Tensor> = inputs.iter().map(|t| Tensor { shape: &t.shape, data: t.data.as_data() }).collect();
     let mut views: Vec<_> = outs.iter_mut().map(|t| t.data.as_tensor_mut()).collect();
@@ -46,7 +46,7 @@ fn sessions_pick_an_isa_per_family() {
         let s = Session::with_isa(&model, arena.as_mut_slice(), isa).unwrap();
         assert_eq!(s.isas(), Isas::all(isa), "an explicit ISA runs every family on it");
     }
-    let s = Session::with_isa(&model, arena.as_mut_slice(), Isa::detect()).unwrap().with_sparse_isa(missing_isa());
+    let s = Session::with_isa(&model, arena.as_mut_slice(), Isas { dense: Isa::detect(), sparse: missing_isa() }).unwrap();
     assert_eq!((s.isa(), s.sparse_isa()), (Isa::detect(), Isa::Scalar), "a sparse ISA the CPU lacks falls back to scalar");
     assert_eq!(Isas { dense: Isa::Avx2, sparse: Isa::Avx512 }.to_string(), "avx2 (sparse: avx512)");
     assert_eq!(Isas::all(Isa::Neon).to_string(), "neon");

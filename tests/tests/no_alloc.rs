@@ -146,7 +146,7 @@ fn threaded_sessions_run_without_allocating() {
             let conv = convert_bytes(&onnx, &ConvertOptions::default()).unwrap_or_else(|e| panic!("{what}: conversion failed: {e:?}"));
             let model = Model::from_vec(&conv.bytes).unwrap();
             let mut arena = AlignedBuf::new(model.arena_size_for_threads(3).unwrap());
-            let mut session = Session::with_threads(&model, arena.as_mut_slice(), sprig_runtime::Isa::detect(), 3).unwrap();
+            let mut session = Session::with_threads(&model, arena.as_mut_slice(), sprig_runtime::Isas::detect(), 3).unwrap();
             let inputs = random_inputs(&model, 5, o.vocab);
             let mut outs = empty_outputs(&model).unwrap();
             let ins: Vec<Tensor> = inputs.iter().map(|t| Tensor { shape: &t.shape, data: t.data.as_data() }).collect();

@@ -5,7 +5,7 @@
 //! non-zeros, and by columns at large N) and SpMV paths, elementwise ops, Softmax and LayerNorm
 //! all split.
 //! The one-thread session is itself checked against tract by the `models` suite.
-use sprig_runtime::{AlignedBuf, Error, Isa, Model, Session, Tensor};
+use sprig_runtime::{AlignedBuf, Error, Isa, Isas, Model, Session, Tensor};
 use sprig_tests::{empty_outputs, max_rel, random_inputs};
 use sprig_tools::convert::{convert_bytes, ConvertOptions};
 use sprig_tools::synth::{build, Arch, SynthOptions};
@@ -13,7 +13,7 @@ use sprig_tools::tensor::OwnedTensor;
 
 fn run_threads(model: &Model, inputs: &[OwnedTensor], threads: usize) -> Vec<OwnedTensor> {
     let mut arena = AlignedBuf::new(model.arena_size_for_threads(threads).unwrap());
-    let mut session = Session::with_threads(model, arena.as_mut_slice(), Isa::detect(), threads).unwrap();
+    let mut session = Session::with_threads(model, arena.as_mut_slice(), Isas::detect(), threads).unwrap();
     assert_eq!(session.threads(), threads.max(1));
     let mut outs = empty_outputs(model).unwrap();
     let ins: Vec<Tensor> = inputs.iter().map(|t| Tensor { shape: &t.shape, data: t.data.as_data() }).collect();
@@ -107,7 +107,7 @@ fn arena_for_threads_is_required() {
     assert_eq!(need, model.arena_size().next_multiple_of(64) + 2 * model.worker_scratch_size());
     assert!(model.worker_scratch_size() > 0);
     let mut arena = AlignedBuf::new(need - 1);
-    match Session::with_threads(&model, arena.as_mut_slice(), Isa::detect(), 3) {
+    match Session::with_threads(&model, arena.as_mut_slice(), Isas::detect(), 3) {
         Err(Error::ArenaTooSmall { needed, available }) => assert_eq!((needed, available), (need, need - 1)),
         Err(e) => panic!("expected ArenaTooSmall, got {e}"),
         Ok(_) => panic!("a session with 3 threads accepted an arena one byte short"),

@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, ensure, Context, Result};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use sprig_runtime::ops::{params::AxisParams, read_params, OpKind};
 use sprig_runtime::tensor::{DType, Tensor};
-use sprig_runtime::{AlignedBuf, Isa, Isas, Model, Session, TensorMut};
+use sprig_runtime::{AlignedBuf, Isas, Model, Session, TensorMut};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tract_onnx::pb::{attribute_proto::AttributeType, tensor_proto::DataType, AttributeProto, ModelProto, SparseTensorProto, TensorProto};
@@ -128,8 +128,7 @@ impl<'m> SprigRunner<'m> {
             })
             .collect::<Result<_>>()?;
         let ins: Vec<Tensor> = inputs.iter().map(|t| Tensor { shape: &t.shape, data: t.data.as_data() }).collect();
-        let mut session =
-            Session::with_threads(model, self.arena.as_mut_slice(), Isa::detect(), self.threads).map_err(|e| anyhow!("{e}"))?.with_sparse_isa(Isa::detect_sparse());
+        let mut session = Session::with_threads(model, self.arena.as_mut_slice(), Isas::detect(), self.threads).map_err(|e| anyhow!("{e}"))?;
         let mut out_views: Vec<TensorMut> = outs.iter_mut().map(|t| t.data.as_tensor_mut()).collect();
         let t = Instant::now();
         session.run(&ins, &mut out_views).map_err(|e| anyhow!("{e}"))?;

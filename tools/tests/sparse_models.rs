@@ -220,7 +220,7 @@ fn bert_matmuls_skip_repeated_transposes() {
     let layers = small(Arch::Bert, 0.9, 4).layers;
     for threads in [1, 2] {
         let mut arena = AlignedBuf::new(m.arena_size_for_threads(threads).unwrap());
-        let s = sprig_runtime::Session::with_threads(&m, arena.as_mut_slice(), sprig_runtime::Isa::detect(), threads).unwrap();
+        let s = sprig_runtime::Session::with_threads(&m, arena.as_mut_slice(), sprig_runtime::Isas::detect(), threads).unwrap();
         assert_eq!(s.transposed_matmul_pairs(), layers, "FFN pairs, {threads} thread(s)");
         assert_eq!(s.shared_transposed_inputs(), 2 * layers, "shared q/k/v inputs, {threads} thread(s)");
     }

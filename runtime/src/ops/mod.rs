@@ -52,6 +52,13 @@ impl Isas {
     }
 }
 
+/// One ISA for every family.
+impl From<Isa> for Isas {
+    fn from(isa: Isa) -> Self {
+        Isas::all(isa)
+    }
+}
+
 /// `avx2` when both families run on one ISA, else `avx2 (sparse: avx512)`.
 impl core::fmt::Display for Isas {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

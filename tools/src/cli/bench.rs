@@ -301,7 +301,7 @@ impl<'m> SprigBench<'m> {
     /// A session on `threads` threads over `arena`, with output buffers and room for `runs` timings.
     #[allow(clippy::too_many_arguments)]
     fn new(model: &'m Model, label: &str, arena: &'m mut [u8], isas: Isas, threads: usize, inputs: &'m [OwnedTensor], runs: usize) -> Result<Self> {
-        let session = Session::with_threads(model, arena, isas.dense, threads).map_err(|e| anyhow!("'{label}': {e}"))?.with_sparse_isa(isas.sparse);
+        let session = Session::with_threads(model, arena, isas, threads).map_err(|e| anyhow!("'{label}': {e}"))?;
         let outs = (0..model.num_outputs())
             .map(|i| {
                 let info = model.output(i).expect("index below num_outputs");
