@@ -21,7 +21,6 @@ use crate::ir::{Graph, TensorId};
 use crate::tensor::OwnedData;
 use anyhow::{anyhow, bail, Result};
 use sprig_kernels::sparse::{analyze, pack, Layout};
-use sprig_kernels::Isa;
 use sprig_runtime::ops::params::ConvParams;
 use sprig_runtime::ops::sparse::SPMV_MAX_ROWS;
 use sprig_runtime::ops::{read_params, OpKind};
@@ -380,13 +379,16 @@ pub struct WeightStats {
     /// Fraction of the layer's multiply-adds the kernel skips (0 for dense; zeros inside stored
     /// blocks are not skipped).
     pub skipped: f64,
-    /// The kernel the runtime calls for this layer with `isa` (as `ops::conv`/`ops::matmul` and
-    /// `ops::sparse` choose it).
+    /// The kernel the runtime calls for this layer with `isas` (as `ops::conv`/`ops::matmul` and
+    /// `ops::sparse` choose it: block-sparse weights on `isas.sparse`, dense and depthwise ones on
+    /// `isas.dense`).
     pub kernel: String,
 }
 
 /// [`WeightStats`] of node `k`; `None` for nodes without a constant Conv/MatMul weight.
-pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<WeightStats> {
+pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isas: impl Into<sprig_runtime::Isas>) -> Option<WeightStats> {
+    let isas: sprig_runtime::Isas = isas.into();
+    let isa = isas.dense;
     use sprig_kernels::sparse::{spmm::spmm_kernel_for_n, spmv::spmv_kernel_for, SparseMatrix};
     use sprig_runtime::tensor::Encoding;
     let n = model.node(k)?;
@@ -417,7 +419,8 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isa: Isa) -> Option<
                 }
             };
             let (layout, vt) = (s.layout(), s.value_type());
-            let kernel = if rows <= SPMV_MAX_ROWS { spmv_kernel_for(isa, layout, vt).name } else { spmm_kernel_for_n(isa, layout, vt, rows).name };
+            let sp = isas.sparse;
+            let kernel = if rows <= SPMV_MAX_ROWS { spmv_kernel_for(sp, layout, vt).name } else { spmm_kernel_for_n(sp, layout, vt, rows).name };
             let (r, c) = s.layout().block();
             stored = s.nnz_blocks() * r * c;
             (nnz, s.layout().to_string(), kernel.to_string())
@@ -464,6 +467,7 @@ mod tests {
     #[test]
     fn calibration_tiles_match_the_avx2_table() {
         use sprig_kernels::sparse::{ValueType, SPMM_KERNELS};
+        use sprig_kernels::Isa;
         for l in Layout::ALL {
             let row = SPMM_KERNELS.iter().find(|k| k.isa == Isa::Avx2 && k.dtype == ValueType::F32 && k.block.accepts(l)).expect("an AVX2 row per layout");
             let nr = SPARSE_COST.iter().find(|e| e.0 == l).expect("every layout has a cost row").1;

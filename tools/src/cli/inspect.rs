@@ -209,7 +209,7 @@ pub fn describe(model: &Model, file: &str) -> ModelDesc {
             bytes: consts.iter().map(|t| t.bytes).sum(),
             scratch_bytes: n.scratch_size,
             flops: flops(n.op, n.params, &ins, &outs),
-            weight: sprig_tools::sparsify::weight_stats(model, k, sprig_runtime::Isa::detect_sparse()),
+            weight: sprig_tools::sparsify::weight_stats(model, k, sprig_runtime::Isas::detect()),
             inputs: ins.into_iter().flatten().collect(),
             outputs: outs,
         });
