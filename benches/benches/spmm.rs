@@ -1,6 +1,7 @@
 //! Sparse vs dense: SpMM on MobileNetV1 pointwise shapes and BERT-base FC shapes (N = 128), SpMV
 //! on the BERT shapes at N = 1, over sparsity 0–95 %, unstructured (1×1) and 4×1 blocks, with the
-//! dense `sgemm` (best ISA) in the same group. Throughput is in useful (dense-equivalent) FLOPs,
+//! dense `sgemm` in the same group, each on the ISA a session picks for its family
+//! (`Isa::detect` for the GEMM, `Isa::detect_sparse` for SpMM/SpMV). Throughput is in useful (dense-equivalent) FLOPs,
 //! 2·m·k·n, so sparse and dense numbers compare directly.
 //!
 //! Groups `spmm_f32/{shape}`, ids `{kernel}/{m}x{k}x{n}@{sparsity}`. `SPRIG_ISA` caps the ISA.
@@ -16,7 +17,7 @@ const BERT_FC: &[(usize, usize)] = &[(768, 768), (3072, 768), (768, 3072)];
 const SPARSITY_PCT: &[u32] = &[0, 50, 70, 90, 95];
 const LAYOUTS: &[Layout] = &[Layout::RowBlock(1), Layout::RowBlock(4)];
 
-fn bench_shape(cr: &mut Criterion, isa: Isa, m: usize, k: usize, n: usize) {
+fn bench_shape(cr: &mut Criterion, isa: Isa, sparse_isa: Isa, m: usize, k: usize, n: usize) {
     let mut g = cr.benchmark_group(format!("spmm_f32/{m}x{k}x{n}"));
     g.throughput(Throughput::Elements((2 * m * k * n) as u64));
     let act = Activation::RELU;
@@ -46,16 +47,16 @@ fn bench_shape(cr: &mut Criterion, isa: Isa, m: usize, k: usize, n: usize) {
             let buf = blob(&w, m, k, Some(&bias), layout, ValueType::F32);
             let a = SparseMatrix::parse(as_bytes(&buf)).unwrap();
             let name = if n == 1 {
-                sprig_kernels::sparse::spmv::spmv_kernel(isa, layout).name
+                sprig_kernels::sparse::spmv::spmv_kernel(sparse_isa, layout).name
             } else {
-                sprig_kernels::sparse::spmm::spmm_kernel_for_n(isa, layout, sprig_kernels::sparse::ValueType::F32, n).name
+                sprig_kernels::sparse::spmm::spmm_kernel_for_n(sparse_isa, layout, sprig_kernels::sparse::ValueType::F32, n).name
             };
             g.bench_function(BenchmarkId::new(name, format!("{m}x{k}x{n}@{pct}")), |bch| {
                 bch.iter(|| {
                     if n == 1 {
-                        spmv(isa, &a, &b, &mut c, &act);
+                        spmv(sparse_isa, &a, &b, &mut c, &act);
                     } else {
-                        spmm(isa, &a, &b, n, n, &mut c, n, &act);
+                        spmm(sparse_isa, &a, &b, n, n, &mut c, n, &act);
                     }
                     black_box(&c);
                 })
@@ -66,13 +67,15 @@ fn bench_shape(cr: &mut Criterion, isa: Isa, m: usize, k: usize, n: usize) {
 }
 
 fn benches(cr: &mut Criterion) {
-    let isa = Isa::detect();
+    // Each family on the ISA a session picks for it (AVX2 GEMM, AVX-512 SpMM/SpMV on a CPU with
+    // both; `SPRIG_ISA` forces one for both).
+    let (isa, sparse_isa) = (Isa::detect(), Isa::detect_sparse());
     for &(m, k, n) in MOBILENET_PW {
-        bench_shape(cr, isa, m, k, n);
+        bench_shape(cr, isa, sparse_isa, m, k, n);
     }
     for &n in &[1usize, 128] {
         for &(m, k) in BERT_FC {
-            bench_shape(cr, isa, m, k, n);
+            bench_shape(cr, isa, sparse_isa, m, k, n);
         }
     }
 }
