@@ -131,11 +131,9 @@ fn sgemm_split_columns(isa: Isa, a: Operand, b: Operand, c: &mut [f32], bias: Bi
         return Ok(false);
     }
     let cs = DisjointMut::new(c);
-    let cp = CPtr(cs.as_mut_ptr());
     let own = DisjointMut::new(own);
     let failed = AtomicBool::new(false);
     workers.for_ranges(n, nj, work, tiles, &|r, w| {
-        let cp = &cp;
         let wj = r.len();
         // SAFETY: this task runs as worker `w`, and only worker 0 takes from `own`.
         let Some(sc) = (unsafe { workers.scratch_f32(w, &own, need(nj)) }) else {
@@ -155,7 +153,7 @@ fn sgemm_split_columns(isa: Isa, a: Operand, b: Operand, c: &mut [f32], bias: Bi
         // SAFETY: C is `m × n` row-major (length checked by the caller), so `c + i·n + j` is in
         // bounds for i < m, j in this task's range r; the tasks' ranges are disjoint, no element
         // is written by two tasks, and the copy path below never runs for a task that got here.
-        if unsafe { gemm::sgemm_mixed_strided(isa, a, bsub, cp.0.add(r.start), n, bias_sub, act, pack) } {
+        if unsafe { gemm::sgemm_mixed_strided(isa, a, bsub, cs.as_mut_ptr().add(r.start), n, bias_sub, act, pack) } {
             return;
         }
         let tile = &mut tile[..m * wj];
@@ -254,13 +252,12 @@ fn spmm_split_columns(isa: Isa, s: &SparseMatrix, b: &[f32], ldb: usize, n: usiz
         spmm(isa, s, b, ldb, n, c, ldc, act);
         return;
     }
-    let cp = CPtr(c.as_mut_ptr());
+    let cs = DisjointMut::new(c);
     workers.for_ranges(n, 16, work, workers.threads() * SPMM_COLUMN_TASKS_PER_THREAD, &|jr, _| {
-        let cp = &cp;
         // SAFETY: C spans `(m - 1)·ldc + n` elements (checked above, `c` is borrowed exclusively
         // for the split), so `c + i·ldc + j` is in bounds for i < m, j < n; the tasks' column
         // ranges are disjoint, so no element is written by two tasks, and none is read.
-        unsafe { spmm_strided(isa, s, &b[jr.start.min(b.len())..], ldb, jr.len(), cp.0.add(jr.start), ldc, act) };
+        unsafe { spmm_strided(isa, s, &b[jr.start.min(b.len())..], ldb, jr.len(), cs.as_mut_ptr().add(jr.start), ldc, act) };
     });
 }
 
@@ -268,11 +265,6 @@ fn spmm_split_columns(isa: Isa, s: &SparseMatrix, b: &[f32], ldb: usize, n: usiz
 /// of the columns is not the same cost as the second when the OS takes a CPU away) and four
 /// (more B panel restarts) on 64x32 · 32x12544; at 128x64 · 64x3136 the three were within noise.
 const SPMM_COLUMN_TASKS_PER_THREAD: usize = 2;
-
-/// C's pointer, shared by the tasks of [`spmm_split_columns`].
-struct CPtr(*mut f32);
-// SAFETY: the tasks write disjoint elements through it (see `spmm_split_columns`).
-unsafe impl Sync for CPtr {}
 
 /// `y_i = act(S · x_i)` for `rows` vectors (`x` is `rows × k`, `y` is `rows × m`), split by
 /// block rows of S (every task runs all vectors on its rows).
