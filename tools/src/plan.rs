@@ -13,19 +13,21 @@
 //! next node does not write over it. Ungrouped convolutions and MatMul are split by output rows,
 //! so each thread streams the whole input, and afterwards both cores hold its cache lines. A
 //! store into such a line waits until the other core's copy is invalidated, and the next node,
-//! often a depthwise conv that writes fast, would otherwise put its output right there. Measured in process on the 2-vCPU VM (Zen 4,
-//! 2 threads, 2026-11-25): a 14x14x512 depthwise layer took 50 us writing over lines both cores
-//! had read against 24 us over lines one core had read or written; an SpMM (512x512, 90 % in 4x1
-//! blocks, N = 196), whose stores are spread between many multiply-adds, took 57 us against
-//! 51 us. Depthwise inputs get the longer life too: then a MobileNet chain rotates three buffers,
-//! each depthwise layer writing where the previous depthwise layer read and each pointwise layer
-//! where the previous pointwise layer read, so the shared lines are overwritten by the slow
-//! writer. Only graphs with a block-sparse Conv or MatMul get the rule: in dense MobileNetV1 the
-//! dense pointwise GEMMs, ten times the depthwise layers' time, lost more writing over shared
-//! lines (b7-b10.pw 1.55x on two threads against 1.65x) than the depthwise layers gained
-//! (1.50x against 1.01x): 1.57x against 1.63x end to end, median of 6 rounds. (With only the pointwise inputs kept, the pointwise outputs took the lowest offset
-//! every time and the depthwise layers wrote over pointwise inputs read 3 steps before: 1.08x on
-//! two threads for b6.dw against 1.32x.)
+//! often a depthwise conv that writes fast, would otherwise put its output right there. Measured
+//! in process on the 2-vCPU VM (Zen 4, 2 threads, 2026-11-25): a 14x14x512 depthwise layer took
+//! 50 us writing over lines both cores had read against 24 us over lines one core had read or
+//! written; an SpMM (512x512, 90 % in 4x1 blocks, N = 196), whose stores are spread between many
+//! multiply-adds, took 57 us against 51 us.
+//!
+//! Depthwise inputs get the longer life too: then a MobileNet chain rotates three buffers, each
+//! depthwise layer writing where the previous depthwise layer read and each pointwise layer where
+//! the previous pointwise layer read, so the shared lines are overwritten by the slow writer.
+//! (With only the pointwise inputs kept, the pointwise outputs took the lowest offset every time
+//! and the depthwise layers wrote over pointwise inputs read 3 steps before: 1.08x on two threads
+//! for b6.dw against 1.32x.) Only graphs with a block-sparse Conv or MatMul get the rule: in dense
+//! MobileNetV1 the dense pointwise GEMMs, ten times the depthwise layers' time, lost more writing
+//! over shared lines (b7-b10.pw 1.55x on two threads against 1.65x) than the depthwise layers
+//! gained (1.50x against 1.01x): 1.57x against 1.63x end to end, median of 6 rounds.
 use crate::ir::{Graph, TensorId};
 use sprig_runtime::format::ARENA_ALIGN;
 
@@ -118,7 +120,7 @@ pub fn plan_graph(g: &Graph, scratch: &[usize]) -> GraphPlan {
     plan(g, scratch, true)
 }
 
-/// [`plan_graph`], with or without the longer lives of whole-read inputs (module doc).
+/// [`plan_graph`], with or without the longer input lives of the module doc.
 fn plan(g: &Graph, scratch: &[usize], longer_lives: bool) -> GraphPlan {
     let n = g.nodes.len();
     let end = n + 1;
@@ -153,31 +155,31 @@ fn plan(g: &Graph, scratch: &[usize], longer_lives: bool) -> GraphPlan {
         }
     }
     let mut p = place(&buffers);
-    // First inputs of the nodes of [`keeps_input_longer`] whose life ends at that node, when a node
-    // follows it.
-    let whole: Vec<usize> = owner
-        .iter()
-        .enumerate()
-        .filter(|&(k, &(is_scratch, t))| {
-            let last = buffers[k].last;
-            !is_scratch && (1..n).contains(&last) && keeps_input_longer(&g.nodes[last - 1]) && g.nodes[last - 1].inputs.first() == Some(&Some(t))
-        })
-        .map(|(k, _)| k)
-        .collect();
     let sparse = g.nodes.iter().any(|node| keeps_input_longer(node) && node.inputs.get(1).copied().flatten().is_some_and(|w| g.tensors[w].sparse.is_some()));
-    if longer_lives && sparse && !whole.is_empty() {
+    if longer_lives && sparse {
+        // The first inputs of the nodes of [`keeps_input_longer`] whose life ends at that node,
+        // when a node follows it.
+        let kept: Vec<usize> = owner
+            .iter()
+            .enumerate()
+            .filter(|&(k, &(is_scratch, t))| {
+                let last = buffers[k].last;
+                !is_scratch && (1..n).contains(&last) && keeps_input_longer(&g.nodes[last - 1]) && g.nodes[last - 1].inputs.first() == Some(&Some(t))
+            })
+            .map(|(k, _)| k)
+            .collect();
         // All of them when that keeps the arena size, else one at a time in graph order, each
         // kept only if the arena does not grow (each try is a placement, quadratic in the
         // buffers, so large graphs only try all at once).
         let mut longer = buffers.clone();
-        for &k in &whole {
+        for &k in &kept {
             longer[k].last += 1;
         }
         let q = place(&longer);
         if q.arena_size <= p.arena_size {
             p = q;
-        } else if whole.len().saturating_mul(buffers.len()) <= MAX_EXTENSION_TRIES {
-            let mut by_step = whole;
+        } else if kept.len().saturating_mul(buffers.len()) <= MAX_EXTENSION_TRIES {
+            let mut by_step = kept;
             by_step.sort_by_key(|&k| buffers[k].last);
             for k in by_step {
                 buffers[k].last += 1;
