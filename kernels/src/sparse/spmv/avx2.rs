@@ -1,7 +1,7 @@
 //! AVX2+FMA SpMV kernels (R×1 and 1×C with 4- and 8-lane vectors, 1×1 with 8-lane gathers of `x`
 //! built from scalar loads).
 use super::{generic, SpmvKernel};
-use crate::sparse::{BlockSel, Layout, SparseMatrix};
+use crate::sparse::{BlockSel, Indices, Layout, SparseMatrix};
 use crate::sparse::simd::x86::{F32x4, F32x8};
 use crate::sparse::simd::{Stored, Wt};
 use crate::sparse::ValueType;
@@ -31,7 +31,10 @@ pub const K_2X1: SpmvKernel = SpmvKernel { name: "spmv_f32_2x1_avx2", isa: Isa::
 /// CPU with `avx2,fma`; `x.len() == k`, `y.len() == m`, layout 4x1.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn spmv_f32_4x1_avx2(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    generic::rx1::<F32x4, f32, 4, 1>(a, x, y, act)
+    match a.indices() {
+        Indices::U16(ix) => super::x86::r4_grouped::<super::x86::Ymm2>(a, ix, x, y, act),
+        Indices::U32(_) => generic::rx1::<F32x4, f32, 4, 1>(a, x, y, act),
+    }
 }
 
 pub const K_4X1: SpmvKernel = SpmvKernel { name: "spmv_f32_4x1_avx2", isa: Isa::Avx2, block: BlockSel::Only(Layout::RowBlock(4)), mr: 4, dtype: ValueType::F32, f: spmv_f32_4x1_avx2 };

@@ -4,7 +4,7 @@
 //! [`super::avx2`]).
 use super::avx2::gather;
 use super::{generic, SpmvKernel};
-use crate::sparse::{BlockSel, Layout, SparseMatrix};
+use crate::sparse::{BlockSel, Indices, Layout, SparseMatrix};
 use crate::sparse::simd::x86::{F32x4, F32x8};
 use crate::sparse::ValueType;
 use crate::{Activation, Isa};
@@ -33,7 +33,10 @@ pub const K_2X1: SpmvKernel = SpmvKernel { name: "spmv_f32_2x1_avx512", isa: Isa
 /// CPU with `avx512f,avx2,fma`; `x.len() == k`, `y.len() == m`, layout 4x1.
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn spmv_f32_4x1_avx512(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
-    generic::rx1::<F32x4, f32, 4, 1>(a, x, y, act)
+    match a.indices() {
+        Indices::U16(ix) => super::x86::r4_grouped::<super::x86::Zmm4>(a, ix, x, y, act),
+        Indices::U32(_) => generic::rx1::<F32x4, f32, 4, 1>(a, x, y, act),
+    }
 }
 
 pub const K_4X1: SpmvKernel = SpmvKernel { name: "spmv_f32_4x1_avx512", isa: Isa::Avx512, block: BlockSel::Only(Layout::RowBlock(4)), mr: 4, dtype: ValueType::F32, f: spmv_f32_4x1_avx512 };

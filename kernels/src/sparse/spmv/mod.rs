@@ -3,7 +3,10 @@
 //!
 //! Kernels by layout:
 //! - R×1 (R = 4, 8): one vector FMA per block over its R rows (values contiguous, `x[col]`
-//!   broadcast), four blocks in flight to hide FMA latency; R = 8 fills an AVX2 register.
+//!   broadcast), four blocks in flight to hide FMA latency; R = 8 fills an AVX2 register. On x86,
+//!   f32 4×1 with u16 indices packs four blocks per AVX-512 register (two per AVX2 register)
+//!   instead, with one load for their indices and one permute for their `x` values (`x86`: 1.15–1.26x
+//!   the one-block body on the BERT shapes, BENCHMARKS.md).
 //! - 1×C (C = 4, 8): a gather-free dot product over C consecutive `x`, four blocks in flight,
 //!   one horizontal sum per row.
 //! - 1×1 (unstructured): 8-lane gathers of `x` from scalar loads (AVX2 and AVX-512: faster than
@@ -19,6 +22,8 @@ pub mod scalar;
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 mod generic;
 
+#[cfg(target_arch = "x86_64")]
+mod x86;
 #[cfg(target_arch = "x86_64")]
 pub mod avx2;
 #[cfg(target_arch = "x86_64")]
