@@ -140,8 +140,10 @@ impl Lanes for f32 {
 /// AVX2, 128 x 3072 values in [-6, 6] (`examples/vmath_ns.rs`), ns per element unfused / fused:
 /// see BENCHMARKS.md ("BERT: GELU, Softmax and LayerNorm ...").
 #[derive(Clone, Copy)]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) struct Fused(pub f32);
 
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 impl Lanes for Fused {
     #[inline(always)]
     fn splat(v: f32) -> Fused {
@@ -193,6 +195,7 @@ impl Lanes for Fused {
 }
 
 /// `f` over `xs` with fused multiply-adds; only for callers compiled with FMA (see [`Fused`]).
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 #[inline(always)]
 pub(crate) fn map_fused(f: Func, xs: &mut [f32]) {
     match f {
