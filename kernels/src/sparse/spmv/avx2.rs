@@ -32,7 +32,7 @@ pub const K_2X1: SpmvKernel = SpmvKernel { name: "spmv_f32_2x1_avx2", isa: Isa::
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn spmv_f32_4x1_avx2(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     match a.indices() {
-        Indices::U16(ix) => super::x86::r4_grouped::<super::x86::Ymm2>(a, ix, x, y, act),
+        Indices::U16(ix) => super::x86::r4_grouped::<F32x8>(a, ix, x, y, act),
         Indices::U32(_) => generic::rx1::<F32x4, f32, 4, 1>(a, x, y, act),
     }
 }

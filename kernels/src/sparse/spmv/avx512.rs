@@ -5,7 +5,7 @@
 use super::avx2::gather;
 use super::{generic, SpmvKernel};
 use crate::sparse::{BlockSel, Indices, Layout, SparseMatrix};
-use crate::sparse::simd::x86::{F32x4, F32x8};
+use crate::sparse::simd::x86::{F32x16, F32x4, F32x8};
 use crate::sparse::ValueType;
 use crate::{Activation, Isa};
 
@@ -34,7 +34,7 @@ pub const K_2X1: SpmvKernel = SpmvKernel { name: "spmv_f32_2x1_avx512", isa: Isa
 #[target_feature(enable = "avx512f,avx2,fma")]
 pub unsafe fn spmv_f32_4x1_avx512(a: &SparseMatrix, x: &[f32], y: &mut [f32], act: &Activation) {
     match a.indices() {
-        Indices::U16(ix) => super::x86::r4_grouped::<super::x86::Zmm4>(a, ix, x, y, act),
+        Indices::U16(ix) => super::x86::r4_grouped::<F32x16>(a, ix, x, y, act),
         Indices::U32(_) => generic::rx1::<F32x4, f32, 4, 1>(a, x, y, act),
     }
 }

@@ -73,25 +73,35 @@ unsafe fn rx1_idx<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const RV: 
             if r0 >= m {
                 break;
             }
-            let mut s = V::add(V::add(acc[0][v], acc[1][v]), V::add(acc[2][v], acc[3][v]));
-            // SAFETY: rows r0 .. r0 + cnt are < m = y.len() = bias.len().
-            let cnt = (m - r0).min(l);
-            if cnt == l {
-                if let Some(b) = bias {
-                    s = V::add(s, V::load(b.as_ptr().add(r0)));
-                }
-                V::store(yp.add(r0), va.apply(s));
-            } else {
-                if let Some(b) = bias {
-                    s = V::add(s, V::load_partial(b.as_ptr().add(r0), cnt));
-                }
-                V::store_partial(yp.add(r0), va.apply(s), cnt);
-            }
-            if va.scalar_after() {
-                for q in r0..r0 + cnt {
-                    *yp.add(q) = act.apply(*yp.add(q));
-                }
-            }
+            let s = V::add(V::add(acc[0][v], acc[1][v]), V::add(acc[2][v], acc[3][v]));
+            store_rows(s, r0, m, bias, yp, &va, act);
+        }
+    }
+}
+
+/// Stores the sums `s` of rows `r0 .. min(r0 + LANES, m)` to `y` with the bias and activation.
+///
+/// # Safety
+/// `r0 < m`; `y` (at `yp`) and `bias` (if any) hold `m` values.
+#[inline(always)]
+pub(crate) unsafe fn store_rows<V: Simd>(mut s: V, r0: usize, m: usize, bias: Option<&[f32]>, yp: *mut f32, va: &VecAct<V>, act: &Activation) {
+    let l = V::LANES;
+    // SAFETY: rows r0 .. r0 + cnt are < m = y.len() = bias.len().
+    let cnt = (m - r0).min(l);
+    if cnt == l {
+        if let Some(b) = bias {
+            s = V::add(s, V::load(b.as_ptr().add(r0)));
+        }
+        V::store(yp.add(r0), va.apply(s));
+    } else {
+        if let Some(b) = bias {
+            s = V::add(s, V::load_partial(b.as_ptr().add(r0), cnt));
+        }
+        V::store_partial(yp.add(r0), va.apply(s), cnt);
+    }
+    if va.scalar_after() {
+        for q in r0..r0 + cnt {
+            *yp.add(q) = act.apply(*yp.add(q));
         }
     }
 }

@@ -16,42 +16,25 @@
 //! Called from a `#[target_feature]` entry whose features provide the [`Groups`] type; the
 //! matrix is parsed and validated, its layout is 4×1 with f32 values, `x.len() == k`,
 //! `y.len() == m`.
-use crate::sparse::simd::x86::F32x4;
+use crate::sparse::simd::x86::{F32x16, F32x4, F32x8};
 use crate::sparse::simd::{Simd, VecAct};
 use crate::sparse::SparseMatrix;
 use crate::Activation;
 use core::arch::x86_64::*;
 
-/// A register of `G` 4×1 blocks.
-pub(crate) trait Groups: Copy {
+/// A register of `G` 4×1 blocks (the [`Simd`] vector of `4·G` lanes).
+pub(crate) trait Groups: Simd {
     /// Blocks per register.
     const G: usize;
-    unsafe fn zero() -> Self;
-    /// The values of `G` consecutive blocks (`4·G` floats from `p`).
-    unsafe fn load(p: *const f32) -> Self;
     /// `x[ix[g]]` in the four lanes of group `g`, for `g < G`.
     unsafe fn xs(x: *const f32, ix: *const u16) -> Self;
-    /// `acc + w·x`.
-    unsafe fn fma(acc: Self, w: Self, x: Self) -> Self;
-    unsafe fn add(a: Self, b: Self) -> Self;
     /// The sum of the `G` groups (the four rows' partial sums).
     unsafe fn fold(self) -> __m128;
 }
 
 /// Four blocks per 512-bit register; valid inside `avx512f` entries.
-#[derive(Clone, Copy)]
-pub(crate) struct Zmm4(__m512);
-
-impl Groups for Zmm4 {
+impl Groups for F32x16 {
     const G: usize = 4;
-    #[inline(always)]
-    unsafe fn zero() -> Self {
-        Zmm4(_mm512_setzero_ps())
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        Zmm4(_mm512_loadu_ps(p))
-    }
     #[inline(always)]
     unsafe fn xs(x: *const f32, ix: *const u16) -> Self {
         // One 64-bit load for the four indices; the caller guarantees ix[0..4] is in bounds.
@@ -59,15 +42,7 @@ impl Groups for Zmm4 {
         let at = |s: u32| *x.add(((q >> s) & 0xffff) as usize);
         let v = _mm_setr_ps(at(0), at(16), at(32), at(48));
         let spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-        Zmm4(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(v)))
-    }
-    #[inline(always)]
-    unsafe fn fma(acc: Self, w: Self, x: Self) -> Self {
-        Zmm4(_mm512_fmadd_ps(w.0, x.0, acc.0))
-    }
-    #[inline(always)]
-    unsafe fn add(a: Self, b: Self) -> Self {
-        Zmm4(_mm512_add_ps(a.0, b.0))
+        F32x16(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(v)))
     }
     #[inline(always)]
     unsafe fn fold(self) -> __m128 {
@@ -78,34 +53,15 @@ impl Groups for Zmm4 {
 }
 
 /// Two blocks per 256-bit register; valid inside `avx2,fma` entries.
-#[derive(Clone, Copy)]
-pub(crate) struct Ymm2(__m256);
-
-impl Groups for Ymm2 {
+impl Groups for F32x8 {
     const G: usize = 2;
-    #[inline(always)]
-    unsafe fn zero() -> Self {
-        Ymm2(_mm256_setzero_ps())
-    }
-    #[inline(always)]
-    unsafe fn load(p: *const f32) -> Self {
-        Ymm2(_mm256_loadu_ps(p))
-    }
     #[inline(always)]
     unsafe fn xs(x: *const f32, ix: *const u16) -> Self {
         // One 32-bit load for the two indices; the caller guarantees ix[0..2] is in bounds.
         let q = (ix as *const u32).read_unaligned();
         let lo = _mm_set1_ps(*x.add((q & 0xffff) as usize));
         let hi = _mm_set1_ps(*x.add((q >> 16) as usize));
-        Ymm2(_mm256_set_m128(hi, lo))
-    }
-    #[inline(always)]
-    unsafe fn fma(acc: Self, w: Self, x: Self) -> Self {
-        Ymm2(_mm256_fmadd_ps(w.0, x.0, acc.0))
-    }
-    #[inline(always)]
-    unsafe fn add(a: Self, b: Self) -> Self {
-        Ymm2(_mm256_add_ps(a.0, b.0))
+        F32x8(_mm256_set_m128(hi, lo))
     }
     #[inline(always)]
     unsafe fn fold(self) -> __m128 {
@@ -143,25 +99,7 @@ pub(crate) unsafe fn r4_grouped<V: Groups>(a: &SparseMatrix, idx: &[u16], x: &[f
             s = _mm_fmadd_ps(_mm_loadu_ps(vals.add(j * 4)), _mm_set1_ps(*xp.add(*ip.add(j) as usize)), s);
             j += 1;
         }
-        let r0 = br * 4;
-        // SAFETY: rows r0 .. r0 + cnt are < m = y.len() = bias.len() (block_rows = ceil(m / 4)).
-        let cnt = (m - r0).min(4);
-        let mut s = F32x4(s);
-        if cnt == 4 {
-            if let Some(b) = bias {
-                s = F32x4::add(s, F32x4::load(b.as_ptr().add(r0)));
-            }
-            F32x4::store(yp.add(r0), va.apply(s));
-        } else {
-            if let Some(b) = bias {
-                s = F32x4::add(s, F32x4::load_partial(b.as_ptr().add(r0), cnt));
-            }
-            F32x4::store_partial(yp.add(r0), va.apply(s), cnt);
-        }
-        if va.scalar_after() {
-            for q in r0..r0 + cnt {
-                *yp.add(q) = act.apply(*yp.add(q));
-            }
-        }
+        // SAFETY: br < block_rows = ceil(m / 4), so br·4 < m.
+        super::generic::store_rows(F32x4(s), br * 4, m, bias, yp, &va, act);
     }
 }
