@@ -200,7 +200,7 @@ fn kernel_name(model: &Model, l: &LayerDesc, params: &[u8], isas: Isas) -> Strin
     let gemm_name = || gemm::kernel_for(isa).filter(|_| isa.available()).map_or("sgemm_ref_scalar", |k| k.name);
     if l.encoding != "-" && l.encoding != "dense" {
         // Sparse weights: the SpMM/SpMV table row the op takes for this ISA and N.
-        return sprig_tools::sparsify::weight_stats(model, l.index, isas.sparse).map_or_else(|| format!("{} ({})", l.encoding, isas.sparse.name()), |w| w.kernel);
+        return sprig_tools::sparsify::weight_stats(model, l.index, isas).map_or_else(|| format!("{} ({})", l.encoding, isas.sparse.name()), |w| w.kernel);
     }
     let shape = |i: usize| l.inputs.get(i).map(|t| t.shape.clone()).unwrap_or_default();
     let out = l.outputs.first().map(|t| t.shape.clone()).unwrap_or_default();
