@@ -10,6 +10,7 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 
 pub mod act;
+pub mod dconv;
 pub mod dwconv;
 pub mod f16;
 pub mod gemm;

@@ -33,7 +33,7 @@ use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
 use super::matmul::{expect_weight, Elems};
 use sprig_kernels::gemm::{sgemm, sgemm_mixed_scratch_len, sgemm_scratch_len, Bias, ConvGeom, Im2colRef, MatMut, MatRef, Operand};
-use sprig_kernels::{Activation, Isa};
+use sprig_kernels::{dconv, Activation, Isa};
 
 /// Geometry of one Conv/ConvTranspose node, all in elements.
 #[derive(Clone, Copy, Debug)]
@@ -286,6 +286,13 @@ pub(crate) fn exec_conv(
     let (cols, gs) = split_scratch(scratch, ncols, sgemm_scratch_len(gm, gn, gk).max(sgemm_mixed_scratch_len(gm, gn, gk)))?;
     let (cg, mg, hw_in) = (g.cg(), g.mg(), g.h * g.w);
     let cgeom = g.conv_geom(cg);
+    if let (Some(wf), true) = (direct_stem(isa, &g, &wd), dconv::scratch_len(&cgeom, g.m) <= gs.len()) {
+        for n in 0..g.n {
+            let yn = &mut yd[n * out_img..(n + 1) * out_img];
+            super::split::dconv_split(isa, &cgeom, g.m, &xd[n * in_img..(n + 1) * in_img], wf, bd, &act, yn, gs, workers)?;
+        }
+        return Ok(());
+    }
     for n in 0..g.n {
         for gi in 0..g.group {
             let xg = &xd[n * in_img + gi * cg * hw_in..n * in_img + (gi + 1) * cg * hw_in];
@@ -307,6 +314,19 @@ pub(crate) fn exec_conv(
         }
     }
     Ok(())
+}
+
+/// The f32 weights of a conv that takes the direct stride-2 kernels ([`dconv`]: group 1, stride
+/// 2, dilation 1, at most `dconv::MAX_C` input channels, i.e. the stems of image networks), or
+/// `None` for the GEMM path (also where this build has no SIMD kernel for `isa`). The scratch planned for the GEMM always covers the direct path's
+/// (its staged rows and repacked weights are far smaller than the GEMM's packing buffers); the
+/// caller still checks. MobileNetV1's 3x3/2 stem over RGB (32x27x12544), AVX2, one thread:
+/// 1.15-1.18x the packed-im2col GEMM (BENCHMARKS.md, "Session 15").
+fn direct_stem<'a>(isa: Isa, g: &Geom, w: &Elems<'a>) -> Option<&'a [f32]> {
+    match w {
+        Elems::F32(w) if g.group == 1 && dconv::has_simd(isa) && dconv::fits(&g.conv_geom(g.c)) => Some(w),
+        _ => None,
+    }
 }
 
 /// Conv with a block-sparse weight (group 1): SpMM on the input (pointwise) or on its im2col

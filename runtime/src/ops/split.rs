@@ -15,6 +15,7 @@ use crate::error::OpError;
 use crate::par::{DisjointMut, Workers, TASKS_PER_THREAD};
 use core::sync::atomic::{AtomicBool, Ordering};
 use super::matmul::Elems;
+use sprig_kernels::dconv;
 use sprig_kernels::dwconv::{dwconv2d, dwconv2d_f16w, DwGeom};
 use sprig_kernels::gemm::{self, sgemm_mixed, sgemm_mixed_scratch_len, Bias, MatMut, MatRef, MatRefF16, Operand};
 use sprig_kernels::sparse::{spmm, spmm_strided, spmv, SparseMatrix};
@@ -90,6 +91,43 @@ pub(crate) fn sgemm_split(
         // SAFETY: the row ranges of one split are disjoint, so are their C rows.
         let ci = unsafe { cs.range(r.start * n..r.end * n) };
         sgemm_mixed(isa, asub, b, MatMut::row_major(ci, rows, n), bias_sub, act, sc);
+    });
+    if failed.load(Ordering::Relaxed) {
+        return Err(SCRATCH_ERR);
+    }
+    Ok(())
+}
+
+/// The direct stride-2 conv ([`sprig_kernels::dconv`]) of one image, split by output rows: each
+/// task stages the input rows its output rows read into its own scratch and writes its rows of
+/// every output channel (segments of `y` that interleave with the other tasks', hence the
+/// pointer). `own` is the node's scratch (worker 0's).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dconv_split(isa: Isa, g: &dconv::ConvGeom, m: usize, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, y: &mut [f32], own: &mut [f32], workers: &Workers) -> Result<(), OpError> {
+    let need = dconv::scratch_len(g, m);
+    let ohw = g.oh * g.ow;
+    if y.len() < m * ohw || own.len() < need {
+        return Err(OpError::BadShape("conv output or scratch smaller than the op needs"));
+    }
+    let work = m.saturating_mul(ohw).saturating_mul(g.c * g.kh * g.kw);
+    let threads = workers.threads_for(need * 4);
+    if threads == 1 || work < crate::par::MIN_PARALLEL_WORK {
+        dconv::dconv_s2(isa, g, m, x, w, bias, act, y, own);
+        return Ok(());
+    }
+    let ys = DisjointMut::new(&mut y[..m * ohw]);
+    let own = DisjointMut::new(own);
+    let failed = AtomicBool::new(false);
+    workers.for_ranges(g.oh, 1, work, threads, &|r, wk| {
+        // SAFETY: this task runs as worker `wk`, and only worker 0 takes from `own`.
+        let Some(sc) = (unsafe { workers.scratch_f32(wk, &own, need) }) else {
+            failed.store(true, Ordering::Relaxed);
+            return;
+        };
+        // SAFETY: `ys` spans the m·oh·ow outputs (checked above) and is borrowed exclusively for
+        // the split; the tasks' row ranges are disjoint, so each output (ch, oy, ox) is written
+        // by exactly one task, and none is read.
+        unsafe { dconv::dconv_s2_rows(isa, g, m, x, w, bias, act, r, ys.as_mut_ptr(), sc) };
     });
     if failed.load(Ordering::Relaxed) {
         return Err(SCRATCH_ERR);
