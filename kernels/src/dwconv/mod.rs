@@ -545,8 +545,9 @@ fn pad_row(dst: &mut [f32], g: &DwGeom, xc: &[f32], iy: isize) {
     dst[j1..].fill(0.0);
 }
 
-/// One output pixel, plain (the same arithmetic as the reference), before the activation.
-fn pixel(g: &DwGeom, xc: &[f32], wc: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
+/// One output pixel of one channel, plain (the same arithmetic as the reference), before the
+/// activation, accumulated onto `b` (the direct stem conv's reference chains it over channels).
+pub(crate) fn pixel(g: &DwGeom, xc: &[f32], wc: &[f32], b: f32, oy: usize, ox: usize) -> f32 {
     let mut s = b;
     for ky in 0..g.kh {
         let iy = (oy * g.sh + ky * g.dh) as isize - g.pt as isize;
