@@ -8,7 +8,7 @@
 //!
 //! Why not the GEMM: with k = c·kh·kw = 27 (MobileNet) the GEMM packs a 27 × 12544 im2col panel
 //! from a stride-2 gather (a fifth of the layer) and then runs short k loops. Here each input row
-//! is split once into its even and odd columns (in `scratch`, a ring of `kh + 1` rows per
+//! is split once into its even and odd columns (in `scratch`, a ring of `kh` rows per
 //! channel, zero-padded at both ends), so every tap of a vector of output columns is one
 //! contiguous load: output `(oy, ox)`, tap `(ky, kx)` reads input column `2·ox + kx − pl`, which
 //! is column `ox + e` of phase `p`, where `kx − pl = 2·e + p`. Register tiles are `MR` output
@@ -29,7 +29,7 @@ use crate::{Activation, Isa};
 /// Largest `c · kh · kw` (taps per output) [`fits`] accepts: a ResNet 7x7 stem over RGB is 147.
 pub const MAX_TAPS: usize = 256;
 /// Largest input channel count [`fits`] accepts (RGB, RGBA): the staged rows of every channel
-/// (`c · (kh + 1)` rows of both phases) should stay in L1.
+/// (`c · kh` rows of both phases) should stay in L1.
 pub const MAX_C: usize = 4;
 /// Output columns are computed in whole vectors of up to this many lanes (reads past `ow` land
 /// in the staged rows' zero padding; stores are masked).
@@ -38,10 +38,10 @@ const MAX_LANES: usize = 16;
 /// Whether `g` is a convolution this family computes: stride 2, dilation 1, at most [`MAX_C`]
 /// input channels and [`MAX_TAPS`] taps, non-empty.
 pub fn fits(g: &ConvGeom) -> bool {
-    g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && (1..=MAX_C).contains(&g.c) && g.kh >= 1 && g.kw >= 1 && g.c * g.kh * g.kw <= MAX_TAPS && g.h >= 1 && g.w >= 1 && g.oh >= 1 && g.ow >= 1
+    g.sh == 2 && g.sw == 2 && g.dh == 1 && g.dw == 1 && (1..=MAX_C).contains(&g.c) && g.kh >= 1 && g.kw >= 1 && g.kh.checked_mul(g.kw).is_some_and(|t| t * g.c <= MAX_TAPS) && g.h >= 1 && g.w >= 1 && g.oh >= 1 && g.ow >= 1
 }
 
-/// Left zero padding of a staged row (phase column `j` is stored at `LEFT(g) + j`): the most
+/// Left zero padding of a staged row (phase column `j` is stored at `left(g) + j`): the most
 /// negative `e` of a tap is `⌊−pl / 2⌋`.
 fn left(g: &ConvGeom) -> usize {
     g.pl.div_ceil(2)
@@ -50,7 +50,7 @@ fn left(g: &ConvGeom) -> usize {
 /// Length of one staged phase row: room for whole vectors over `ow` at the largest tap offset,
 /// and for every input column of the phase.
 pub(crate) fn stage_width(g: &ConvGeom) -> usize {
-    let e_max = (g.kw - 1).saturating_sub(g.pl) / 2;
+    let e_max = g.kw.saturating_sub(1).saturating_sub(g.pl) / 2;
     (left(g) + g.ow.next_multiple_of(MAX_LANES) + e_max).max(left(g) + g.w.div_ceil(2))
 }
 
