@@ -385,6 +385,21 @@ pub struct WeightStats {
     pub kernel: String,
 }
 
+/// The kernels' geometry of a 2-D Conv (`c` = all input channels) from its parameters and its
+/// input and output shapes (`[n, c, h, w]`, `[n, m, oh, ow]`; missing dims read as 0).
+pub fn conv_geom(p: &ConvParams, x: &[usize], y: &[usize]) -> sprig_kernels::geom::ConvGeom {
+    let d = |v: &[usize], i: usize| v.get(i).copied().unwrap_or(0);
+    let u = |v: u32| v as usize;
+    sprig_kernels::geom::ConvGeom { c: d(x, 1), h: d(x, 2), w: d(x, 3), kh: u(p.kernel[0]), kw: u(p.kernel[1]), sh: u(p.strides[0]), sw: u(p.strides[1]), dh: u(p.dilations[0]), dw: u(p.dilations[1]), pt: u(p.pads[0]), pl: u(p.pads[1]), oh: d(y, 2), ow: d(y, 3) }
+}
+
+/// The direct stride-2 kernel a Conv runs on with `isa` (as `ops::conv::direct_stem` picks it:
+/// group 1, f32 weight, rank-4 input, [`sprig_kernels::dconv::takes`]), else `None`.
+pub fn direct_conv_kernel(isa: sprig_kernels::Isa, p: &ConvParams, x: &[usize], y: &[usize], f32_weight: bool) -> Option<&'static str> {
+    use sprig_kernels::dconv;
+    (p.group == 1 && f32_weight && x.len() == 4 && dconv::takes(isa, &conv_geom(p, x, y))).then(|| dconv::kernel_for(isa).name)
+}
+
 /// [`WeightStats`] of node `k`; `None` for nodes without a constant Conv/MatMul weight.
 pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isas: impl Into<sprig_runtime::Isas>) -> Option<WeightStats> {
     let isas: sprig_runtime::Isas = isas.into();
@@ -431,9 +446,14 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isas: impl Into<spri
                 sprig_runtime::DType::F16 => bytemuck::try_cast_slice::<u8, u16>(bytes).ok()?.iter().filter(|&&h| h & 0x7fff != 0).count(),
                 _ => bytemuck::try_cast_slice::<u8, f32>(bytes).ok()?.iter().filter(|&&x| x != 0.0).count(),
             };
-            let depthwise = n.op == OpKind::Conv && read_params::<ConvParams>(n.params).is_ok_and(|p| p.group > 1 && w.shape[1] == 1);
+            let conv = if n.op == OpKind::Conv { read_params::<ConvParams>(n.params).ok() } else { None };
+            let depthwise = conv.is_some_and(|p| p.group > 1 && w.shape[1] == 1);
+            let shape = |v: Option<&u32>| v.and_then(|&v| model.value(v)).map(|t| t.shape.dims().to_vec()).unwrap_or_default();
+            let direct = conv.and_then(|p| direct_conv_kernel(isa, &p, &shape(n.inputs.first()), &shape(n.outputs.first()), w.dtype == sprig_runtime::DType::F32));
             let kernel = if depthwise {
                 sprig_kernels::dwconv::kernel_for(isa).filter(|_| isa.available()).map_or("dwconv_ref_scalar", |k| k.name).to_string()
+            } else if let Some(k) = direct {
+                k.to_string()
             } else {
                 gemm()
             };

@@ -79,6 +79,14 @@ fn json_report_is_sane_and_matches_inspect() {
     let (dw, pw) = (kernel_of("b1.dw").expect("layer b1.dw"), kernel_of("b1.pw").expect("layer b1.pw"));
     // (row kernels are `dwconv_*`, the 3x3 kernels `dw3x3s{1,2}_*`)
     assert!(dw.starts_with("dw") && !pw.starts_with("dw"), "dw {dw}, pw {pw}");
+    // The stem (3x3/2 over RGB) runs the direct stride-2 kernels on every SIMD ISA, and inspect
+    // names the same kernel as bench (inspect once kept naming the GEMM).
+    let stem = kernel_of("conv1").expect("layer conv1");
+    let stem_inspect = il.iter().find(|l| l["name"] == "conv1").and_then(|l| l["weight"]["kernel"].as_str()).expect("inspect names conv1's kernel");
+    assert_eq!(stem, stem_inspect, "bench and inspect name the stem's kernel alike");
+    if r["isa"] != "scalar" {
+        assert!(stem.starts_with("dconv_s2_"), "stem kernel {stem}");
+    }
     // inspect names each weight's kernel on the ISA of its family, the ones bench reports: dense
     // and depthwise layers on `isa`, block-sparse ones on `sparse_isa` (on a CPU with AVX-512 the
     // two differ, and inspect once named every kernel on the sparse ISA).

@@ -117,6 +117,13 @@ pub fn has_simd(isa: Isa) -> bool {
     kernel_for(isa).isa != Isa::Scalar
 }
 
+/// Whether a group-1 f32 convolution of geometry `g` runs on this family with `isa`: it [`fits`]
+/// and there is a SIMD kernel ([`has_simd`]). The runtime's dispatch and the tools' kernel names
+/// both ask this.
+pub fn takes(isa: Isa, g: &ConvGeom) -> bool {
+    has_simd(isa) && fits(g)
+}
+
 /// Panics unless the arguments are consistent: `g` fits, `x` holds the image, `w` the `m`
 /// filters, `bias` `m` values, `y` `m` output planes, `rows` lies inside `oh`, `scratch` is at
 /// least [`scratch_len`].

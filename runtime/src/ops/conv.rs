@@ -318,13 +318,14 @@ pub(crate) fn exec_conv(
 
 /// The f32 weights of a conv that takes the direct stride-2 kernels ([`dconv`]: group 1, stride
 /// 2, dilation 1, at most `dconv::MAX_C` input channels, i.e. the stems of image networks), or
-/// `None` for the GEMM path (also where this build has no SIMD kernel for `isa`). The scratch planned for the GEMM always covers the direct path's
-/// (its staged rows and repacked weights are far smaller than the GEMM's packing buffers); the
-/// caller still checks. MobileNetV1's 3x3/2 stem over RGB (32x27x12544), AVX2, one thread:
-/// 1.15-1.18x the packed-im2col GEMM (BENCHMARKS.md, "Session 15").
+/// `None` for the GEMM path (also where this build has no SIMD kernel for `isa`). The scratch
+/// planned for the GEMM always covers the direct path's (its staged rows and repacked weights
+/// are far smaller than the GEMM's packing buffers); the caller still checks. MobileNetV1's
+/// 3x3/2 stem over RGB (32x27x12544), one thread: 1.20x the packed-im2col GEMM on AVX2, 1.34x
+/// on AVX-512 (BENCHMARKS.md, "Session 15").
 fn direct_stem<'a>(isa: Isa, g: &Geom, w: &Elems<'a>) -> Option<&'a [f32]> {
     match w {
-        Elems::F32(w) if g.group == 1 && dconv::has_simd(isa) && dconv::fits(&g.conv_geom(g.c)) => Some(w),
+        Elems::F32(w) if g.group == 1 && dconv::takes(isa, &g.conv_geom(g.c)) => Some(w),
         _ => None,
     }
 }

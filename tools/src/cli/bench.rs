@@ -196,7 +196,7 @@ fn ms(d: Duration) -> f64 {
 /// M/group or OH·OW is 1), MatMul → GEMM (GEMV when M or N is 1); a sparse weight
 /// encoding names the encoding's kernel family with the ISA.
 fn kernel_name(model: &Model, l: &LayerDesc, params: &[u8], isas: Isas) -> String {
-    use sprig_kernels::{dconv, dwconv, gemm};
+    use sprig_kernels::{dwconv, gemm};
     let isa = isas.dense;
     let gemm_name = || gemm::kernel_for(isa).filter(|_| isa.available()).map_or("sgemm_ref_scalar", |k| k.name);
     if l.encoding != "-" && l.encoding != "dense" {
@@ -211,15 +211,11 @@ fn kernel_name(model: &Model, l: &LayerDesc, params: &[u8], isas: Isas) -> Strin
             let (x, w) = (shape(0), shape(1));
             let c = x.get(1).copied().unwrap_or(0);
             let m = w.first().copied().unwrap_or(0);
-            let d = |v: &[usize], i: usize| v.get(i).copied().unwrap_or(0);
-            let u = |v: u32| v as usize;
-            let g = dwconv::DwGeom { c, h: d(&x, 2), w: d(&x, 3), kh: u(p.kernel[0]), kw: u(p.kernel[1]), sh: u(p.strides[0]), sw: u(p.strides[1]), dh: u(p.dilations[0]), dw: u(p.dilations[1]), pt: u(p.pads[0]), pl: u(p.pads[1]), oh: d(&out, 2), ow: d(&out, 3) };
             if p.group as usize == c && c == m && c > 0 {
-                return dwconv::kernel_name(isa, &g).into();
+                return dwconv::kernel_name(isa, &sprig_tools::sparsify::conv_geom(&p, &x, &out)).into();
             }
-            if p.group == 1 && l.weight_dtype == "f32" && x.len() == 4 && dconv::has_simd(isa) && dconv::fits(&g) {
-                // The direct stride-2 kernels (network stems), as `ops::conv::direct_stem`.
-                return dconv::kernel_for(isa).name.into();
+            if let Some(k) = sprig_tools::sparsify::direct_conv_kernel(isa, &p, &x, &out, l.weight_dtype == "f32") {
+                return k.into();
             }
             let pointwise = p.kernel == [1, 1] && p.strides == [1, 1] && p.pads == [0; 4];
             let spatial: usize = out.iter().skip(2).product();
