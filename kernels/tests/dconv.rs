@@ -9,7 +9,7 @@ use sprig_kernels::dconv::{self, dconv_s2, dconv_s2_rows, dconv_s2_with, fits, C
 use sprig_kernels::gemm::{sgemm_mixed, sgemm_mixed_scratch_len, Bias, Im2colRef, MatMut, MatRef, Operand};
 use sprig_kernels::{Act, Activation, Isa};
 mod common;
-use common::{activation, data, ACTS};
+use common::{activation, data, runs, ACTS};
 
 #[derive(Clone, Debug)]
 struct Case {
@@ -90,8 +90,7 @@ fn run_split(kr: &DconvKernel, case: &Case, x: &[f32], w: &[f32], bias: Option<&
 fn every_kernel_matches_reference() {
     let mut tested = 0;
     for kr in &DCONV_KERNELS[1..] {
-        if !kr.isa.available() {
-            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+        if !runs(kr.name, kr.isa) {
             continue;
         }
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 512, ..ProptestConfig::default() });
@@ -149,8 +148,7 @@ fn named_cases() {
         assert!(fits(&c.g), "{c:?} should fit");
     }
     for kr in DCONV_KERNELS {
-        if !kr.isa.available() {
-            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+        if !runs(kr.name, kr.isa) {
             continue;
         }
         for c in &cases {

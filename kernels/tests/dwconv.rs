@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use sprig_kernels::dwconv::{dwconv2d, dwconv2d_3x3_with, dwconv2d_with, fits3x3, kernel3x3_for, scalar::dwconv2d_ref, DwGeom, DWCONV3X3_KERNELS, DWCONV_KERNELS};
 use sprig_kernels::{Act, Activation, Isa};
 mod common;
-use common::{activation, data, ACTS};
+use common::{activation, data, runs, ACTS};
 
 #[derive(Clone, Debug)]
 struct Case {
@@ -67,8 +67,7 @@ fn check(case: &Case, run: impl Fn(&DwGeom, &[f32], &[f32], Option<&[f32]>, &Act
 fn every_kernel_matches_reference() {
     let mut tested = 0;
     for kr in DWCONV_KERNELS {
-        if !kr.isa.available() {
-            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+        if !runs(kr.name, kr.isa) {
             continue;
         }
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 512, ..ProptestConfig::default() });
@@ -99,8 +98,7 @@ fn named_cases() {
         Case { g: g3(5, 701, 2), act: Act::HardSwish, bias: true, seed: 7 },
     ];
     for kr in DWCONV_KERNELS {
-        if !kr.isa.available() {
-            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+        if !runs(kr.name, kr.isa) {
             continue;
         }
         for c in &cases {
@@ -135,8 +133,7 @@ fn case3x3(s: usize) -> impl Strategy<Value = Case> {
 fn every_3x3_kernel_matches_reference() {
     let mut tested = 0;
     for k in DWCONV3X3_KERNELS {
-        if !k.isa.available() {
-            println!("SKIPPED: {} (CPU lacks {})", k.name, k.isa.name());
+        if !runs(k.name, k.isa) {
             continue;
         }
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 384, ..ProptestConfig::default() });
@@ -178,8 +175,7 @@ fn named_3x3_cases() {
         cases.push(Case { g: g(h, h, s, 1).unwrap(), act, bias: true, seed: h as u64 });
     }
     for k in DWCONV3X3_KERNELS {
-        if !k.isa.available() {
-            println!("SKIPPED: {} (CPU lacks {})", k.name, k.isa.name());
+        if !runs(k.name, k.isa) {
             continue;
         }
         for c in cases.iter().filter(|c| c.g.sh == k.stride) {

@@ -12,7 +12,7 @@ use sprig_kernels::gemm::{
 };
 use sprig_kernels::{Act, Activation, Isa};
 mod common;
-use common::{activation, check_c, data, ACTS};
+use common::{activation, check_c, data, runs, ACTS};
 
 /// Storage layout of an operand.
 #[derive(Clone, Copy, Debug)]
@@ -113,8 +113,7 @@ fn case_of((m, n, k, la, lb, act, bias, c_pad, seed): (usize, usize, usize, Layo
 fn for_each_kernel(strategy: impl Strategy<Value = Case>, cases: u32) {
     let mut ran = 0;
     for kr in GEMM_KERNELS {
-        if !kr.isa.available() {
-            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+        if !runs(kr.name, kr.isa) {
             continue;
         }
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
@@ -178,8 +177,7 @@ fn named_edge_cases() {
         Case { m: 250, n: 2065, k: 259, bias: BiasKind::Col, act: Act::Clamp, c_pad: 3, ..base.clone() },
     ];
     for kr in GEMM_KERNELS {
-        if !kr.isa.available() {
-            println!("SKIPPED: {} (CPU lacks {})", kr.name, kr.isa.name());
+        if !runs(kr.name, kr.isa) {
             continue;
         }
         for case in &cases {

@@ -61,3 +61,12 @@ pub fn activation(kind: Act) -> Activation {
         _ => Activation { kind, alpha: 0.0, beta: 0.0 },
     }
 }
+
+/// Whether this CPU runs `isa`; prints `SKIPPED: {kernel} (CPU lacks {isa})` when not, so a
+/// missing ISA shows as skipped, never as passed.
+pub fn runs(kernel: &str, isa: sprig_kernels::Isa) -> bool {
+    if !isa.available() {
+        println!("SKIPPED: {kernel} (CPU lacks {})", isa.name());
+    }
+    isa.available()
+}
