@@ -68,3 +68,35 @@ pub fn median_time(reps: usize, f: &mut dyn FnMut()) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
+
+/// `len` zeroed floats starting on a 64-byte boundary, as the runtime's arena places every tensor
+/// (a `Vec<f32>` from the allocator is often 16 bytes off a cache line, which makes every 64-byte
+/// vector access of a row-major operand straddle two lines and misstates kernel times).
+pub struct LineAligned {
+    store: Vec<f32>,
+    off: usize,
+    len: usize,
+}
+
+impl LineAligned {
+    pub fn zeros(len: usize) -> Self {
+        let store = vec![0.0f32; len + 15];
+        let off = (16 - (store.as_ptr() as usize / 4) % 16) % 16;
+        debug_assert_eq!((store.as_ptr() as usize) % 4, 0);
+        LineAligned { store, off, len }
+    }
+
+    pub fn from_slice(v: &[f32]) -> Self {
+        let mut a = LineAligned::zeros(v.len());
+        a.as_mut_slice().copy_from_slice(v);
+        a
+    }
+
+    pub fn as_slice(&self) -> &[f32] {
+        &self.store[self.off..self.off + self.len]
+    }
+
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.store[self.off..self.off + self.len]
+    }
+}

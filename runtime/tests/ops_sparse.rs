@@ -128,9 +128,16 @@ fn check_conv(g: &G, sparsity: f64, layout: Layout, bm: BiasMode, act: Activatio
         BiasMode::Input => vec![Some(&x), Some(&ws), Some(&b)],
         _ => vec![Some(&x), Some(&ws)],
     };
+    // With the scratch the op needs, and with the room it can use (what the converter plans: a
+    // pointwise conv over H·W not a multiple of 16 may copy B to padded rows there).
+    let need = check(OpKind::Conv, &p, &sparse_in, &[yi]).unwrap();
+    let wanted = sprig_runtime::ops::scratch_wanted(OpKind::Conv, &p, &infos(&sparse_in), &[yi]).unwrap();
+    assert!(wanted >= need, "scratch_wanted {wanted} below check's {need}");
     for isa in isas() {
-        let got = run_isa(OpKind::Conv, &p, &sparse_in, &[yi], isa).unwrap().remove(0).as_f32();
-        assert_close(&got, &want, TOL);
+        for scratch in [need, wanted] {
+            let got = run_isa_scratch(OpKind::Conv, &p, &sparse_in, &[yi], isa, scratch).unwrap().remove(0).as_f32();
+            assert_close(&got, &want, TOL);
+        }
     }
 }
 
@@ -155,6 +162,26 @@ proptest! {
     fn pointwise_conv_sparse_equals_dense(n in 1usize..=2, c in 1usize..=40, hw in 1usize..=40, m in 1usize..=40, sparsity in 0.0f64..=1.0, l in layout(), bm in bias_mode(), seed in 0u64..1000) {
         let g = G { n, c, h: 1, w: hw, m, k: [1, 1], s: [1, 1], d: [1, 1], p: [0; 4] };
         check_conv(&g, sparsity, l, bm, Activation::RELU, seed);
+    }
+}
+
+/// A pointwise conv over 7x7 (N = 49) and 5x5 images with unstructured and 2x1 weights: where
+/// `spmm::aligned_ldb` says so, the op reads B from a copy with rows padded to 16 floats; the
+/// results must not change (checked by `check_conv` with both scratch sizes, every ISA).
+#[test]
+fn pointwise_conv_padded_b() {
+    let pw = |c, hw, m| G { n: 2, c, h: hw, w: hw, m, k: [1, 1], s: [1, 1], d: [1, 1], p: [0; 4] };
+    let p = conv_params(&pw(48, 7, 40), 1, Activation::RELU);
+    let x = info(DType::F32, &[2, 48, 7, 7]);
+    let w = TensorInfo { dtype: DType::F32, shape: Shape::new(&[40, 48, 1, 1]).unwrap(), encoding: Encoding::BlockSparse };
+    let y = info(DType::F32, &[2, 40, 7, 7]);
+    let need = sprig_runtime::ops::check(OpKind::Conv, &p, &[Some(x), Some(w)], &[y]).unwrap();
+    let wanted = sprig_runtime::ops::scratch_wanted(OpKind::Conv, &p, &[Some(x), Some(w)], &[y]).unwrap();
+    assert_eq!((need, wanted), (0, 48 * 64 * 4), "room for B (48 rows of 49 floats) padded to 64 floats");
+    for l in [Layout::RowBlock(1), Layout::RowBlock(2), Layout::RedBlock(4)] {
+        check_conv(&pw(48, 7, 40), 0.5, l, BiasMode::Blob, Activation::RELU, 5);
+        check_conv(&pw(33, 5, 17), 0.3, l, BiasMode::Input, Activation::NONE, 6);
+        check_conv(&pw(20, 3, 8), 0.0, l, BiasMode::None, Activation::clamp(-0.5, 0.5), 7);
     }
 }
 

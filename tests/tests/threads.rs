@@ -53,6 +53,9 @@ fn mobilenet_v1_dense_and_sparse() {
     for sparsity in [0.0, 0.9] {
         check(&format!("MobileNetV1 at {sparsity}"), Arch::MobileNetV1, &conv_net(sparsity, 96), &[2, 3, 4]);
     }
+    // Unstructured: the pointwise convs over 6x6 and 3x3 (N not a multiple of 16) read B from a
+    // copy with padded rows that every thread's SpMM shares (`spmm::aligned_ldb`).
+    check("MobileNetV1 at 0.9 unstructured", Arch::MobileNetV1, &SynthOptions { block_rows: 1, ..conv_net(0.9, 96) }, &[2, 3]);
 }
 
 #[test]

@@ -119,13 +119,14 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         crate::f16::WeightType::F32 => None,
     };
 
-    // Scratch sizes come from the runtime's own checks, which also validate every node.
+    // Scratch sizes come from the runtime's own checks, which also validate every node (the
+    // room each op can use, at least what it needs).
     let mut scratch = Vec::with_capacity(g.nodes.len());
     for n in &g.nodes {
         let info = |t: TensorId| g.tensors[t].info().ok_or_else(|| anyhow!("tensor '{}' has rank above 8", g.tensors[t].name));
         let ins: Vec<_> = n.inputs.iter().map(|i| i.map(info).transpose()).collect::<anyhow::Result<_>>()?;
         let outs: Vec<_> = n.outputs.iter().map(|&t| info(t)).collect::<anyhow::Result<_>>()?;
-        let need = sprig_runtime::ops::check(n.op, &n.params, &ins, &outs)
+        let need = sprig_runtime::ops::scratch_wanted(n.op, &n.params, &ins, &outs)
             .map_err(|e| anyhow!("node '{}' (sprig {}): the runtime op rejects it: {e}", n.name, n.op.name()))?;
         scratch.push(need);
     }

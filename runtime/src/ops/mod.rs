@@ -193,6 +193,18 @@ pub fn check(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], outputs: 
     }
 }
 
+/// The scratch bytes a node can put to use: at least [`check`]'s minimum (which stays what a
+/// model file must give a node, so that files planned before an op learned to use more still
+/// load), more where an op runs faster with room for a copy (a block-sparse pointwise Conv over
+/// H·W not a multiple of 16: B with rows padded to cache lines). The converter plans this much;
+/// an op given less than this and at least [`check`]'s bytes takes its slower path.
+pub fn scratch_wanted(op: OpKind, params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
+    match op {
+        OpKind::Conv => conv::scratch_wanted_conv(params, inputs, outputs),
+        _ => check(op, params, inputs, outputs),
+    }
+}
+
 /// Runs a node whose infos passed [`check`]. `scratch` has at least the bytes `check` returned
 /// and is 64-aligned.
 pub fn exec(

@@ -290,9 +290,24 @@ fn add_bias(bv: &TensorView, y_shape: &Shape, yd: &mut [f32], act: &Activation) 
 // ---------------------------------------------------------------------------------------------
 // Conv helpers (the geometry lives in `conv.rs`)
 
-/// `Y_n[M × HW] = act(S · B[K × HW] (+ blob bias))` for one image.
-pub(crate) fn conv_image(s: &SparseMatrix, b: &[f32], hw: usize, y: &mut [f32], kact: &Activation, isa: Isa, workers: &Workers) {
-    super::split::spmm_split(isa, s, b, hw, hw, y, hw, kact, workers);
+/// `Y_n[M × HW] = act(S · B[K × HW] (+ blob bias))` for one image, B's rows `ldb` apart.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv_image(s: &SparseMatrix, b: &[f32], ldb: usize, hw: usize, y: &mut [f32], kact: &Activation, isa: Isa, workers: &Workers) {
+    super::split::spmm_split(isa, s, b, ldb, hw, y, hw, kact, workers);
+}
+
+/// Copies the `rows × n` matrix `src` (row-major, contiguous) into `dst` with rows `ld ≥ n`
+/// apart (the padding is left as it is), split by rows across `workers`.
+pub(crate) fn copy_rows_strided(src: &[f32], rows: usize, n: usize, dst: &mut [f32], ld: usize, workers: &Workers) {
+    let ds = crate::par::DisjointMut::new(dst);
+    workers.for_ranges(rows, 1, rows.saturating_mul(n), workers.threads() * crate::par::TASKS_PER_THREAD, &|r, _| {
+        // SAFETY: row ranges are disjoint, so are their strided rows of `dst`; the caller's `dst`
+        // holds `rows·ld` floats, so the range is in bounds (checked by `range`).
+        let d = unsafe { ds.range(r.start * ld..r.end * ld) };
+        for (i, row) in r.clone().enumerate() {
+            d[i * ld..i * ld + n].copy_from_slice(&src[row * n..row * n + n]);
+        }
+    });
 }
 
 /// Adds a per-channel bias input to one image `[M × HW]` and applies the activation.

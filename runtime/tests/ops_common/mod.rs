@@ -70,6 +70,13 @@ pub fn check(op: OpKind, params: &[u8], inputs: &[Option<&Owned>], outputs: &[Te
 /// `check`, then `exec` into fresh outputs with exactly the scratch `check` asked for.
 pub fn run_isa(op: OpKind, params: &[u8], inputs: &[Option<&Owned>], outputs: &[TensorInfo], isa: Isa) -> Result<Vec<Owned>, OpError> {
     let need = check(op, params, inputs, outputs)?;
+    run_isa_scratch(op, params, inputs, outputs, isa, need)
+}
+
+/// `check`, then `exec` into fresh outputs with `scratch` bytes of scratch (e.g. what
+/// `ops::scratch_wanted` asks for, which the converter plans).
+pub fn run_isa_scratch(op: OpKind, params: &[u8], inputs: &[Option<&Owned>], outputs: &[TensorInfo], isa: Isa, need: usize) -> Result<Vec<Owned>, OpError> {
+    check(op, params, inputs, outputs)?;
     let mut outs: Vec<Owned> = outputs.iter().map(|i| Owned::zeros(i.dtype, i.shape.dims())).collect();
     let views: Vec<Option<TensorView>> = inputs.iter().map(|o| o.map(|t| t.view())).collect();
     let mut out_views: Vec<TensorViewMut> =

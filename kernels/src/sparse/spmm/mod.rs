@@ -197,6 +197,37 @@ pub fn spmm_kernel_for_n(isa: Isa, layout: Layout, dtype: ValueType, n: usize) -
         .unwrap_or(base)
 }
 
+/// The row stride (in floats, a multiple of 16) to which a caller should copy B before calling
+/// [`spmm`] with `ldb` = that stride, or `None` where B is best read in place.
+///
+/// Callers that keep tensors at 64-byte boundaries (the runtime's arena does) hand the kernels B
+/// rows on cache-line boundaries exactly when `n` is a multiple of 16. Otherwise (`n` = 49 or 196,
+/// the 7x7 and 14x14 stages of image networks) most vector loads of a B row straddle two lines:
+/// every 64-byte AVX-512 load but the one row in 16 that happens to start a line, and about half
+/// of AVX2's 32-byte loads. The kernels that load B once per one or two multiply-adds (1×C and
+/// 2×1 blocks) pay for it. Copying B to rows padded to 16 floats first (K×N floats, read once per
+/// call) then pays for itself where the average B row is used at least twice (`nnz ≥ 2·k`).
+/// `spmm_ab` (`benches/examples`), 90 %, 64-byte aligned B and C, copy included, dense time /
+/// sparse time without → with (EPYC Zen 4, 2026-11-25): AVX-512 1x1 1024x512x49 3.52 → 4.78x,
+/// 1024x1024x49 3.98 → 5.38x, 512x256x196 4.17 → 4.75x, 512x512x196 4.42 → 4.89x; 2x1
+/// 1024x1024x49 7.83 → 9.49x, 1x4 4.85 → 5.36x; 4x1 (one B load per four multiply-adds) 0.96–1.0x,
+/// so it keeps B in place. AVX2 1x1 1024x1024x49 3.80 → 4.25x; AVX2 1x4 and 2x1 within noise, so
+/// only 1x1 copies there. Non-x86 targets (NEON's 16-byte loads) read B in place.
+pub fn aligned_ldb(isa: Isa, a: &SparseMatrix, n: usize) -> Option<usize> {
+    const LINE_FLOATS: usize = 16;
+    if n.is_multiple_of(LINE_FLOATS) || a.nnz_blocks().saturating_mul(a.layout().block().0 * a.layout().block().1) < a.k().saturating_mul(2) {
+        return None;
+    }
+    let kernel = spmm_kernel_for_n(isa, a.layout(), a.value_type(), n);
+    let (r, c) = a.layout().block();
+    let pays = match kernel.isa {
+        Isa::Avx512 => r <= 2,
+        Isa::Avx2 => r == 1 && c == 1,
+        _ => false,
+    };
+    pays.then(|| n.next_multiple_of(LINE_FLOATS))
+}
+
 #[allow(clippy::too_many_arguments)]
 /// `C = act(W·B + bias)` with the best kernel of the table for `isa`, the matrix's layout and `n`
 /// (falling back to the scalar reference when `isa` is not available).
