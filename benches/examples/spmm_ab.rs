@@ -16,9 +16,9 @@
 //! Usage: `cargo run --release -p sprig-benches --example spmm_ab [ROUNDS=7] [REPS=15] [SHAPES=5]`
 //! (`SHAPES`: how many of the shapes, from the first).
 use sprig_kernels::gemm::{sgemm, sgemm_scratch_len, Bias, MatMut, MatRef};
-use sprig_kernels::sparse::{spmm, spmm::aligned_ldb, spmm::spmm_kernel_for_n, Layout, SparseMatrix, ValueType};
+use sprig_kernels::sparse::{spmm::aligned_ldb, spmm::spmm_kernel_for_n, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
-use sprig_benches::{as_bytes, blob, median_time, weights, LineAligned};
+use sprig_benches::{as_bytes, blob, median_time, spmm_like_runtime, weights, LineAligned};
 use std::hint::black_box;
 
 const MOBILENET_PW: &[(usize, usize, usize)] = &[(64, 32, 12544), (128, 64, 3136), (256, 128, 784), (512, 256, 196), (1024, 512, 49)];
@@ -49,17 +49,9 @@ fn main() {
                 sgemm(isa, MatRef::row_major(&wd, m, k), MatRef::row_major(b, k, n), MatMut::row_major(c_dense.as_mut_slice(), m, n), Bias::Row(&bias), &act, &mut scratch);
                 black_box(c_dense.as_slice());
             };
-            let ldp = aligned_ldb(sparse_isa, &a, n);
+            let copies = aligned_ldb(sparse_isa, &a, n).is_some();
             let mut sparse = || {
-                if let Some(ld) = ldp {
-                    let bp = b_padded.as_mut_slice();
-                    for (dst, src) in bp.chunks_exact_mut(ld).zip(b.chunks_exact(n)) {
-                        dst[..n].copy_from_slice(src);
-                    }
-                    spmm(sparse_isa, &a, b_padded.as_slice(), ld, n, c_sparse.as_mut_slice(), n, &act);
-                } else {
-                    spmm(sparse_isa, &a, b, n, n, c_sparse.as_mut_slice(), n, &act);
-                }
+                spmm_like_runtime(sparse_isa, &a, b, n, c_sparse.as_mut_slice(), &act, &mut b_padded);
                 black_box(c_sparse.as_slice());
             };
             let time = |f: &mut dyn FnMut()| median_time(reps, f);
@@ -75,7 +67,7 @@ fn main() {
             ratios.sort_by(|a, b| a.partial_cmp(b).unwrap());
             println!(
                 "{m:5}x{k:4}x{n:6} {layout} {:33} dense/sparse {:.2}x (min {:.2}, max {:.2})  [medians: dense {:.0} us, sparse {:.0} us]",
-                format!("{}{}", spmm_kernel_for_n(sparse_isa, layout, ValueType::F32, n).name, if ldp.is_some() { "+copy" } else { "" }),
+                format!("{}{}", spmm_kernel_for_n(sparse_isa, layout, ValueType::F32, n).name, if copies { "+copy" } else { "" }),
                 ratios[rounds / 2],
                 ratios[0],
                 ratios[rounds - 1],

@@ -1,6 +1,8 @@
 //! Test data shared by the benches and the probe examples (`benches/examples/`): a deterministic
 //! RNG, block-sparse weights, blobs made by the one sparse encoder, and a median-of-reps timer.
-use sprig_kernels::sparse::{analyze_as, pack_as, Layout, ValueType};
+use sprig_kernels::sparse::spmm::{aligned_ldb, spmm};
+use sprig_kernels::sparse::{analyze_as, pack_as, Layout, SparseMatrix, ValueType};
+use sprig_kernels::{Activation, Isa};
 use std::time::Instant;
 
 /// xorshift64: deterministic, no dependency. The state must be non-zero.
@@ -98,5 +100,26 @@ impl LineAligned {
 
     pub fn as_mut_slice(&mut self) -> &mut [f32] {
         &mut self.store[self.off..self.off + self.len]
+    }
+}
+
+/// `C[m×n] = act(A·B)` as the runtime's sparse pointwise conv runs it on one thread: B (`k×n`,
+/// contiguous) read in place, or first copied into `b_padded` (room for `k` rows of
+/// `n.next_multiple_of(16)` floats) with rows padded to 16 floats where `spmm::aligned_ldb` says
+/// that pays. Returns whether it copied.
+pub fn spmm_like_runtime(isa: Isa, a: &SparseMatrix, b: &[f32], n: usize, c: &mut [f32], act: &Activation, b_padded: &mut LineAligned) -> bool {
+    match aligned_ldb(isa, a, n) {
+        Some(ld) => {
+            let bp = &mut b_padded.as_mut_slice()[..a.k() * ld];
+            for (dst, src) in bp.chunks_exact_mut(ld).zip(b.chunks_exact(n)) {
+                dst[..n].copy_from_slice(src);
+            }
+            spmm(isa, a, &b_padded.as_slice()[..a.k() * ld], ld, n, c, n, act);
+            true
+        }
+        None => {
+            spmm(isa, a, b, n, n, c, n, act);
+            false
+        }
     }
 }
