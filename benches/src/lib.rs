@@ -84,7 +84,6 @@ impl LineAligned {
     pub fn zeros(len: usize) -> Self {
         let store = vec![0.0f32; len + 15];
         let off = (16 - (store.as_ptr() as usize / 4) % 16) % 16;
-        debug_assert_eq!((store.as_ptr() as usize) % 4, 0);
         LineAligned { store, off, len }
     }
 
@@ -106,8 +105,8 @@ impl LineAligned {
 /// `C[m×n] = act(A·B)` as the runtime's sparse pointwise conv runs it on one thread: B (`k×n`,
 /// contiguous) read in place, or first copied into `b_padded` (room for `k` rows of
 /// `n.next_multiple_of(16)` floats) with rows padded to 16 floats where `spmm::aligned_ldb` says
-/// that pays. Returns whether it copied.
-pub fn spmm_like_runtime(isa: Isa, a: &SparseMatrix, b: &[f32], n: usize, c: &mut [f32], act: &Activation, b_padded: &mut LineAligned) -> bool {
+/// that pays.
+pub fn spmm_like_runtime(isa: Isa, a: &SparseMatrix, b: &[f32], n: usize, c: &mut [f32], act: &Activation, b_padded: &mut LineAligned) {
     match aligned_ldb(isa, a, n) {
         Some(ld) => {
             let bp = &mut b_padded.as_mut_slice()[..a.k() * ld];
@@ -115,11 +114,7 @@ pub fn spmm_like_runtime(isa: Isa, a: &SparseMatrix, b: &[f32], n: usize, c: &mu
                 dst[..n].copy_from_slice(src);
             }
             spmm(isa, a, &b_padded.as_slice()[..a.k() * ld], ld, n, c, n, act);
-            true
         }
-        None => {
-            spmm(isa, a, b, n, n, c, n, act);
-            false
-        }
+        None => spmm(isa, a, b, n, n, c, n, act),
     }
 }

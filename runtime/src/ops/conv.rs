@@ -213,9 +213,7 @@ fn scratch_bytes(cols: usize, m: usize, n: usize, k: usize) -> Result<usize, OpE
 /// H·W is not a multiple of 16 room for B copied with rows padded to 16 floats (used where
 /// `spmm::aligned_ldb` says it pays, on the ISA of the run; see `exec_conv_sparse`).
 pub(crate) fn scratch_wanted_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
-    let need = check_conv(params, inputs, outputs)?;
-    let (g, _) = check_common(params, inputs, outputs, false)?;
-    let sparse = inputs.get(1).copied().flatten().is_some_and(|w| super::sparse::is_sparse(&w));
+    let (need, g, sparse) = check_conv_geom(params, inputs, outputs)?;
     let hw = g.oh * g.ow;
     if !sparse || !g.pointwise() || hw.is_multiple_of(16) {
         return Ok(need);
@@ -226,19 +224,25 @@ pub(crate) fn scratch_wanted_conv(params: &[u8], inputs: &[Option<TensorInfo>], 
 }
 
 pub(crate) fn check_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
+    check_conv_geom(params, inputs, outputs).map(|(need, _, _)| need)
+}
+
+/// [`check_conv`]'s scratch bytes, with the checked geometry and whether the weight is
+/// block-sparse.
+fn check_conv_geom(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<(usize, Geom, bool), OpError> {
     let (g, _) = check_common(params, inputs, outputs, false)?;
     if inputs.get(1).copied().flatten().is_some_and(|w| super::sparse::is_sparse(&w)) {
         if g.group != 1 {
             return Err(OpError::Unsupported("block-sparse conv weights need group 1 (no grouped or depthwise conv)"));
         }
         let (cols, _, _, _) = conv_plan(&g);
-        return f32_region_end(0, cols);
+        return Ok((f32_region_end(0, cols)?, g, true));
     }
     if g.depthwise() {
-        return Ok(0);
+        return Ok((0, g, false));
     }
     let (cols, m, n, k) = conv_plan(&g);
-    scratch_bytes(if g.packs_im2col() { 0 } else { cols }, m, n, k)
+    Ok((scratch_bytes(if g.packs_im2col() { 0 } else { cols }, m, n, k)?, g, false))
 }
 
 /// im2col of one image-group `x` `[cg, h, w]` into `cols` `[cg·kh·kw, oh·ow]`, split by input
