@@ -331,6 +331,30 @@ fn spmm_several_panels() {
     }
 }
 
+/// SpMM where the x86 one-row kernels take their small (64 KB) B panels: k ≤ 512 with N over one
+/// panel, so N splits into several panels, a last panel with a folded tail, and panels of one tile
+/// (k = 256 and 512 at 64-column tiles). Every layout (the others keep one panel), f32 and f16,
+/// every ISA this CPU has.
+#[test]
+fn spmm_small_panels() {
+    let mut rng = XorRng(0x5a11);
+    let mut ran = 0;
+    for isa in Isa::ALL {
+        for vt in [ValueType::F32, ValueType::F16] {
+            if !available_or_skip(isa, vt) {
+                continue;
+            }
+            for layout in Layout::ALL {
+                for (m, k, n) in [(9, 8, 2100), (7, 64, 700), (13, 256, 196), (5, 256, 209), (6, 512, 133)] {
+                    let case = Case::random(&mut rng, m, k, n, layout, 0.8, true).with_vt(vt);
+                    ran += check_spmm(isa, &case, &Activation::RELU, &mut rng);
+                }
+            }
+        }
+    }
+    assert!(ran > 0);
+}
+
 /// `spmm` takes a wide row (`min_n > 0`) exactly from its `min_n` on, and its result through
 /// the safe entry (full tiles, the 2-vector and 1-vector tail steps, a masked tail) matches the
 /// scalar reference and the dense one, on every ISA this CPU has.

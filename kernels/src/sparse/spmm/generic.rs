@@ -20,6 +20,36 @@ use crate::Activation;
 /// Software prefetch of B or `prefetchw` of C 256–4096 floats ahead along N was 0.61–0.97x.
 const B_PANEL_BYTES: usize = 2 << 20;
 
+/// Bytes of the B panel for the x86 one-row kernels that load B once per multiply-add (1x1 on
+/// AVX2; 1x1, 1x4 and 1x8 on AVX-512): their time goes into B loads, and a panel that stays mostly
+/// in L1 beats the long row streams once B and C start on cache lines (the session-4 measurement
+/// above had B 16 bytes off a line, where loads split lines either way). A panel holds at least
+/// one tile (k × nr floats); the small panel is taken only where that is at most
+/// `L1_B_PANEL_MAX_TILE_BYTES`.
+/// A/B in one process, 64-byte aligned B and C, time with 2 MB / time with 64 KB (EPYC Zen 4,
+/// 2026-11-25, medians of 9–11 rounds), AVX-512, 90 %: 1x1 64x32x12544 1.19x, 128x64x3136 1.15x,
+/// 256x128x784 1.10x, 512x256x196 1.08x, 512x512x196 1.03x (one tile of 128 KB per panel),
+/// 256x384x784 1.04x; 1x4 1.04–1.11x, 1x8 1.04–1.08x; 80 % 1x1 1.14–1.30x; 95 % 0.98–1.08x.
+/// 2x1 1.00–1.03x and 4x1 0.95–0.98x keep 2 MB. AVX2 1x1 90 % 1.00–1.11x, 80 % 1.08–1.22x;
+/// AVX2 1x4 and 1x8 lost at 512x256x196 (0.93–0.98x), so only 1x1 there.
+const L1_B_PANEL_BYTES: usize = 64 << 10;
+
+/// The largest one-tile panel (k × nr floats, in bytes) for which the small panel is taken: at
+/// the BERT FC shapes (k ≥ 768, N = 128: two tiles, each its own sweep over W) it was 0.96–0.99x.
+const L1_B_PANEL_MAX_TILE_BYTES: usize = 128 << 10;
+
+/// The B panel bytes for kernel `V`, block R×C, `k` rows of B and tiles of `nr` columns.
+#[inline(always)]
+fn panel_bytes<V: Simd, const R: usize, const C: usize>(k: usize, nr: usize) -> usize {
+    // 16 lanes on x86_64 is AVX-512 (AVX2 has 8).
+    let one_load_per_fma = cfg!(target_arch = "x86_64") && R == 1 && (C == 1 || V::LANES == 16);
+    if one_load_per_fma && k.saturating_mul(nr).saturating_mul(4) <= L1_B_PANEL_MAX_TILE_BYTES {
+        L1_B_PANEL_BYTES
+    } else {
+        B_PANEL_BYTES
+    }
+}
+
 /// Runs the kernel for block R×C (R = 1 or C = 1) with tiles of `R × NV·LANES`, weights stored as
 /// `W` (f32, or u16 f16 bits widened on load).
 ///
@@ -68,7 +98,7 @@ unsafe fn spmm<V: Simd, W: Wt<V> + Stored, I: Idx, const R: usize, const C: usiz
     // Panels of `nc` columns (B panel k × nc up to B_PANEL_BYTES); inside one, block rows outside
     // and tiles inside, so a block row's indices and values stay in L1 across its tiles.
     let nfull = n / nr * nr;
-    let nc = (B_PANEL_BYTES / 4 / a.k().max(1) / nr).max(1) * nr;
+    let nc = (panel_bytes::<V, R, C>(a.k(), nr) / 4 / a.k().max(1) / nr).max(1) * nr;
     let l = V::LANES;
     let mut p0 = 0;
     loop {
