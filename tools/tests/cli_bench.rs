@@ -88,14 +88,15 @@ fn json_report_is_sane_and_matches_inspect() {
         assert!(stem.starts_with("dconv_s2_"), "stem kernel {stem}");
     }
     // inspect names each weight's kernel on the ISA of its family, the ones bench reports: dense
-    // and depthwise layers on `isa`, block-sparse ones on `sparse_isa` (on a CPU with AVX-512 the
-    // two differ, and inspect once named every kernel on the sparse ISA).
+    // and depthwise layers on `isa`, block-sparse ones and the direct stem conv on `sparse_isa`
+    // (on a CPU with AVX-512 the two differ, and inspect once named every kernel on the sparse
+    // ISA).
     let (isa, sparse_isa) = (r["isa"].as_str().unwrap(), r["sparse_isa"].as_str().unwrap());
     let mut families = [0usize; 2];
     for l in il {
         let Some(kernel) = l["weight"]["kernel"].as_str() else { continue };
         let sparse = l["encoding"].as_str().unwrap().contains("sparse");
-        let want = if sparse { sparse_isa } else { isa };
+        let want = if sparse || kernel.starts_with("dconv_") { sparse_isa } else { isa };
         // Scalar kernels are named `*_scalar` or `*_ref_scalar`; f16 weights add `+f16w`.
         let name = kernel.trim_end_matches("+f16w");
         assert!(name.ends_with(&format!("_{want}")), "layer {}: kernel {kernel} is not on {want} ({isa}, sparse {sparse_isa})", l["name"]);

@@ -307,10 +307,10 @@ pub(crate) fn exec_conv(
     let (cols, gs) = split_scratch(scratch, ncols, sgemm_scratch_len(gm, gn, gk).max(sgemm_mixed_scratch_len(gm, gn, gk)))?;
     let (cg, mg, hw_in) = (g.cg(), g.mg(), g.h * g.w);
     let cgeom = g.conv_geom(cg);
-    if let Some(wf) = direct_stem(isa, &g, &wd).filter(|_| dconv::scratch_len(&cgeom, g.m) <= gs.len()) {
+    if let Some(wf) = direct_stem(isas.stem(), &g, &wd).filter(|_| dconv::scratch_len(&cgeom, g.m) <= gs.len()) {
         for n in 0..g.n {
             let yn = &mut yd[n * out_img..(n + 1) * out_img];
-            super::split::dconv_split(isa, &cgeom, g.m, &xd[n * in_img..(n + 1) * in_img], wf, bd, &act, yn, gs, workers)?;
+            super::split::dconv_split(isas.stem(), &cgeom, g.m, &xd[n * in_img..(n + 1) * in_img], wf, bd, &act, yn, gs, workers)?;
         }
         return Ok(());
     }

@@ -32,8 +32,9 @@ use crate::tensor::{TensorInfo, TensorView, TensorViewMut};
 use sprig_kernels::Isa;
 
 /// The instruction sets a node's kernels run on: `dense` for the dense GEMM, depthwise conv and
-/// transposes, `sparse` for SpMM and SpMV over block-sparse weights. A session picks them per
-/// family ([`Isa::detect`], [`Isa::detect_sparse`]) or forces one for all ([`Isas::all`]).
+/// transposes, `sparse` for SpMM and SpMV over block-sparse weights and for the direct stem convs
+/// ([`Isas::stem`]). A session picks them per family ([`Isa::detect`], [`Isa::detect_sparse`]) or
+/// forces one for all ([`Isas::all`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Isas {
     pub dense: Isa,
@@ -49,6 +50,15 @@ impl Isas {
     /// The best of this CPU for each family: [`Isa::detect`] and [`Isa::detect_sparse`].
     pub fn detect() -> Self {
         Isas { dense: Isa::detect(), sparse: Isa::detect_sparse() }
+    }
+
+    /// The ISA of the direct stride-2 stem convs (`sprig_kernels::dconv`): the sparse family's,
+    /// so AVX-512 where the CPU has it. Unlike the dense GEMM (slower on AVX-512 on Zen 4), the
+    /// dconv AVX-512 row, with twice the filters per tile, is faster: MobileNetV1's stem
+    /// (32x27x12544), one thread, `sprig bench` per layer, binaries before and after alternating
+    /// (EPYC Zen 4, 2026-11-25): see BENCHMARKS.md "Session 17".
+    pub const fn stem(self) -> Isa {
+        self.sparse
     }
 }
 

@@ -191,7 +191,7 @@ fn ms(d: Duration) -> f64 {
 
 /// The kernel a layer dispatches to, mirroring the runtime's choice in `ops::conv` / `ops::matmul`
 /// (sprig_kernels' tables hold the names): depthwise conv → dwconv table, f32 stride-2 convs over
-/// at most four channels (stems) → dconv table, other convs → GEMM (B
+/// at most four channels (stems) → dconv table on `isas.stem()`, other convs → GEMM (B
 /// packed straight from the input unless 1x1 stride 1 unpadded; explicit im2col + GEMV when
 /// M/group or OH·OW is 1), MatMul → GEMM (GEMV when M or N is 1); a sparse weight
 /// encoding names the encoding's kernel family with the ISA.
@@ -214,7 +214,7 @@ fn kernel_name(model: &Model, l: &LayerDesc, params: &[u8], isas: Isas) -> Strin
             if p.group as usize == c && c == m && c > 0 {
                 return dwconv::kernel_name(isa, &sprig_tools::sparsify::conv_geom(&p, &x, &out)).into();
             }
-            if let Some(k) = sprig_tools::sparsify::direct_conv_kernel(isa, &p, &x, &out, l.weight_dtype == "f32") {
+            if let Some(k) = sprig_tools::sparsify::direct_conv_kernel(isas.stem(), &p, &x, &out, l.weight_dtype == "f32") {
                 return k.into();
             }
             let pointwise = p.kernel == [1, 1] && p.strides == [1, 1] && p.pads == [0; 4];
