@@ -111,7 +111,7 @@ fn shared_transposed_a(p: &crate::format::Parsed, pairs: &[u32]) -> ([u32; MAX_P
 
 impl<'m, 'a> Session<'m, 'a> {
     /// A session using the best kernels of this CPU for each family: [`Isa::detect`] for the
-    /// dense ones, [`Isa::detect_sparse`] for SpMM and SpMV.
+    /// dense ones, [`Isa::detect_sparse`] for SpMM, SpMV and the direct stem conv.
     pub fn new(model: &'m Model<'m>, arena: &'a mut [u8]) -> Result<Self, Error> {
         Self::with_isa(model, arena, ops::Isas::detect())
     }
@@ -224,7 +224,8 @@ impl<'m, 'a> Session<'m, 'a> {
         self.isas.dense
     }
 
-    /// The instruction set of this session's sparse kernels (SpMM, SpMV).
+    /// The instruction set of this session's sparse kernels (SpMM, SpMV) and of its direct stem
+    /// convs ([`ops::Isas::stem`]).
     pub fn sparse_isa(&self) -> Isa {
         self.isas.sparse
     }

@@ -54,9 +54,10 @@ impl Isas {
 
     /// The ISA of the direct stride-2 stem convs (`sprig_kernels::dconv`): the sparse family's,
     /// so AVX-512 where the CPU has it. Unlike the dense GEMM (slower on AVX-512 on Zen 4), the
-    /// dconv AVX-512 row, with twice the filters per tile, is faster: MobileNetV1's stem
-    /// (32x27x12544), one thread, `sprig bench` per layer, binaries before and after alternating
-    /// (EPYC Zen 4, 2026-11-25): see BENCHMARKS.md "Session 17".
+    /// dconv AVX-512 row (tiles of 8 filters x 32 columns, AVX2 4 x 16) is faster: MobileNetV1's
+    /// stem (32x27x12544), one thread, `sprig bench` per layer, binaries before and after
+    /// alternating (EPYC Zen 4, 2026-11-25): 1.09x in the 90 % 4x1 model, 1.12x in the dense one
+    /// (BENCHMARKS.md, "Session 17").
     pub const fn stem(self) -> Isa {
         self.sparse
     }
