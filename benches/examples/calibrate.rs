@@ -16,7 +16,7 @@ use sprig_kernels::sparse::{spmm, spmv, Layout, SparseMatrix, ValueType};
 use sprig_kernels::{Activation, Isa};
 use std::hint::black_box;
 use std::time::Instant;
-use sprig_benches::{as_bytes, blob, weights};
+use sprig_benches::{as_bytes, blob, spmm_like_runtime, weights, LineAligned};
 
 /// Best-of-5 seconds per call of `f`, each sample running `f` for at least ~20 ms.
 fn time(mut f: impl FnMut()) -> f64 {
@@ -57,13 +57,13 @@ fn main() {
     // Dense.
     let mut gemm_ns = Vec::new();
     for &(m, k, n) in spmm_shapes {
-        let a = weights(m, k, Layout::RowBlock(1), 0.0, 1);
-        let b = weights(k, n, Layout::RowBlock(1), 0.0, 2);
-        let mut c = vec![0.0f32; m * n];
+        let a = LineAligned::from_slice(&weights(m, k, Layout::RowBlock(1), 0.0, 1));
+        let b = LineAligned::from_slice(&weights(k, n, Layout::RowBlock(1), 0.0, 2));
+        let mut c = LineAligned::zeros(m * n);
         let mut sc = vec![0.0f32; sgemm_scratch_len(m, n, k)];
         let t = time(|| {
-            sgemm(isa, MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n), MatMut::row_major(&mut c, m, n), Bias::None, &act, &mut sc);
-            black_box(&c);
+            sgemm(isa, MatRef::row_major(a.as_slice(), m, k), MatRef::row_major(b.as_slice(), k, n), MatMut::row_major(c.as_mut_slice(), m, n), Bias::None, &act, &mut sc);
+            black_box(c.as_slice());
         });
         let ns = t * 1e9 / (m * k * n) as f64;
         println!("dense sgemm {m}x{k}x{n}: {:.1} us, {ns:.4} ns/MAC", t * 1e6);
@@ -94,11 +94,12 @@ fn main() {
                 let w = weights(m, k, l, s, 3);
                 let bl = blob(&w, m, k, None, l, ValueType::F32);
                 let sm = SparseMatrix::parse(as_bytes(&bl)).unwrap();
-                let b = weights(k, n, Layout::RowBlock(1), 0.0, 4);
-                let mut c = vec![0.0f32; m * n];
+                let b = LineAligned::from_slice(&weights(k, n, Layout::RowBlock(1), 0.0, 4));
+                let mut c = LineAligned::zeros(m * n);
+                let mut b_padded = LineAligned::zeros(k * n.next_multiple_of(16));
                 let t = time(|| {
-                    spmm(isa, &sm, &b, n, n, &mut c, n, &act);
-                    black_box(&c);
+                    spmm_like_runtime(isa, &sm, b.as_slice(), n, c.as_mut_slice(), &act, &mut b_padded);
+                    black_box(c.as_slice());
                 });
                 let units = (sm.nnz_blocks() * n.div_ceil(kmm.nr)).max(1) as f64;
                 let ns = t * 1e9 / units;
