@@ -8,7 +8,7 @@
 //! A kernel whose ISA this CPU lacks prints `SKIPPED: ...` and is not counted as a pass.
 use proptest::prelude::*;
 use sprig_kernels::gemm::{
-    scalar::sgemm_ref, sgemm, sgemm_scratch_len, sgemm_with, sgemm_with_path, APath, Bias, GemmKernel, MatMut, MatRef, GEMM_KERNELS,
+    scalar::sgemm_ref, sgemm, sgemm_scratch_len, sgemm_scratch_wanted, sgemm_with, sgemm_with_path, APath, Bias, GemmKernel, MatMut, MatRef, GEMM_KERNELS,
 };
 use sprig_kernels::{Act, Activation, Isa};
 mod common;
@@ -71,6 +71,12 @@ enum Runner<'a> {
 
 /// Runs `case` with `runner` and compares with the reference; Err describes the first mismatch.
 fn check(runner: Runner, case: &Case) -> Result<(), String> {
+    check_scratch(runner, case, false)
+}
+
+/// [`check`] with exactly `sgemm_scratch_wanted` of scratch (`wanted`) instead of
+/// `sgemm_scratch_len`.
+fn check_scratch(runner: Runner, case: &Case, wanted: bool) -> Result<(), String> {
     let Case { m, n, k, la, lb, act, bias, c_pad, seed } = case.clone();
     let (ad, ars, acs) = store(m, k, la, seed);
     let (bd, brs, bcs) = store(k, n, lb, seed + 1);
@@ -89,7 +95,8 @@ fn check(runner: Runner, case: &Case) -> Result<(), String> {
     sgemm_ref(a, b, MatMut { data: &mut want, rows: m, cols: n, rs }, bias, &act);
     let mut got = vec![sentinel; m * rs];
     // Exactly the advertised scratch, starting at an odd offset so that alignment is exercised.
-    let mut scratch = vec![f32::NAN; sgemm_scratch_len(m, n, k) + 1];
+    let len = if wanted { sgemm_scratch_wanted(m, n, k) } else { sgemm_scratch_len(m, n, k) };
+    let mut scratch = vec![f32::NAN; len + 1];
     let c = MatMut { data: &mut got, rows: m, cols: n, rs };
     match runner {
         Runner::Row(kr) => sgemm_with(kr, a, b, c, bias, &act, &mut scratch[1..]),
@@ -285,6 +292,41 @@ fn in_place_a_named_cases() {
             check(Runner::Path(kr, APath::InPlace), case).unwrap_or_else(|e| panic!("{} {case:?}: {e}", kr.name));
         }
     }
+}
+
+/// With `sgemm_scratch_wanted` of scratch an in-place A with 64 < n <= 256 and kc < k <= 512
+/// takes all of K in one block (driver: `one_block_len`): every tail of n, k on both sides of the
+/// rule's bounds, m across MR and mc, bias and activations, against the reference; the packed path
+/// (which never takes it) as a control.
+#[test]
+fn in_place_a_one_k_block() {
+    let s = (1usize..=40, 60usize..=260, 240usize..=530, prop_oneof![Just(Layout::RowMajor), (1usize..9).prop_map(Layout::Padded)], layout(), 0usize..ACTS.len(), 0usize..3, 0usize..3, any::<u64>())
+        .prop_map(case_of);
+    let kernels = in_place_kernels();
+    for kr in &kernels {
+        for path in [APath::InPlace, APath::Auto, APath::Packed] {
+            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 48, ..ProptestConfig::default() });
+            runner
+                .run(&s, |case| check_scratch(Runner::Path(kr, path), &case, true).map_err(|e| TestCaseError::fail(format!("{} {path:?}: {e}", kr.name))))
+                .unwrap();
+        }
+    }
+    let base = Case { m: 150, n: 196, k: 512, la: Layout::RowMajor, lb: Layout::RowMajor, act: Act::Relu, bias: BiasKind::Row, c_pad: 0, seed: 5 };
+    let cases = [
+        base.clone(),
+        Case { m: 512, n: 196, k: 300, la: Layout::Padded(4), bias: BiasKind::Col, act: Act::Clamp, c_pad: 3, ..base.clone() },
+        Case { m: 7, n: 256, k: 257, ..base.clone() },
+        Case { m: 13, n: 65, k: 511, act: Act::HardSwish, ..base.clone() },
+    ];
+    for kr in &kernels {
+        for case in &cases {
+            check_scratch(Runner::Path(kr, APath::InPlace), case, true).unwrap_or_else(|e| panic!("{} {case:?}: {e}", kr.name));
+        }
+    }
+    // The wanted room is more than the minimum exactly where the rule applies.
+    assert!(sgemm_scratch_wanted(512, 196, 512) > sgemm_scratch_len(512, 196, 512));
+    assert_eq!(sgemm_scratch_wanted(512, 196, 1024), sgemm_scratch_len(512, 196, 1024));
+    assert_eq!(sgemm_scratch_wanted(512, 784, 512), sgemm_scratch_len(512, 784, 512));
 }
 
 /// Splits `0..n` at the sorted, deduplicated `cuts` (taken modulo `n + 1`): column windows.

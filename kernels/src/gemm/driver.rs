@@ -9,6 +9,19 @@ const IN_PLACE_MIN_K: usize = 27;
 /// Most columns for which an in-place A takes deep blocks.
 const DEEP_MAX_N: usize = 64;
 
+/// An in-place A with more columns than [`DEEP_MAX_N`], up to this many, takes all of K in one
+/// block when K is at most [`ONE_BLOCK_MAX_K`] and the caller's scratch holds the whole packed B
+/// ([`one_block_len`]; `sgemm_scratch_wanted` asks for that room, `sgemm_scratch_len` does not).
+/// The 14x14 pointwise layers of MobileNetV1 (512x512x196, k = 512) then write C once instead of
+/// writing it and adding to it in a second 256-deep pass. AVX2 6x16, in-process A/B against two
+/// 256-deep blocks (EPYC Zen 4, 2026-12-07, medians of 11 rounds, hot weights): 512x512x196
+/// 1.03-1.05x, 1024x512x196 1.05-1.06x; 512x256x196 and 1024x1024x49 (already deep) 1.00x.
+const ONE_BLOCK_MAX_N: usize = 256;
+
+/// See [`ONE_BLOCK_MAX_N`]: the packed B of one block is then at most 256 × 512 floats (512 KiB,
+/// half of Zen 4's L2).
+const ONE_BLOCK_MAX_K: usize = 512;
+
 /// Slack per packed buffer so that it can start on a 64-byte boundary.
 const ALIGN_SLACK: usize = 16;
 
@@ -26,6 +39,22 @@ pub(super) fn packed_scratch_len(kr: &GemmKernel, m: usize, n: usize, k: usize) 
     let a = round_up(m.min(kr.mc), kr.mr) * kc;
     let b = round_up(n.min(kr.nc), kr.nr) * kc;
     a + b + 2 * ALIGN_SLACK
+}
+
+/// f32 elements of scratch with which an in-place A of this shape takes all of K in one block
+/// (see [`ONE_BLOCK_MAX_N`]), or None where that rule does not apply.
+fn one_block_len(kr: &GemmKernel, n: usize, k: usize) -> Option<usize> {
+    (kr.ukr_rows.is_some() && n > DEEP_MAX_N && n <= ONE_BLOCK_MAX_N && k > kr.kc && k <= ONE_BLOCK_MAX_K).then(|| round_up(n, kr.nr) * k + ALIGN_SLACK)
+}
+
+/// f32 elements of scratch the packed path of `kr` can put to use: [`packed_scratch_len`], or
+/// more where an in-place A takes K in one block ([`one_block_len`]).
+pub(super) fn wanted_scratch_len(kr: &GemmKernel, m: usize, n: usize, k: usize) -> usize {
+    let min = packed_scratch_len(kr, m, n, k);
+    if min == 0 {
+        return 0;
+    }
+    min.max(one_block_len(kr, n, k).unwrap_or(0))
 }
 
 /// Splits off a 64-byte aligned buffer of `len` floats from the front of `s`.
@@ -139,10 +168,14 @@ fn sgemm_packed_path<A: PackSrc, B: PackB>(kr: &GemmKernel, path: APath, a: A, b
             let cap = (apack_len + bpack_len + ALIGN_SLACK) / round_up(n, nr);
             k.div_ceil(k.div_ceil(cap)).max(kc_max)
         }
+        // One block where the caller gave room for it (files planned before this rule give the
+        // minimum, and keep the 256-deep blocks).
+        Some(_) if one_block_len(kr, n, k).is_some_and(|len| scratch.len() >= len) => k,
         _ => kc_max,
     };
     // Deep blocks fit: kc_blk <= cap, so the B block is at most apack_len + bpack_len + SLACK
-    // floats, and packed_scratch_len asked for that plus another SLACK for the alignment.
+    // floats, and packed_scratch_len asked for that plus another SLACK for the alignment; one
+    // block (kc_blk = k) was only taken when scratch holds round_up(n, nr)·k + SLACK.
     let (apack, bpack) = if kc_blk > kc_max {
         (&mut [][..], take_aligned(scratch, round_up(n, nr) * kc_blk).0)
     } else {

@@ -6,7 +6,8 @@
 //!   stride).
 //! - `bias` is per row of C (conv output channel) or per column (Gemm/MatMul output feature).
 //! - `scratch` is caller-provided working memory of at least [`sgemm_scratch_len`] f32 elements;
-//!   kernels never allocate.
+//!   kernels never allocate. Up to [`sgemm_scratch_wanted`] elements, more is put to use (one
+//!   K block instead of two for some in-place shapes); the result is the same either way.
 //! - Packed path (BLIS-style): B is packed per `kc × nc` block into `NR`-wide column panels, A per
 //!   `mc × kc` block into `MR`-tall row panels (both zero-padded to whole tiles), inside `scratch`
 //!   at 64-byte aligned offsets. A register-tiled microkernel (`MR × NR` accumulators) computes one
@@ -429,6 +430,14 @@ pub fn kernel_for(isa: Isa) -> Option<&'static GemmKernel> {
 /// the table; the scalar and GEMV paths need none).
 pub fn sgemm_scratch_len(m: usize, n: usize, k: usize) -> usize {
     GEMM_KERNELS.iter().map(|kr| driver::packed_scratch_len(kr, m, n, k)).max().unwrap_or(0)
+}
+
+/// f32 elements of scratch that [`sgemm`] can put to use for these sizes (at least
+/// [`sgemm_scratch_len`], which stays enough): with this much, an in-place A of at most 256
+/// columns and 512 deep takes K in one block instead of two (see `driver`). Planners that can
+/// afford it give this; any length from [`sgemm_scratch_len`] up works.
+pub fn sgemm_scratch_wanted(m: usize, n: usize, k: usize) -> usize {
+    GEMM_KERNELS.iter().map(|kr| driver::wanted_scratch_len(kr, m, n, k)).max().unwrap_or(0)
 }
 
 fn check_args(a: &MatRef, b: &MatRef, c: &MatMut, bias: &Bias) {

@@ -32,7 +32,7 @@ use crate::error::OpError;
 use crate::par::Workers;
 use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
 use super::matmul::{expect_weight, Elems};
-use sprig_kernels::gemm::{sgemm, sgemm_mixed_scratch_len, sgemm_scratch_len, Bias, ConvGeom, Im2colRef, MatMut, MatRef, Operand};
+use sprig_kernels::gemm::{sgemm, sgemm_mixed_scratch_len, sgemm_scratch_len, sgemm_scratch_wanted, Bias, ConvGeom, Im2colRef, MatMut, MatRef, Operand};
 use sprig_kernels::sparse::spmm::aligned_ldb;
 use sprig_kernels::{dconv, Activation, Isa};
 
@@ -209,11 +209,22 @@ fn scratch_bytes(cols: usize, m: usize, n: usize, k: usize) -> Result<usize, OpE
     f32_region_end(end, sgemm_scratch_len(m, n, k).max(sgemm_mixed_scratch_len(m, n, k)))
 }
 
+/// [`scratch_bytes`] with the GEMM's room for one K block ([`sgemm_scratch_wanted`]).
+fn scratch_bytes_wanted(cols: usize, m: usize, n: usize, k: usize) -> Result<usize, OpError> {
+    let end = f32_region_end(0, cols)?;
+    f32_region_end(end, sgemm_scratch_wanted(m, n, k).max(sgemm_mixed_scratch_len(m, n, k)))
+}
+
 /// The scratch bytes a Conv can use: [`check_conv`]'s, and for a block-sparse pointwise conv whose
 /// H·W is not a multiple of 16 room for B copied with rows padded to 16 floats (used where
-/// `spmm::aligned_ldb` says it pays, on the ISA of the run; see `exec_conv_sparse`).
+/// `spmm::aligned_ldb` says it pays, on the ISA of the run; see `exec_conv_sparse`); for a dense
+/// GEMM conv the GEMM's room for one K block ([`sgemm_scratch_wanted`]: 14x14 layers 512 deep).
 pub(crate) fn scratch_wanted_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
     let (need, g, sparse) = check_conv_geom(params, inputs, outputs)?;
+    if !sparse && !g.depthwise() {
+        let (cols, m, n, k) = conv_plan(&g);
+        return Ok(need.max(scratch_bytes_wanted(if g.packs_im2col() { 0 } else { cols }, m, n, k)?));
+    }
     let hw = g.oh * g.ow;
     if !sparse || !g.pointwise() || hw.is_multiple_of(16) {
         return Ok(need);
@@ -424,7 +435,9 @@ fn split_scratch(scratch: &mut [u8], ncols: usize, ngemm: usize) -> Result<(&mut
     let mid = f32_region_end(0, ncols)?.div_ceil(64) * 64;
     let (head, tail) = scratch.split_at_mut(mid.min(scratch.len()));
     let (cols, _) = f32_region(head, 0, ncols)?;
-    let (gs, _) = f32_region(tail, 0, ngemm)?;
+    // The GEMM gets all the rest (at least `ngemm`): it puts room beyond its minimum to use
+    // (`sgemm_scratch_wanted`).
+    let (gs, _) = f32_region(tail, 0, ngemm.max(tail.len() / 4))?;
     Ok((cols, gs))
 }
 
