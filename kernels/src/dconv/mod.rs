@@ -100,7 +100,7 @@ pub const DCONV_KERNELS: &[DconvKernel] = &[
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
     DconvKernel { name: "dconv_s2_8x32_avx512", isa: Isa::Avx512, f: x86::dconv_s2_avx512 },
     #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    DconvKernel { name: "dconv_s2_4x16_avx2", isa: Isa::Avx2, f: x86::dconv_s2_avx2 },
+    DconvKernel { name: "dconv_s2_6x16_avx2", isa: Isa::Avx2, f: x86::dconv_s2_avx2 },
     #[cfg(all(feature = "std", target_arch = "aarch64"))]
     DconvKernel { name: "dconv_s2_4x16_neon", isa: Isa::Neon, f: arm::dconv_s2_neon },
 ];
@@ -183,12 +183,19 @@ mod x86 {
         unsafe { generic::run::<F32x16, 8, 2>(g, m, x, w, bias, act, rows, y, scratch) }
     }
 
+    /// 6 channels x 16 columns: 12 accumulators, per tap 2 loads and 6 broadcasts for 12 FMAs
+    /// (4x16 had 8 accumulators and 6 loads per 8 FMAs). 4x16 time / 6x16 time, one process,
+    /// calls alternating (400 pairs, median of the per-pair ratios, two runs, AVX2, EPYC Zen 4,
+    /// 2026-12-07): MobileNet stem (m = 32, two of 36 tile channels idle) 1.055x and 1.057x,
+    /// ResNet 7x7 stem (m = 64) 1.085x and 1.096x. 4x24 (3 vectors) and 8x8 were slower than
+    /// 4x16 (0.65–0.97x and 0.76–0.86x GEMM/direct against its 0.90–1.03x, `dconv_ab`).
+    ///
     /// # Safety
     /// CPU with `avx2,fma`; the [`super::DconvFn`] contract.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dconv_s2_avx2(g: &ConvGeom, m: usize, x: &[f32], w: &[f32], bias: Option<&[f32]>, act: &Activation, rows: core::ops::Range<usize>, y: *mut f32, scratch: &mut [f32]) {
         // SAFETY: this entry's features provide F32x8; the contract is the caller's.
-        unsafe { generic::run::<F32x8, 4, 2>(g, m, x, w, bias, act, rows, y, scratch) }
+        unsafe { generic::run::<F32x8, 6, 2>(g, m, x, w, bias, act, rows, y, scratch) }
     }
 }
 
