@@ -247,18 +247,27 @@ fn in_place_kernels() -> Vec<&'static GemmKernel> {
 /// activation, C with a padded row stride. The packed path runs the same cases as a control.
 #[test]
 fn in_place_a_all_shapes() {
-    let s = (1usize..=40, 2usize..=70, 1usize..=600, prop_oneof![Just(Layout::RowMajor), (1usize..9).prop_map(Layout::Padded)], layout(), 0usize..ACTS.len(), 0usize..3, 0usize..3, any::<u64>())
-        .prop_map(case_of);
     let kernels = in_place_kernels();
-    for kr in &kernels {
+    prop_every_path(&kernels, in_place_shapes(1..=40, 2..=70, 1..=600), 96, false);
+    println!("{} of {} kernels tested with A in place", kernels.len(), GEMM_KERNELS.len());
+}
+
+/// Cases with a row-major A (lda = k or k + pad) readable in place, of the given size ranges.
+fn in_place_shapes(m: std::ops::RangeInclusive<usize>, n: std::ops::RangeInclusive<usize>, k: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Case> {
+    (m, n, k, prop_oneof![Just(Layout::RowMajor), (1usize..9).prop_map(Layout::Padded)], layout(), 0usize..ACTS.len(), 0usize..3, 0usize..3, any::<u64>()).prop_map(case_of)
+}
+
+/// `cases` proptest cases of `s` on every kernel of `kernels` with A in place, packed and
+/// automatic, with `sgemm_scratch_wanted` of scratch if `wanted` (else `sgemm_scratch_len`).
+fn prop_every_path(kernels: &[&GemmKernel], s: impl Strategy<Value = Case>, cases: u32, wanted: bool) {
+    for kr in kernels {
         for path in [APath::InPlace, APath::Packed, APath::Auto] {
-            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 96, ..ProptestConfig::default() });
+            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases, ..ProptestConfig::default() });
             runner
-                .run(&s, |case| check(Runner::Path(kr, path), &case).map_err(|e| TestCaseError::fail(format!("{} {path:?}: {e}", kr.name))))
+                .run(&s, |case| check_scratch(Runner::Path(kr, path), &case, wanted).map_err(|e| TestCaseError::fail(format!("{} {path:?}: {e}", kr.name))))
                 .unwrap();
         }
     }
-    println!("{} of {} kernels tested with A in place", kernels.len(), GEMM_KERNELS.len());
 }
 
 /// Named in-place-A cases: the n = 49 tail (3·16 + 1), tails of 1..=NR+1 columns, m = MR ± 1,
@@ -300,17 +309,8 @@ fn in_place_a_named_cases() {
 /// (which never takes it) as a control.
 #[test]
 fn in_place_a_one_k_block() {
-    let s = (1usize..=40, 60usize..=260, 240usize..=530, prop_oneof![Just(Layout::RowMajor), (1usize..9).prop_map(Layout::Padded)], layout(), 0usize..ACTS.len(), 0usize..3, 0usize..3, any::<u64>())
-        .prop_map(case_of);
     let kernels = in_place_kernels();
-    for kr in &kernels {
-        for path in [APath::InPlace, APath::Auto, APath::Packed] {
-            let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 48, ..ProptestConfig::default() });
-            runner
-                .run(&s, |case| check_scratch(Runner::Path(kr, path), &case, true).map_err(|e| TestCaseError::fail(format!("{} {path:?}: {e}", kr.name))))
-                .unwrap();
-        }
-    }
+    prop_every_path(&kernels, in_place_shapes(1..=40, 60..=260, 240..=530), 48, true);
     let base = Case { m: 150, n: 196, k: 512, la: Layout::RowMajor, lb: Layout::RowMajor, act: Act::Relu, bias: BiasKind::Row, c_pad: 0, seed: 5 };
     let cases = [
         base.clone(),
