@@ -109,9 +109,9 @@ const SPARSE_COST: [(Layout, usize, f64, f64, f64); 6] = [
 
 /// Sparse must be estimated at least this much faster than dense to be chosen. Per-block costs
 /// vary across shapes (1x1 SpMM 0.9-4.8 ns/block/tile in the 2026-11-25 runs, 3.0-5.5 on
-/// 2026-11-24), and a wrong
-/// sparse choice costs more than a missed one; 1.5 is what the check in the comment above
-/// supports (2.0 before the recalibration, when SpMV and dense were both slower).
+/// 2026-11-24), and a wrong sparse choice costs more than a missed one; 1.5 is what the check in
+/// the comment above supports (2.0 before the recalibration, when SpMV and dense were both
+/// slower).
 pub const MARGIN: f64 = 1.5;
 
 /// The margin for 1×C (reduction-blocked) layouts under SpMM. Their cost per block grows with K
@@ -123,8 +123,9 @@ pub const MARGIN: f64 = 1.5;
 /// dense instead.
 /// (The third slow pick of the first run, 8x1 on the tiny 128x64x16 at 70 %: 0.95x, was that
 /// run's noise: 1.5 and 1.6 us, 2.0-2.3x faster than dense, in the other two.) On the quieter
-/// host of the 2026-11-25 recalibration the same 1x4 case ran 1.32-1.44x faster than dense (11.6-13.0
-/// ns/block/tile against the table's 9.8), still the slowest 1×C case; the margin stays.
+/// host of the 2026-11-25 recalibration the same 1x4 case ran 1.32-1.44x faster than dense
+/// (11.6-13.0 ns/block/tile against the table's 9.8), still the slowest 1×C case; the margin
+/// stays.
 pub const MARGIN_RED_SPMM: f64 = 2.0;
 
 /// The margin sparse layout `l` must beat dense by (see [`MARGIN`], [`MARGIN_RED_SPMM`]).

@@ -203,16 +203,22 @@ fn conv_plan(g: &Geom) -> (usize, usize, usize, usize) {
     (cols, g.mg(), hw, g.cg() * g.kh * g.kw)
 }
 
-fn scratch_bytes(cols: usize, m: usize, n: usize, k: usize) -> Result<usize, OpError> {
-    let end = f32_region_end(0, cols)?;
-    // `sgemm_mixed` (f16 or f32 W) needs at least what `sgemm` does.
-    f32_region_end(end, sgemm_scratch_len(m, n, k).max(sgemm_mixed_scratch_len(m, n, k)))
+/// [`conv_plan`] of a dense (GEMM) conv, with no column elements where the GEMM packs B straight
+/// from the image.
+fn dense_plan(g: &Geom) -> (usize, usize, usize, usize) {
+    let (cols, m, n, k) = conv_plan(g);
+    (if g.packs_im2col() { 0 } else { cols }, m, n, k)
 }
 
-/// [`scratch_bytes`] with the GEMM's room for one K block ([`sgemm_scratch_wanted`]).
-fn scratch_bytes_wanted(cols: usize, m: usize, n: usize, k: usize) -> Result<usize, OpError> {
-    let end = f32_region_end(0, cols)?;
-    f32_region_end(end, sgemm_scratch_wanted(m, n, k).max(sgemm_mixed_scratch_len(m, n, k)))
+/// f32 elements of GEMM scratch a conv must give `sgemm` or `sgemm_mixed` (f16 or f32 W; the
+/// latter needs at least what the former does).
+fn gemm_scratch_len(m: usize, n: usize, k: usize) -> usize {
+    sgemm_scratch_len(m, n, k).max(sgemm_mixed_scratch_len(m, n, k))
+}
+
+/// Bytes of `cols` column elements followed by `gemm` f32 of GEMM scratch (see `split_scratch`).
+fn scratch_bytes(cols: usize, gemm: usize) -> Result<usize, OpError> {
+    f32_region_end(f32_region_end(0, cols)?, gemm)
 }
 
 /// The scratch bytes a Conv can use: [`check_conv`]'s, and for a block-sparse pointwise conv whose
@@ -222,8 +228,9 @@ fn scratch_bytes_wanted(cols: usize, m: usize, n: usize, k: usize) -> Result<usi
 pub(crate) fn scratch_wanted_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
     let (need, g, sparse) = check_conv_geom(params, inputs, outputs)?;
     if !sparse && !g.depthwise() {
-        let (cols, m, n, k) = conv_plan(&g);
-        return Ok(need.max(scratch_bytes_wanted(if g.packs_im2col() { 0 } else { cols }, m, n, k)?));
+        // At least `need`: sgemm_scratch_wanted is at least sgemm_scratch_len.
+        let (cols, m, n, k) = dense_plan(&g);
+        return scratch_bytes(cols, sgemm_scratch_wanted(m, n, k).max(gemm_scratch_len(m, n, k)));
     }
     let hw = g.oh * g.ow;
     if !sparse || !g.pointwise() || hw.is_multiple_of(16) {
@@ -252,8 +259,8 @@ fn check_conv_geom(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[Tens
     if g.depthwise() {
         return Ok((0, g, false));
     }
-    let (cols, m, n, k) = conv_plan(&g);
-    Ok((scratch_bytes(if g.packs_im2col() { 0 } else { cols }, m, n, k)?, g, false))
+    let (cols, m, n, k) = dense_plan(&g);
+    Ok((scratch_bytes(cols, gemm_scratch_len(m, n, k))?, g, false))
 }
 
 /// im2col of one image-group `x` `[cg, h, w]` into `cols` `[cg·kh·kw, oh·ow]`, split by input
@@ -313,9 +320,8 @@ pub(crate) fn exec_conv(
         }
         return Ok(());
     }
-    let (ncols, gm, gn, gk) = conv_plan(&g);
-    let ncols = if g.packs_im2col() { 0 } else { ncols };
-    let (cols, gs) = split_scratch(scratch, ncols, sgemm_scratch_len(gm, gn, gk).max(sgemm_mixed_scratch_len(gm, gn, gk)))?;
+    let (ncols, gm, gn, gk) = dense_plan(&g);
+    let (cols, gs) = split_scratch(scratch, ncols, gemm_scratch_len(gm, gn, gk))?;
     let (cg, mg, hw_in) = (g.cg(), g.mg(), g.h * g.w);
     let cgeom = g.conv_geom(cg);
     if let Some(wf) = direct_stem(isas.stem(), &g, &wd).filter(|_| dconv::scratch_len(&cgeom, g.m) <= gs.len()) {
@@ -429,8 +435,8 @@ fn exec_conv_sparse(
 /// for b6.pw).
 const PADDED_B_MAX_N_THREADED: usize = 64;
 
-/// Splits the scratch into the columns (`ncols` f32 at 0) and the GEMM scratch (`ngemm` f32 at
-/// the next 64-byte boundary), the layout `scratch_bytes` sizes.
+/// Splits the scratch into the columns (`ncols` f32 at 0) and the GEMM scratch (at least `ngemm`
+/// f32, all the rest, from the next 64-byte boundary), the layout `scratch_bytes` sizes.
 fn split_scratch(scratch: &mut [u8], ncols: usize, ngemm: usize) -> Result<(&mut [f32], &mut [f32]), OpError> {
     let mid = f32_region_end(0, ncols)?.div_ceil(64) * 64;
     let (head, tail) = scratch.split_at_mut(mid.min(scratch.len()));
@@ -444,7 +450,7 @@ fn split_scratch(scratch: &mut [u8], ncols: usize, ngemm: usize) -> Result<(&mut
 pub(crate) fn check_conv_transpose(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
     let (g, _) = check_common(params, inputs, outputs, true)?;
     let (ncols, m, n, k) = convt_plan(&g);
-    scratch_bytes(ncols, m, n, k)
+    scratch_bytes(ncols, gemm_scratch_len(m, n, k))
 }
 
 /// (column elements, gemm m, n, k) for a ConvTranspose.
