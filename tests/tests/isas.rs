@@ -50,6 +50,13 @@ fn sessions_pick_an_isa_per_family() {
     assert_eq!((s.isa(), s.sparse_isa()), (Isa::detect(), Isa::Scalar), "a sparse ISA the CPU lacks falls back to scalar");
     assert_eq!(Isas { dense: Isa::Avx2, sparse: Isa::Avx512 }.to_string(), "avx2 (sparse: avx512)");
     assert_eq!(Isas::all(Isa::Neon).to_string(), "neon");
+    // Depthwise convs keep the dense ISA unless the pair is AVX2 dense / AVX-512 sparse, where
+    // mid-width rows take AVX-512 and narrow and wide ones stay on AVX2.
+    for isa in Isa::ALL {
+        assert!((1..=256).all(|ow| Isas::all(isa).depthwise(ow) == isa), "{}", isa.name());
+    }
+    let auto = Isas { dense: Isa::Avx2, sparse: Isa::Avx512 };
+    assert_eq!((auto.depthwise(7), auto.depthwise(14), auto.depthwise(28), auto.depthwise(112)), (Isa::Avx2, Isa::Avx512, Isa::Avx512, Isa::Avx2));
 }
 
 fn check(what: &str, arch: Arch, o: &SynthOptions) {

@@ -384,8 +384,8 @@ pub struct WeightStats {
     /// blocks are not skipped).
     pub skipped: f64,
     /// The kernel the runtime calls for this layer with `isas` (as `ops::conv`/`ops::matmul` and
-    /// `ops::sparse` choose it: block-sparse weights and direct stem convs on `isas.sparse`, other
-    /// dense and depthwise ones on `isas.dense`).
+    /// `ops::sparse` choose it: block-sparse weights and direct stem convs on `isas.sparse`,
+    /// depthwise convs on `isas.depthwise(ow)`, other dense ones on `isas.dense`).
     pub kernel: String,
 }
 
@@ -454,8 +454,10 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isas: impl Into<spri
             let depthwise = conv.is_some_and(|p| p.group > 1 && w.shape[1] == 1);
             let shape = |v: Option<&u32>| v.and_then(|&v| model.value(v)).map(|t| t.shape.dims().to_vec()).unwrap_or_default();
             let direct = conv.and_then(|p| direct_conv_kernel(isas.stem(), &p, &shape(n.inputs.first()), &shape(n.outputs.first()), w.dtype == sprig_runtime::DType::F32));
-            let kernel = if depthwise {
-                sprig_kernels::dwconv::kernel_for(isa).filter(|_| isa.available()).map_or("dwconv_ref_scalar", |k| k.name).to_string()
+            let kernel = if let (true, Some(p)) = (depthwise, conv) {
+                // The runtime's choice (`Isas::depthwise`, then the 3x3 or row kernel), as bench names it.
+                let g = conv_geom(&p, &shape(n.inputs.first()), &shape(n.outputs.first()));
+                sprig_kernels::dwconv::kernel_name(isas.depthwise(g.ow), &g).to_string()
             } else if let Some(k) = direct {
                 k.to_string()
             } else {

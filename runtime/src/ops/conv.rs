@@ -291,7 +291,6 @@ pub(crate) fn exec_conv(
     isas: super::Isas,
     workers: &Workers,
 ) -> Result<(), OpError> {
-    let isa = isas.dense;
     let x = req(inputs, 0, "conv needs X")?;
     let w = req(inputs, 1, "conv needs W")?;
     let b = inputs.get(2).copied().flatten();
@@ -316,7 +315,7 @@ pub(crate) fn exec_conv(
     if g.depthwise() {
         let dg = g.conv_geom(g.c);
         for n in 0..g.n {
-            super::split::dwconv_split(isa, &dg, &xd[n * in_img..(n + 1) * in_img], wd, bd, &act, &mut yd[n * out_img..(n + 1) * out_img], workers);
+            super::split::dwconv_split(isas.depthwise(g.ow), &dg, &xd[n * in_img..(n + 1) * in_img], wd, bd, &act, &mut yd[n * out_img..(n + 1) * out_img], workers);
         }
         return Ok(());
     }
@@ -348,7 +347,7 @@ pub(crate) fn exec_conv(
                 Some(b) => Bias::Row(&b[gi * mg..(gi + 1) * mg]),
                 None => Bias::None,
             };
-            super::split::sgemm_split(isa, wg, bmat, &mut yd[yo..yo + mg * gn], bias, &act, gs, workers)?;
+            super::split::sgemm_split(isas.dense, wg, bmat, &mut yd[yo..yo + mg * gn], bias, &act, gs, workers)?;
         }
     }
     Ok(())

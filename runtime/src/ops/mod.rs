@@ -61,7 +61,31 @@ impl Isas {
     pub const fn stem(self) -> Isa {
         self.sparse
     }
+
+    /// The ISA of a depthwise conv whose output rows are `ow` wide. Where the session runs dense
+    /// kernels on AVX2 and sparse ones on AVX-512 (the default on an AVX-512 CPU), rows of 9 to
+    /// 28 outputs take the AVX-512 depthwise kernels (16 lanes); other widths, and sessions with
+    /// any other pair of ISAs, take `dense`. One session of each, runs alternating (EPYC Zen 4,
+    /// 2026-12-07, `benches/examples/model_ab.rs` with the ISA pair switched, 80-100 pairs, two
+    /// host phases; BENCHMARKS.md "Session 19"), AVX2 time / AVX-512 time per layer: rows of 14
+    /// and 28 outputs 1.10-1.31x (MobileNetV1 and V2, stride 1 and 2), 56 outputs 0.95-1.02x
+    /// (stride 2) and 1.01-1.11x (stride 1), 112 outputs 0.77-1.07x, 7 outputs 0.86-0.93x.
+    pub fn depthwise(self, ow: usize) -> Isa {
+        if self.dense == Isa::Avx2 && self.sparse == Isa::Avx512 && (DW_WIDE_MIN_OW..=DW_WIDE_MAX_OW).contains(&ow) {
+            Isa::Avx512
+        } else {
+            self.dense
+        }
+    }
 }
+
+/// Narrowest output row for which [`Isas::depthwise`] takes AVX-512 (7 outputs fill 7 of 16
+/// lanes, and ran slower than on AVX2's 8).
+pub const DW_WIDE_MIN_OW: usize = 9;
+
+/// Widest output row for which [`Isas::depthwise`] takes AVX-512 (at 56 and 112 the AVX2 kernels
+/// were as fast or faster).
+pub const DW_WIDE_MAX_OW: usize = 28;
 
 /// One ISA for every family.
 impl From<Isa> for Isas {

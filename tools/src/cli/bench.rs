@@ -212,7 +212,8 @@ fn kernel_name(model: &Model, l: &LayerDesc, params: &[u8], isas: Isas) -> Strin
             let c = x.get(1).copied().unwrap_or(0);
             let m = w.first().copied().unwrap_or(0);
             if p.group as usize == c && c == m && c > 0 {
-                return dwconv::kernel_name(isa, &sprig_tools::sparsify::conv_geom(&p, &x, &out)).into();
+                let g = sprig_tools::sparsify::conv_geom(&p, &x, &out);
+                return dwconv::kernel_name(isas.depthwise(g.ow), &g).into();
             }
             if let Some(k) = sprig_tools::sparsify::direct_conv_kernel(isas.stem(), &p, &x, &out, l.weight_dtype == "f32") {
                 return k.into();
