@@ -16,6 +16,7 @@ pub mod f16;
 pub mod gemm;
 pub mod geom;
 pub mod isa;
+pub mod pw64;
 pub mod sparse;
 pub mod vmath;
 

@@ -1,0 +1,246 @@
+//! Pointwise (1x1, stride 1, unpadded) convs whose weights the converter stored in panels of 64
+//! output channels: panel `t` holds, for each input channel `p`, the 64 weights
+//! `W[64t .. 64t+64, p]` (rows past `M` are zero). `C = act(W·X + bias)` with `X` the `K × N`
+//! input (channels × pixels, row-major) and `C` the `M × N` output.
+//!
+//! The AVX-512 kernel vectorises over output channels, as ONNX Runtime's NCHWc pointwise convs
+//! do: a tile is 64 channels (four zmm) by 6 pixels, each step loads the 64 weights of one input
+//! channel and broadcasts 6 input values read in place from `X` (no packing at run time, and no
+//! wasted columns at `N = 196` or `49`, where the row-vectorised GEMM pads to its 16- or 32-wide
+//! tiles). It stores each tile transposed. Other ISAs run each panel through the GEMM, whose
+//! packed-A path reads a panel as a column-major `64 × K` matrix.
+use crate::gemm::{self, Bias, MatMut, MatRef};
+use crate::{Activation, Isa};
+
+/// Output channels per weight panel.
+pub const PANEL: usize = 64;
+
+/// Floats of the packed weights of an `m × k` matrix.
+pub fn packed_len(m: usize, k: usize) -> usize {
+    m.div_ceil(PANEL) * PANEL * k
+}
+
+/// Packs the row-major `m × k` weights `w` into `out` (`packed_len(m, k)` floats).
+pub fn pack(w: &[f32], m: usize, k: usize, out: &mut [f32]) {
+    assert_eq!(w.len(), m * k, "pw64::pack: weights are not m x k");
+    assert_eq!(out.len(), packed_len(m, k), "pw64::pack: output is not packed_len");
+    out.fill(0.0);
+    for (i, row) in w.chunks_exact(k.max(1)).enumerate().take(m) {
+        let (t, r) = (i / PANEL, i % PANEL);
+        for (p, &v) in row.iter().enumerate() {
+            out[(t * k + p) * PANEL + r] = v;
+        }
+    }
+}
+
+/// Weight `(i, p)` of packed weights of depth `k`.
+pub fn packed_at(wp: &[f32], k: usize, i: usize, p: usize) -> f32 {
+    wp[((i / PANEL) * k + p) * PANEL + i % PANEL]
+}
+
+/// Whether `isa` has the channel-vectorised kernel (else [`pointwise`] runs the GEMM per panel).
+pub fn has_kernel(isa: Isa) -> bool {
+    matches!(isa, Isa::Avx512) && isa.available() && cfg!(target_arch = "x86_64")
+}
+
+/// The kernel [`pointwise`] runs for `isa` (what `sprig bench` prints).
+pub fn kernel_name(isa: Isa) -> &'static str {
+    if has_kernel(isa) {
+        "pw64x6_avx512"
+    } else {
+        match gemm::kernel_for(isa).filter(|_| isa.available()) {
+            Some(kr) => kr.name,
+            None => "sgemm_ref_scalar",
+        }
+    }
+}
+
+/// f32 elements of scratch [`pointwise`] needs for `n` pixels and depth `k` on any ISA (the
+/// GEMM's, for one panel; the AVX-512 kernel needs none).
+pub fn scratch_len(n: usize, k: usize) -> usize {
+    gemm::sgemm_scratch_len(PANEL, n, k)
+}
+
+/// `C = act(W·X + bias)` for the `m` output channels of packed weights `wp` (`packed_len(m, k)`
+/// floats), `X` = `x` (`k × n` row-major), `C` = `c` (`m × n` row-major), `bias` of `m` values.
+///
+/// Panics on inconsistent lengths or a scratch shorter than [`scratch_len`] (where the ISA
+/// needs it).
+#[allow(clippy::too_many_arguments)]
+pub fn pointwise(isa: Isa, m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], bias: Option<&[f32]>, act: &Activation, c: &mut [f32], scratch: &mut [f32]) {
+    assert_eq!(wp.len(), packed_len(m, k), "pw64: weights are not packed_len(m, k)");
+    assert_eq!(x.len(), k * n, "pw64: input is not k x n");
+    assert_eq!(c.len(), m * n, "pw64: output is not m x n");
+    assert!(bias.is_none_or(|b| b.len() == m), "pw64: bias is not m long");
+    if m == 0 || n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if has_kernel(isa) && k > 0 {
+        // SAFETY: the CPU has AVX-512F (has_kernel); the lengths were checked above.
+        unsafe { x86::pointwise_avx512(m, k, n, wp, x, bias, act, c) };
+        return;
+    }
+    for t in 0..m.div_ceil(PANEL) {
+        let rows = (m - t * PANEL).min(PANEL);
+        // Panel t as a column-major rows × k matrix: element (r, p) at r + 64·p.
+        let a = MatRef { data: &wp[t * PANEL * k..(t + 1) * PANEL * k], rows, cols: k, rs: 1, cs: PANEL };
+        let cm = MatMut::row_major(&mut c[t * PANEL * n..(t * PANEL + rows) * n], rows, n);
+        let b = match bias {
+            Some(b) => Bias::Row(&b[t * PANEL..t * PANEL + rows]),
+            None => Bias::None,
+        };
+        gemm::sgemm(isa, a, MatRef::row_major(x, k, n), cm, b, act, scratch);
+    }
+}
+
+/// The plain reference: `C[i][j] = act(bias[i] + Σ_p W[i][p]·X[p][j])`.
+pub fn pointwise_ref(m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], bias: Option<&[f32]>, act: &Activation, c: &mut [f32]) {
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = bias.map_or(0.0, |b| b[i]);
+            for p in 0..k {
+                s += packed_at(wp, k, i, p) * x[p * n + j];
+            }
+            c[i * n + j] = act.apply(s);
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::PANEL;
+    use crate::Activation;
+    use core::arch::x86_64::*;
+
+    /// Pixels per tile.
+    const NP: usize = 6;
+
+    /// Bytes of `X` a block of pixels may span so that it stays in the 1 MiB L2 while every
+    /// panel passes over it.
+    const X_BLOCK_BYTES: usize = 384 * 1024;
+
+    /// # Safety
+    /// The CPU has AVX-512F; `wp`, `x`, `c` and `bias` have the lengths `pointwise` checks, and
+    /// `k ≥ 1`.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn pointwise_avx512(m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], bias: Option<&[f32]>, act: &Activation, c: &mut [f32]) {
+        let (clamp, lo, hi, post) = act.fused_clamp();
+        // Pixel blocks: all of N where X fits the budget (the 14x14 and 7x7 layers), else blocks
+        // of whole tiles; a short last block joins the one before.
+        let fit = (X_BLOCK_BYTES / (4 * k)).max(NP) / NP * NP;
+        let nb = if n <= fit { n } else { fit };
+        let mut zero_bias = [0.0f32; PANEL];
+        let mut j0 = 0;
+        while j0 < n {
+            let mut j1 = (j0 + nb).min(n);
+            if n - j1 < nb / 2 {
+                j1 = n;
+            }
+            for t in 0..m.div_ceil(PANEL) {
+                let rows = (m - t * PANEL).min(PANEL);
+                let bp = match bias {
+                    Some(b) => {
+                        // The last panel may hold fewer than 64 channels: pad its bias.
+                        zero_bias[..rows].copy_from_slice(&b[t * PANEL..t * PANEL + rows]);
+                        zero_bias[rows..].fill(0.0);
+                        zero_bias.as_ptr()
+                    }
+                    None => {
+                        zero_bias.fill(0.0);
+                        zero_bias.as_ptr()
+                    }
+                };
+                let w = wp[t * PANEL * k..].as_ptr();
+                let mut j = j0;
+                while j < j1 {
+                    let cp = c[t * PANEL * n + j..].as_mut_ptr();
+                    let xp = x[j..].as_ptr();
+                    let e = Epi { c: cp, ldc: n, rows, bias: bp, clamp, lo, hi };
+                    // SAFETY: panel t has k groups of 64 floats from w; X has k rows of n floats
+                    // and j + np ≤ n; C rows t·64 .. t·64 + rows hold n floats each from column j;
+                    // bp points at 64 floats.
+                    unsafe {
+                        match (j1 - j).min(NP) {
+                            6 => tile::<6>(k, w, xp, n, &e),
+                            5 => tile::<5>(k, w, xp, n, &e),
+                            4 => tile::<4>(k, w, xp, n, &e),
+                            3 => tile::<3>(k, w, xp, n, &e),
+                            2 => tile::<2>(k, w, xp, n, &e),
+                            _ => tile::<1>(k, w, xp, n, &e),
+                        }
+                    }
+                    j += NP;
+                }
+            }
+            j0 = j1;
+        }
+        if post {
+            act.apply_slice_isa(crate::Isa::Avx512, c);
+        }
+    }
+
+    /// Where a tile's results go: `rows` channels of C from `c` at row stride `ldc`.
+    struct Epi {
+        c: *mut f32,
+        ldc: usize,
+        rows: usize,
+        bias: *const f32,
+        clamp: bool,
+        lo: f32,
+        hi: f32,
+    }
+
+    /// One tile of 64 channels × `P` pixels over all of `k`.
+    ///
+    /// # Safety
+    /// `w` holds `k` groups of 64 floats; `x + p·ldx + j` is readable for `p < k`, `j < P`;
+    /// `e.c + r·e.ldc + j` is writable for `r < e.rows`, `j < P`; `e.bias` holds 64 floats.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile<const P: usize>(k: usize, w: *const f32, x: *const f32, ldx: usize, e: &Epi) {
+        let mut acc = [[_mm512_setzero_ps(); 4]; P];
+        let (mut wq, mut xq) = (w, x);
+        for _ in 0..k {
+            // SAFETY: step p < k: wq = w + 64·p and xq = x + p·ldx, inside the ranges above.
+            unsafe {
+                let w0 = _mm512_loadu_ps(wq);
+                let w1 = _mm512_loadu_ps(wq.add(16));
+                let w2 = _mm512_loadu_ps(wq.add(32));
+                let w3 = _mm512_loadu_ps(wq.add(48));
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let b = _mm512_set1_ps(*xq.add(j));
+                    a[0] = _mm512_fmadd_ps(b, w0, a[0]);
+                    a[1] = _mm512_fmadd_ps(b, w1, a[1]);
+                    a[2] = _mm512_fmadd_ps(b, w2, a[2]);
+                    a[3] = _mm512_fmadd_ps(b, w3, a[3]);
+                }
+                wq = wq.add(PANEL);
+                xq = xq.add(ldx);
+            }
+        }
+        // Bias and clamp on the channel vectors, then the transposed store through a stack tile
+        // (k multiply-adds per stored value dwarf its 2 scalar moves at the depths this serves).
+        let (lo, hi) = (_mm512_set1_ps(e.lo), _mm512_set1_ps(e.hi));
+        let mut t = [[0f32; PANEL]; P];
+        for (tj, a) in t.iter_mut().zip(&acc) {
+            for (v, &av) in a.iter().enumerate() {
+                // SAFETY: e.bias holds 64 floats; tj holds 64.
+                unsafe {
+                    let mut r = _mm512_add_ps(av, _mm512_loadu_ps(e.bias.add(16 * v)));
+                    if e.clamp {
+                        r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+                    }
+                    _mm512_storeu_ps(tj.as_mut_ptr().add(16 * v), r);
+                }
+            }
+        }
+        for r in 0..e.rows {
+            for (j, tj) in t.iter().enumerate() {
+                // SAFETY: r < e.rows and j < P, writable by the contract.
+                unsafe { *e.c.add(r * e.ldc + j) = tj[r] };
+            }
+        }
+    }
+}
