@@ -95,6 +95,7 @@ pub fn pointwise(isa: Isa, m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], 
 }
 
 /// The plain reference: `C[i][j] = act(bias[i] + Σ_p W[i][p]·X[p][j])`.
+#[allow(clippy::too_many_arguments)]
 pub fn pointwise_ref(m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], bias: Option<&[f32]>, act: &Activation, c: &mut [f32]) {
     for i in 0..m {
         for j in 0..n {

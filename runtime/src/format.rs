@@ -14,11 +14,14 @@ use bytemuck::{Pod, Zeroable};
 pub const MAGIC: [u8; 8] = *b"SPRIG\0\r\n";
 pub const VERSION_MAJOR: u16 = 1;
 /// The newest minor this reader reads. 1.1 adds f16 constant weights (dense, or block-sparse with
-/// an f16 blob); a writer writes 1.1 only for files that hold an f16 tensor, 1.0 otherwise, so that
-/// 1.0 readers reject exactly the files they cannot run ([`MINOR_F16`]).
-pub const VERSION_MINOR: u16 = 1;
+/// an f16 blob), 1.2 pointwise conv weights in 64-channel panels ([`Encoding::Panel64`]); a writer
+/// writes the lowest minor whose features the file uses, so that older readers reject exactly the
+/// files they cannot run ([`MINOR_F16`], [`MINOR_PANEL64`]).
+pub const VERSION_MINOR: u16 = 2;
 /// The first minor version whose files may hold [`DType::F16`] tensors.
 pub const MINOR_F16: u16 = 1;
+/// The first minor version whose files may hold [`Encoding::Panel64`] tensors.
+pub const MINOR_PANEL64: u16 = 2;
 /// Alignment of the Data section and of every constant tensor inside it.
 pub const DATA_ALIGN: usize = 64;
 /// Alignment of every arena offset.
@@ -316,6 +319,18 @@ impl<'a> Parsed<'a> {
                 }
                 if v.nbytes < sprig_kernels::sparse::encode::HEADER_SIZE as u64 {
                     return Err(err("block-sparse blob shorter than its header"));
+                }
+            }
+            Encoding::Panel64 => {
+                if dtype != DType::F32 || v.rank != 4 || v.storage != Storage::Const as u8 || dims[2] != 1 || dims[3] != 1 {
+                    return Err(err("a panel64 tensor must be an f32 constant pointwise conv weight [M, C, 1, 1]"));
+                }
+                if self.header.minor < MINOR_PANEL64 {
+                    return Err(err("panel64 tensor in a file older than format 1.2"));
+                }
+                let expect = sprig_kernels::pw64::packed_len(dims[0], dims[1]).checked_mul(4).ok_or_else(|| err("byte size overflows"))? as u64;
+                if v.nbytes != expect {
+                    return Err(err("byte size does not match the panel64 layout of the shape"));
                 }
             }
         }

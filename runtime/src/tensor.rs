@@ -130,6 +130,10 @@ pub enum Encoding {
     /// (`[M, C, kh, kw]`, group 1) and MatMul's B operand, which is then stored transposed
     /// (`Bᵀ`, logical shape `[N, K]`).
     BlockSparse = 1,
+    /// A dense f32 weight of a pointwise Conv (`[M, C, 1, 1]`, group 1, stride 1, no padding)
+    /// stored in panels of 64 output channels (`sprig_kernels::pw64`): `nbytes` is
+    /// `pw64::packed_len(M, C)` floats, rows past `M` zero. Format 1.2.
+    Panel64 = 2,
 }
 
 impl Encoding {
@@ -137,6 +141,7 @@ impl Encoding {
         match v {
             0 => Some(Encoding::Dense),
             1 => Some(Encoding::BlockSparse),
+            2 => Some(Encoding::Panel64),
             _ => None,
         }
     }
@@ -145,6 +150,7 @@ impl Encoding {
         match self {
             Encoding::Dense => "dense",
             Encoding::BlockSparse => "block-sparse",
+            Encoding::Panel64 => "panel64",
         }
     }
 }

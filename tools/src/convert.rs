@@ -26,11 +26,14 @@ pub struct ConvertOptions {
     pub block: Option<sprig_kernels::sparse::Layout>,
     /// Storage type of Conv/MatMul weights and Gather tables (`--weights`); see [`crate::f16`].
     pub weights: crate::f16::WeightType,
+    /// Store dense f32 pointwise conv weights of depth ≥ [`PANEL64_MIN_K`] in 64-channel panels
+    /// (`--pointwise-panels`, format 1.2; see [`mark_pointwise_panels`]).
+    pub pointwise_panels: bool,
 }
 
 impl Default for ConvertOptions {
     fn default() -> Self {
-        ConvertOptions { input_shapes: Vec::new(), reduce_channels: true, format: Default::default(), block: None, weights: Default::default() }
+        ConvertOptions { input_shapes: Vec::new(), reduce_channels: true, format: Default::default(), block: None, weights: Default::default(), pointwise_panels: false }
     }
 }
 
@@ -100,6 +103,45 @@ pub fn convert_file(path: &Path, opts: &ConvertOptions) -> anyhow::Result<Conver
 }
 
 /// Converts ONNX model bytes (external tensor data is not available: use [`convert_file`]).
+/// Smallest depth (input channels) of a pointwise conv whose weights [`mark_pointwise_panels`]
+/// stores in panels. AVX-512 kernel against the AVX2 GEMM (cold weights and output, medians of
+/// 15 rounds, EPYC Zen 4, 2026-12-07; BENCHMARKS.md "Session 19"): 512x512x196 1.08-1.11x,
+/// 1024x512x49 1.18-1.24x, 1024x1024x49 1.11-1.13x, 512x256x196 1.10-1.18x, 256x256x784
+/// 1.01-1.03x; at depth 128 and below it lost (256x128x784 0.95x, 128x128x3136 0.95x, 64x32x12544
+/// 0.77x: the transposed store of each tile weighs more when a tile sums fewer products).
+pub const PANEL64_MIN_K: usize = 256;
+
+/// Marks the weights of dense f32 pointwise convs (1x1, stride 1, no padding, group 1) with at
+/// least [`PANEL64_MIN_K`] input channels, used by no other node, to be stored in 64-channel
+/// panels. Returns the names of those convs.
+pub fn mark_pointwise_panels(g: &mut crate::ir::Graph) -> Vec<String> {
+    use sprig_runtime::ops::params::ConvParams;
+    let mut uses = vec![0usize; g.tensors.len()];
+    for n in &g.nodes {
+        for &t in n.inputs.iter().flatten() {
+            uses[t] += 1;
+        }
+    }
+    let mut marked = Vec::new();
+    for n in &g.nodes {
+        if n.op != OpKind::Conv {
+            continue;
+        }
+        let Ok(p) = bytemuck::try_from_bytes::<ConvParams>(&n.params) else { continue };
+        let pointwise = p.kernel == [1, 1] && p.strides == [1, 1] && p.pads == [0; 4] && p.dilations == [1, 1] && p.group == 1;
+        let Some(Some(w)) = n.inputs.get(1).copied() else { continue };
+        let t = &g.tensors[w];
+        let f32_dense = t.dtype == DType::F32 && t.sparse.is_none() && matches!(t.data, Some(OwnedData::F32(_)));
+        if pointwise && f32_dense && uses[w] == 1 && t.shape.len() == 4 && t.shape[2..] == [1, 1] && t.shape[1] >= PANEL64_MIN_K {
+            marked.push((w, n.name.clone()));
+        }
+    }
+    for (w, _) in &marked {
+        g.tensors[*w].panel64 = true;
+    }
+    marked.into_iter().map(|(_, name)| name).collect()
+}
+
 pub fn convert_bytes(onnx: &[u8], opts: &ConvertOptions) -> anyhow::Result<Conversion> {
     convert_impl(onnx, opts, None)
 }
@@ -118,6 +160,7 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         crate::f16::WeightType::F16 => Some(crate::f16::run(&mut g)?),
         crate::f16::WeightType::F32 => None,
     };
+    let panels = if opts.pointwise_panels { mark_pointwise_panels(&mut g) } else { Vec::new() };
 
     // Scratch sizes come from the runtime's own checks, which also validate every node (the
     // room each op can use, at least what it needs).
@@ -143,6 +186,12 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         let storage = match (&tensor.data, plan.tensor_offsets[t]) {
             (Some(_), _) if tensor.sparse.is_some() => {
                 ValueStorage::Const { bytes: tensor.sparse.clone().unwrap_or_default(), encoding: Encoding::BlockSparse }
+            }
+            (Some(OwnedData::F32(v)), _) if tensor.panel64 => {
+                let (m, k) = (tensor.shape[0], tensor.shape[1]);
+                let mut packed = vec![0f32; sprig_kernels::pw64::packed_len(m, k)];
+                sprig_kernels::pw64::pack(v, m, k, &mut packed);
+                ValueStorage::Const { bytes: bytemuck::cast_slice(&packed).to_vec(), encoding: Encoding::Panel64 }
             }
             // An f16 weight keeps its (rounded) values as f32 in the IR (`crate::f16`).
             (Some(OwnedData::F32(v)), _) if tensor.dtype == DType::F16 => {
@@ -184,6 +233,9 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
     if let Some(f) = &f16 {
         crate::f16::annotate(&mut layers, f);
     }
+    for l in layers.iter_mut().filter(|l| panels.contains(&l.name)) {
+        l.encoding = "panel64".into();
+    }
     let counts = [
         (imported.folded, "folded {} constant nodes"),
         (stats.bn_folded, "fused {} BatchNormalization into Conv/MatMul"),
@@ -194,6 +246,7 @@ fn convert_impl(onnx_bytes: &[u8], opts: &ConvertOptions, dir: Option<&Path>) ->
         (stats.dead_nodes, "removed {} dead nodes"),
         (sparse.iter().filter(|s| s.encoding != "dense").count(), "stored {} weight layers block-sparse"),
         (f16.as_ref().map_or(0, |f| f.layers.len()), "stored {} weight layers as f16"),
+        (panels.len(), "stored {} pointwise conv weights in 64-channel panels"),
     ];
     for (k, text) in counts {
         if k > 0 {

@@ -22,6 +22,9 @@ pub struct Tensor {
     /// A block-sparse blob (`sprig_kernels::sparse`) that the file stores instead of `data`, set
     /// by `sparsify` (`data` keeps the dense values of the same logical shape).
     pub sparse: Option<Vec<u8>>,
+    /// Stored in 64-channel panels ([`Encoding::Panel64`]; a dense f32 pointwise conv weight,
+    /// set by `convert::mark_pointwise_panels`); `data` keeps the row-major values.
+    pub panel64: bool,
 }
 
 impl Tensor {
@@ -39,7 +42,13 @@ impl Tensor {
 
     /// The runtime's view of this tensor; `None` when the rank exceeds the format's maximum.
     pub fn info(&self) -> Option<TensorInfo> {
-        let encoding = if self.sparse.is_some() { Encoding::BlockSparse } else { Encoding::Dense };
+        let encoding = if self.sparse.is_some() {
+            Encoding::BlockSparse
+        } else if self.panel64 {
+            Encoding::Panel64
+        } else {
+            Encoding::Dense
+        };
         Some(TensorInfo { dtype: self.dtype, shape: Shape::new(&self.shape)?, encoding })
     }
 }
@@ -70,7 +79,7 @@ pub struct Graph {
 
 impl Graph {
     pub fn add_tensor(&mut self, name: String, dtype: DType, shape: Vec<usize>, data: Option<OwnedData>) -> TensorId {
-        self.tensors.push(Tensor { name, dtype, shape, data, sparse: None });
+        self.tensors.push(Tensor { name, dtype, shape, data, sparse: None, panel64: false });
         self.tensors.len() - 1
     }
 

@@ -444,6 +444,11 @@ pub fn weight_stats(model: &sprig_runtime::Model, k: usize, isas: impl Into<spri
             stored = s.nnz_blocks() * r * c;
             (nnz, s.layout().to_string(), kernel.to_string())
         }
+        Encoding::Panel64 => {
+            let vals = bytemuck::try_cast_slice::<u8, f32>(bytes).ok()?;
+            let nnz = vals.iter().filter(|&&x| x != 0.0).count();
+            (nnz, "-".to_string(), sprig_kernels::pw64::kernel_name(isas.pointwise_panels()).to_string())
+        }
         Encoding::Dense => {
             let nnz = match w.dtype {
                 // f16 bits: zero is +0 or -0.

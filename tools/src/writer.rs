@@ -1,7 +1,7 @@
 //! Serialises a planned graph into the `.sprig` format (see `runtime/FORMAT.md`). The reader in
 //! `sprig_runtime::format` is the other half; `tests` round-trip the two.
 use sprig_runtime::format::{
-    Header, NodeRecord, SectionEntry, SectionKind, ValueRecord, ARENA_ALIGN, DATA_ALIGN, MAGIC, MINOR_F16, NO_VALUE,
+    Header, NodeRecord, SectionEntry, SectionKind, ValueRecord, ARENA_ALIGN, DATA_ALIGN, MAGIC, MINOR_F16, MINOR_PANEL64, NO_VALUE,
     VERSION_MAJOR,
 };
 use sprig_runtime::ops::OpKind;
@@ -181,7 +181,13 @@ pub fn write(def: &FileDef) -> Result<Vec<u8>, WriteError> {
     let file_size = data_off + data.len() as u64;
     // The lowest minor whose features the file uses (FORMAT.md, Versioning): 1.0 readers keep
     // reading every file without f16 weights.
-    let minor = if def.values.iter().any(|v| v.dtype == DType::F16) { MINOR_F16 } else { 0 };
+    let minor = if def.values.iter().any(|v| matches!(v.storage, ValueStorage::Const { encoding: Encoding::Panel64, .. })) {
+        MINOR_PANEL64
+    } else if def.values.iter().any(|v| v.dtype == DType::F16) {
+        MINOR_F16
+    } else {
+        0
+    };
     let header = Header {
         magic: MAGIC,
         major: VERSION_MAJOR,

@@ -314,13 +314,13 @@ fn corrupt_f16_files_give_typed_errors() {
     // An f16 arena tensor (activation): storage byte 10 = Arena.
     let r = load(&|b| b[rec_off(vd, 10)] = 0);
     assert!(matches!(r, Err(Error::BadValue { .. })), "f16 arena tensor: {r:?}");
-    // A newer minor than this reader's.
-    match load(&|b| b[10..12].copy_from_slice(&2u16.to_le_bytes())) {
-        Err(e @ Error::UnsupportedVersion { major: 1, minor: 2 }) => {
+    // A newer minor than this reader's (1.3; this reader reads up to 1.2).
+    match load(&|b| b[10..12].copy_from_slice(&3u16.to_le_bytes())) {
+        Err(e @ Error::UnsupportedVersion { major: 1, minor: 3 }) => {
             let msg = e.to_string();
-            assert!(msg.contains("1.2") && msg.contains("1.1"), "{msg}");
+            assert!(msg.contains("1.3") && msg.contains("1.2"), "{msg}");
         }
-        other => panic!("minor 2: expected UnsupportedVersion 1.2, got {other:?}"),
+        other => panic!("minor 3: expected UnsupportedVersion 1.3, got {other:?}"),
     }
 }
 

@@ -30,11 +30,11 @@ use super::util::{counts, data, data_mut, expect, f32_region, f32_region_end, nu
 use super::{read_params, req};
 use crate::error::OpError;
 use crate::par::Workers;
-use crate::tensor::{DType, Shape, TensorInfo, TensorView, TensorViewMut};
+use crate::tensor::{DType, Encoding, Shape, TensorInfo, TensorView, TensorViewMut};
 use super::matmul::{expect_weight, Elems};
 use sprig_kernels::gemm::{sgemm, sgemm_mixed_scratch_len, sgemm_scratch_len, sgemm_scratch_wanted, Bias, ConvGeom, Im2colRef, MatMut, MatRef, Operand};
 use sprig_kernels::sparse::spmm::aligned_ldb;
-use sprig_kernels::{dconv, Activation, Isa};
+use sprig_kernels::{dconv, pw64, Activation, Isa};
 
 /// Geometry of one Conv/ConvTranspose node, all in elements.
 #[derive(Clone, Copy, Debug)]
@@ -181,12 +181,19 @@ fn check_common(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorI
     }
     if transpose {
         expect(&w, DType::F32, "ConvTranspose is f32 only (no f16 weights)")?;
+    } else if w.encoding == Encoding::Panel64 {
+        if w.dtype != DType::F32 {
+            return Err(OpError::BadShape("panel64 conv weights must be f32"));
+        }
     } else if !super::sparse::is_sparse(&w) {
         expect_weight(&w, "conv weight must be f32 or f16")?;
     } else {
         super::sparse::expect_sparse(&w)?;
     }
     let g = geom(&p, &x.shape, &w.shape, &y.shape, transpose)?;
+    if w.encoding == Encoding::Panel64 && !(g.pointwise() && g.group == 1) {
+        return Err(OpError::Unsupported("panel64 conv weights need a pointwise conv (1x1, stride 1, no padding, group 1)"));
+    }
     if let Some(Some(b)) = inputs.get(2) {
         expect(b, DType::F32, "conv bias must be f32")?;
         if b.shape.dims() != [g.m] {
@@ -227,6 +234,9 @@ fn scratch_bytes(cols: usize, gemm: usize) -> Result<usize, OpError> {
 /// GEMM conv the GEMM's room for one K block ([`sgemm_scratch_wanted`]: 14x14 layers 512 deep).
 pub(crate) fn scratch_wanted_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
     let (need, g, sparse) = check_conv_geom(params, inputs, outputs)?;
+    if inputs.get(1).copied().flatten().is_some_and(|w| w.encoding == Encoding::Panel64) {
+        return Ok(need);
+    }
     if !sparse && !g.depthwise() {
         // At least `need`: sgemm_scratch_wanted is at least sgemm_scratch_len.
         let (cols, m, n, k) = dense_plan(&g);
@@ -258,6 +268,9 @@ fn check_conv_geom(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[Tens
     }
     if g.depthwise() {
         return Ok((0, g, false));
+    }
+    if inputs.get(1).copied().flatten().is_some_and(|w| w.encoding == Encoding::Panel64) {
+        return Ok((f32_region_end(0, pw64::scratch_len(g.oh * g.ow, g.c))?, g, false));
     }
     let (cols, m, n, k) = dense_plan(&g);
     Ok((scratch_bytes(cols, gemm_scratch_len(m, n, k))?, g, false))
@@ -300,6 +313,9 @@ pub(crate) fn exec_conv(
     let g = geom(&p, &x.info.shape, &w.info.shape, &y.info.shape, false)?;
     if super::sparse::is_sparse(&w.info) {
         return exec_conv_sparse(&g, &x, &w, b.as_ref(), y, &act, scratch, isas.sparse, workers);
+    }
+    if w.info.encoding == Encoding::Panel64 {
+        return exec_conv_panel64(&g, &x, &w, b.as_ref(), y, &act, scratch, isas.pointwise_panels(), workers);
     }
     let xd = data::<f32>(&x)?;
     let wd = Elems::of(&w)?;
@@ -349,6 +365,34 @@ pub(crate) fn exec_conv(
             };
             super::split::sgemm_split(isas.dense, wg, bmat, &mut yd[yo..yo + mg * gn], bias, &act, gs, workers)?;
         }
+    }
+    Ok(())
+}
+
+/// A pointwise conv over weights in 64-channel panels ([`Encoding::Panel64`], `pw64`), image by
+/// image; on more than one thread the panels are split across the workers.
+#[allow(clippy::too_many_arguments)]
+fn exec_conv_panel64(g: &Geom, x: &TensorView, w: &TensorView, b: Option<&TensorView>, y: &mut TensorViewMut, act: &Activation, scratch: &mut [u8], isa: Isa, workers: &Workers) -> Result<(), OpError> {
+    let (m, k, n) = (g.m, g.c, g.oh * g.ow);
+    let xd = data::<f32>(x)?;
+    let wp: &[f32] = bytemuck::try_cast_slice(w.bytes).map_err(|_| OpError::BadShape("panel64 weight misaligned"))?;
+    if wp.len() != pw64::packed_len(m, k) {
+        return Err(OpError::BadShape("panel64 weight size is inconsistent"));
+    }
+    let bd = match b {
+        Some(b) => Some(data::<f32>(b)?),
+        None => None,
+    };
+    if bd.is_some_and(|b| b.len() != m) {
+        return Err(OpError::BadShape("conv bias must be [M]"));
+    }
+    let need = pw64::scratch_len(n, k);
+    let (sc, _) = f32_region(scratch, 0, need)?;
+    let yd = data_mut::<f32>(y)?;
+    for img in 0..g.n {
+        let xi = &xd[img * k * n..(img + 1) * k * n];
+        let yi = &mut yd[img * m * n..(img + 1) * m * n];
+        super::split::pw64_split(isa, m, k, n, wp, xi, bd, act, yi, sc, workers)?;
     }
     Ok(())
 }

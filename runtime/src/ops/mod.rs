@@ -79,6 +79,19 @@ impl Isas {
     }
 }
 
+impl Isas {
+    /// The ISA of a pointwise conv over 64-channel weight panels (`sprig_kernels::pw64`): its
+    /// AVX-512 kernel where the session runs sparse kernels on AVX-512 and dense ones on AVX2 (the
+    /// default on an AVX-512 CPU), else `dense` (there the panels run through the GEMM).
+    pub fn pointwise_panels(self) -> Isa {
+        if self.dense == Isa::Avx2 && self.sparse == Isa::Avx512 {
+            Isa::Avx512
+        } else {
+            self.dense
+        }
+    }
+}
+
 /// Narrowest output row for which [`Isas::depthwise`] takes AVX-512 (7 outputs fill 7 of 16
 /// lanes, and ran slower than on AVX2's 8).
 pub const DW_WIDE_MIN_OW: usize = 9;

@@ -15,7 +15,7 @@ use crate::error::OpError;
 use crate::par::{DisjointMut, Workers, TASKS_PER_THREAD};
 use core::sync::atomic::{AtomicBool, Ordering};
 use super::matmul::Elems;
-use sprig_kernels::dconv;
+use sprig_kernels::{dconv, pw64};
 use sprig_kernels::dwconv::{dwconv2d, dwconv2d_f16w, DwGeom};
 use sprig_kernels::gemm::{self, sgemm_mixed, sgemm_mixed_scratch_len, Bias, MatMut, MatRef, MatRefF16, Operand};
 use sprig_kernels::sparse::{spmm, spmm_strided, spmv, SparseMatrix};
@@ -91,6 +91,39 @@ pub(crate) fn sgemm_split(
         // SAFETY: the row ranges of one split are disjoint, so are their C rows.
         let ci = unsafe { cs.range(r.start * n..r.end * n) };
         sgemm_mixed(isa, asub, b, MatMut::row_major(ci, rows, n), bias_sub, act, sc);
+    });
+    if failed.load(Ordering::Relaxed) {
+        return Err(SCRATCH_ERR);
+    }
+    Ok(())
+}
+
+/// A pointwise conv over 64-channel weight panels (`sprig_kernels::pw64`) of one image, split by
+/// whole panels (each task writes its channels' rows of `c`). `own` is the node's scratch
+/// (worker 0's); the AVX-512 kernel needs none, the GEMM per panel of other ISAs does.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pw64_split(isa: Isa, m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], bias: Option<&[f32]>, act: &Activation, c: &mut [f32], own: &mut [f32], workers: &Workers) -> Result<(), OpError> {
+    let work = m.saturating_mul(n).saturating_mul(k);
+    if workers.threads() == 1 || work < crate::par::MIN_PARALLEL_WORK || m <= pw64::PANEL {
+        pw64::pointwise(isa, m, k, n, wp, x, bias, act, c, own);
+        return Ok(());
+    }
+    let need = if pw64::has_kernel(isa) { 0 } else { pw64::scratch_len(n, k) };
+    let threads = workers.threads_for(need * 4);
+    let cs = DisjointMut::new(c);
+    let own = DisjointMut::new(own);
+    let failed = AtomicBool::new(false);
+    workers.for_ranges(m, pw64::PANEL, work, threads, &|r, w| {
+        let (t0, rows) = (r.start / pw64::PANEL, r.len());
+        // SAFETY: this task runs as worker `w`, and only worker 0 takes from `own`.
+        let Some(sc) = (unsafe { workers.scratch_f32(w, &own, need) }) else {
+            failed.store(true, Ordering::Relaxed);
+            return;
+        };
+        // SAFETY: the row ranges of one split are disjoint, so are their C rows.
+        let ci = unsafe { cs.range(r.start * n..r.end * n) };
+        let wr = &wp[t0 * pw64::PANEL * k..t0 * pw64::PANEL * k + pw64::packed_len(rows, k)];
+        pw64::pointwise(isa, rows, k, n, wr, x, bias.map(|b| &b[r.clone()]), act, ci, sc);
     });
     if failed.load(Ordering::Relaxed) {
         return Err(SCRATCH_ERR);

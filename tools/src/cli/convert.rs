@@ -38,6 +38,11 @@ pub struct Args {
     /// activations and biases stay f32.
     #[arg(long, value_name = "f32|f16", default_value = "f32")]
     weights: sprig_tools::f16::WeightType,
+    /// Store the weights of dense f32 pointwise convs with at least 256 input channels in panels
+    /// of 64 output channels (format 1.2), for the AVX-512 kernel that vectorises over output
+    /// channels; on other CPUs those layers run the GEMM over the panels.
+    #[arg(long)]
+    pointwise_panels: bool,
     /// Largest accepted relative error (max_rel, see below) of any output [default: 1e-4, or
     /// 1e-2 with --weights f16].
     #[arg(long)]
@@ -222,6 +227,7 @@ fn convert(args: &Args) -> Result<()> {
         format: args.format,
         block: args.block,
         weights: args.weights,
+        pointwise_panels: args.pointwise_panels,
         ..Default::default()
     };
     let pb = spinner(format!("converting {}", args.input.display()));
