@@ -13,7 +13,8 @@
 # `sprig bench --json` as the external command in the same rounds; the ratios are medians of the
 # per-round ratios (raw rounds in OUT/MODEL.rounds.jsonl).
 # Env: ROUNDS (default 9), RUNS (runs per round and runtime, default 30), OUT (work dir, default
-# target/bench-peers), PEERS (default ../shared/peers relative to the repository).
+# target/bench-peers), PEERS (default ../shared/peers relative to the repository), CONVERT_ARGS
+# (extra `sprig convert` options, e.g. `--pointwise-panels`; default none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-9}
@@ -72,7 +73,8 @@ for m in "${models[@]}"; do
     bert2-*x*) s=${m#bert2-}; "$SPRIG" synth --arch bert --layers 2 --sparsity "0.${s%x*}" --block "${s#*x}" -o "$onnx" >&2 ;;
     *) echo "unknown model '$m'" >&2; exit 2 ;;
   esac
-  "$SPRIG" convert "$onnx" -o "$model" >/dev/null
+  # shellcheck disable=SC2086 # CONVERT_ARGS is a list of options
+  "$SPRIG" convert "$onnx" -o "$model" ${CONVERT_ARGS:-} >/dev/null
   : > "$OUT/$m.rounds.jsonl"
 done
 

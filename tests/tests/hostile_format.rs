@@ -146,7 +146,7 @@ fn header_and_table_errors_say_what_is_wrong() {
         &mutated(&b, |b| edit::<Header>(b, 0, |h| h.major = VERSION_MAJOR + 1)),
         "major+1",
         |e| matches!(e, Error::UnsupportedVersion { major: 2, minor: 0 }),
-        &["unsupported .sprig version 2.0", "reads 1.0 to 1.1"],
+        &["unsupported .sprig version 2.0", "reads 1.0 to 1.2"],
     );
     expect(&b[..40], "cut inside the header", |e| matches!(e, Error::Truncated { .. }), &["truncated", "header", "needs 64 bytes, 40 available"]);
     // A cut at each section's start: the header's file size no longer matches.
