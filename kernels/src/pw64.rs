@@ -7,13 +7,22 @@
 //! do: a tile is 64 channels (four zmm) by 6 pixels, each step loads the 64 weights of one input
 //! channel and broadcasts 6 input values read in place from `X` (no packing at run time, and no
 //! wasted columns at `N = 196` or `49`, where the row-vectorised GEMM pads to its 16- or 32-wide
-//! tiles). It stores each tile transposed. Other ISAs run each panel through the GEMM, whose
-//! packed-A path reads a panel as a column-major `64 × K` matrix.
+//! tiles). It stores each tile transposed. AVX2 runs the same scheme with tiles of 16 channels by
+//! 6 pixels (each sub-panel of 16 channels over all pixels in turn); NEON and scalar run each
+//! panel through the GEMM, whose packed-A path reads a panel as a column-major `64 × K` matrix.
+//!
+//! Dense MobileNetV1 converted with and without panels, one session each, runs alternating (EPYC
+//! Zen 4, 2026-12-07; BENCHMARKS.md "Session 19"): AVX-512 1.195x end to end; on AVX2 alone the
+//! panels lose (0.94x with the AVX2 kernel, 0.79x through the GEMM per panel), so the converter
+//! stores them only when asked (`--pointwise-panels`).
 use crate::gemm::{self, Bias, MatMut, MatRef};
 use crate::{Activation, Isa};
 
 /// Output channels per weight panel.
 pub const PANEL: usize = 64;
+
+/// Name of the AVX2 kernel (tiles of `8·x86::AVX2_V` channels by `x86::AVX2_P` pixels).
+const AVX2_NAME: &str = "pw64_16x6_avx2";
 
 /// Floats of the packed weights of an `m × k` matrix.
 pub fn packed_len(m: usize, k: usize) -> usize {
@@ -40,13 +49,17 @@ pub fn packed_at(wp: &[f32], k: usize, i: usize, p: usize) -> f32 {
 
 /// Whether `isa` has the channel-vectorised kernel (else [`pointwise`] runs the GEMM per panel).
 pub fn has_kernel(isa: Isa) -> bool {
-    matches!(isa, Isa::Avx512) && isa.available() && cfg!(target_arch = "x86_64")
+    matches!(isa, Isa::Avx512 | Isa::Avx2) && isa.available() && cfg!(target_arch = "x86_64")
 }
 
 /// The kernel [`pointwise`] runs for `isa` (what `sprig bench` prints).
 pub fn kernel_name(isa: Isa) -> &'static str {
     if has_kernel(isa) {
-        "pw64x6_avx512"
+        if isa == Isa::Avx512 {
+            "pw64x6_avx512"
+        } else {
+            AVX2_NAME
+        }
     } else {
         match gemm::kernel_for(isa).filter(|_| isa.available()) {
             Some(kr) => kr.name,
@@ -77,8 +90,13 @@ pub fn pointwise(isa: Isa, m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], 
     }
     #[cfg(target_arch = "x86_64")]
     if has_kernel(isa) && k > 0 {
-        // SAFETY: the CPU has AVX-512F (has_kernel); the lengths were checked above.
-        unsafe { x86::pointwise_avx512(m, k, n, wp, x, bias, act, c) };
+        if isa == Isa::Avx512 {
+            // SAFETY: the CPU has AVX-512F (has_kernel); the lengths were checked above.
+            unsafe { x86::pointwise_avx512(m, k, n, wp, x, bias, act, c) };
+        } else {
+            // SAFETY: the CPU has AVX2 and FMA (has_kernel); the lengths were checked above.
+            unsafe { x86::pointwise_avx2(m, k, n, wp, x, bias, act, c) };
+        }
         return;
     }
     for t in 0..m.div_ceil(PANEL) {
@@ -179,6 +197,117 @@ mod x86 {
         }
         if post {
             act.apply_slice_isa(crate::Isa::Avx512, c);
+        }
+    }
+
+    /// ymm vectors (of 8 channels) per pixel and pixels per tile of the AVX2 kernel: 12
+    /// accumulators, 2 weight loads and 6 broadcasts per 12 FMAs (32 channels x 3 pixels ran the
+    /// 14x14 layers at half the GEMM's speed).
+    pub(super) const AVX2_V: usize = 2;
+    pub(super) const AVX2_P: usize = 6;
+
+    /// [`pointwise_avx512`] on AVX2: each 64-channel panel in sub-panels of `8·AVX2_V` channels,
+    /// each over all pixels of the block in turn (its weights stay in L1; taking the sub-panels
+    /// inside each pixel tile instead ran b11.pw of MobileNetV1 at 0.86x the GEMM, this order at
+    /// 0.98x).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; as [`pointwise_avx512`] otherwise.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn pointwise_avx2(m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], bias: Option<&[f32]>, act: &Activation, c: &mut [f32]) {
+        const SUB: usize = 8 * AVX2_V;
+        let (clamp, lo, hi, post) = act.fused_clamp();
+        let fit = (X_BLOCK_BYTES / (4 * k)).max(AVX2_P) / AVX2_P * AVX2_P;
+        let nb = if n <= fit { n } else { fit };
+        let mut pb = [0.0f32; PANEL];
+        let mut j0 = 0;
+        while j0 < n {
+            let mut j1 = (j0 + nb).min(n);
+            if n - j1 < nb / 2 {
+                j1 = n;
+            }
+            for t in 0..m.div_ceil(PANEL) {
+                let rows = (m - t * PANEL).min(PANEL);
+                pb.fill(0.0);
+                if let Some(b) = bias {
+                    pb[..rows].copy_from_slice(&b[t * PANEL..t * PANEL + rows]);
+                }
+                for s0 in (0..rows).step_by(SUB) {
+                    let w = wp[t * PANEL * k + s0..].as_ptr();
+                    let mut j = j0;
+                    while j < j1 {
+                        let xp = x[j..].as_ptr();
+                        let cp = c[(t * PANEL + s0) * n + j..].as_mut_ptr();
+                        let e = Epi { c: cp, ldc: n, rows: (rows - s0).min(SUB), bias: pb[s0..].as_ptr(), clamp, lo, hi };
+                        // SAFETY: the panel holds k groups of 64 floats from wp[t·64·k], and
+                        // s0 + SUB ≤ 64; X has k rows of n floats and j + np ≤ n; C rows
+                        // t·64 + s0 .. + e.rows hold n floats from column j; pb[s0..] holds
+                        // SUB floats.
+                        unsafe {
+                            match (j1 - j).min(AVX2_P) {
+                                6 => tile_avx2::<6>(k, w, xp, n, &e),
+                                5 => tile_avx2::<5>(k, w, xp, n, &e),
+                                4 => tile_avx2::<4>(k, w, xp, n, &e),
+                                3 => tile_avx2::<3>(k, w, xp, n, &e),
+                                2 => tile_avx2::<2>(k, w, xp, n, &e),
+                                _ => tile_avx2::<1>(k, w, xp, n, &e),
+                            }
+                        }
+                        j += AVX2_P;
+                    }
+                }
+            }
+            j0 = j1;
+        }
+        if post {
+            act.apply_slice_isa(crate::Isa::Avx2, c);
+        }
+    }
+
+    /// One tile of `8·AVX2_V` channels × `P` pixels over all of `k` (weights at stride 64).
+    ///
+    /// # Safety
+    /// `w + 64·p` holds `8·AVX2_V` floats for `p < k`; as [`tile`] otherwise, with `e.bias`
+    /// holding `8·AVX2_V` floats.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn tile_avx2<const P: usize>(k: usize, w: *const f32, x: *const f32, ldx: usize, e: &Epi) {
+        let mut acc = [[_mm256_setzero_ps(); AVX2_V]; P];
+        let (mut wq, mut xq) = (w, x);
+        for _ in 0..k {
+            // SAFETY: step p < k: wq = w + 64·p and xq = x + p·ldx, inside the ranges above.
+            unsafe {
+                let wv: [__m256; AVX2_V] = core::array::from_fn(|v| _mm256_loadu_ps(wq.add(8 * v)));
+                for (j, a) in acc.iter_mut().enumerate() {
+                    let b = _mm256_broadcast_ss(&*xq.add(j));
+                    for v in 0..AVX2_V {
+                        a[v] = _mm256_fmadd_ps(b, wv[v], a[v]);
+                    }
+                }
+                wq = wq.add(PANEL);
+                xq = xq.add(ldx);
+            }
+        }
+        let (lo, hi) = (_mm256_set1_ps(e.lo), _mm256_set1_ps(e.hi));
+        let mut t = [[0f32; 8 * AVX2_V]; P];
+        for (tj, a) in t.iter_mut().zip(&acc) {
+            for (v, &av) in a.iter().enumerate() {
+                // SAFETY: e.bias holds 8·AVX2_V floats; tj holds as many.
+                unsafe {
+                    let mut r = _mm256_add_ps(av, _mm256_loadu_ps(e.bias.add(8 * v)));
+                    if e.clamp {
+                        r = _mm256_min_ps(_mm256_max_ps(r, lo), hi);
+                    }
+                    _mm256_storeu_ps(tj.as_mut_ptr().add(8 * v), r);
+                }
+            }
+        }
+        for r in 0..e.rows {
+            for (j, tj) in t.iter().enumerate() {
+                // SAFETY: r < e.rows and j < P, writable by the contract.
+                unsafe { *e.c.add(r * e.ldc + j) = tj[r] };
+            }
         }
     }
 
