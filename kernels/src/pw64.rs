@@ -181,13 +181,10 @@ mod x86 {
                     // and j + np ≤ n; C rows t·64 .. t·64 + rows hold n floats each from column j;
                     // bp points at 64 floats.
                     unsafe {
-                        match (j1 - j).min(NP) {
-                            6 => tile::<6>(k, w, xp, n, &e),
-                            5 => tile::<5>(k, w, xp, n, &e),
-                            4 => tile::<4>(k, w, xp, n, &e),
-                            3 => tile::<3>(k, w, xp, n, &e),
-                            2 => tile::<2>(k, w, xp, n, &e),
-                            _ => tile::<1>(k, w, xp, n, &e),
+                        match rows {
+                            33.. => tile_px::<4>((j1 - j).min(NP), k, w, xp, n, &e),
+                            17..=32 => tile_px::<2>((j1 - j).min(NP), k, w, xp, n, &e),
+                            _ => tile_px::<1>((j1 - j).min(NP), k, w, xp, n, &e),
                         }
                     }
                     j += NP;
@@ -322,29 +319,48 @@ mod x86 {
         hi: f32,
     }
 
-    /// One tile of 64 channels × `P` pixels over all of `k`.
+    /// [`tile`] for `np` (1..=6) pixels.
+    ///
+    /// # Safety
+    /// As [`tile`] with `P = np`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn tile_px<const V: usize>(np: usize, k: usize, w: *const f32, x: *const f32, ldx: usize, e: &Epi) {
+        // SAFETY: forwarded.
+        unsafe {
+            match np {
+                6 => tile::<6, V>(k, w, x, ldx, e),
+                5 => tile::<5, V>(k, w, x, ldx, e),
+                4 => tile::<4, V>(k, w, x, ldx, e),
+                3 => tile::<3, V>(k, w, x, ldx, e),
+                2 => tile::<2, V>(k, w, x, ldx, e),
+                _ => tile::<1, V>(k, w, x, ldx, e),
+            }
+        }
+    }
+
+    /// One tile of `16·V` channels × `P` pixels over all of `k` (`V` = 4; 2 or 1 for the last
+    /// panel of a channel count that leaves 32 or 16 channels or fewer in it, so that e.g. 96 or
+    /// 160 channels compute no padding rows).
     ///
     /// # Safety
     /// `w` holds `k` groups of 64 floats; `x + p·ldx + j` is readable for `p < k`, `j < P`;
-    /// `e.c + r·e.ldc + j` is writable for `r < e.rows`, `j < P`; `e.bias` holds 64 floats.
+    /// `e.c + r·e.ldc + j` is writable for `r < e.rows ≤ 16·V`, `j < P`; `e.bias` holds 64
+    /// floats.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    unsafe fn tile<const P: usize>(k: usize, w: *const f32, x: *const f32, ldx: usize, e: &Epi) {
-        let mut acc = [[_mm512_setzero_ps(); 4]; P];
+    unsafe fn tile<const P: usize, const V: usize>(k: usize, w: *const f32, x: *const f32, ldx: usize, e: &Epi) {
+        let mut acc = [[_mm512_setzero_ps(); V]; P];
         let (mut wq, mut xq) = (w, x);
         for _ in 0..k {
             // SAFETY: step p < k: wq = w + 64·p and xq = x + p·ldx, inside the ranges above.
             unsafe {
-                let w0 = _mm512_loadu_ps(wq);
-                let w1 = _mm512_loadu_ps(wq.add(16));
-                let w2 = _mm512_loadu_ps(wq.add(32));
-                let w3 = _mm512_loadu_ps(wq.add(48));
+                let wv: [__m512; V] = core::array::from_fn(|v| _mm512_loadu_ps(wq.add(16 * v)));
                 for (j, a) in acc.iter_mut().enumerate() {
                     let b = _mm512_set1_ps(*xq.add(j));
-                    a[0] = _mm512_fmadd_ps(b, w0, a[0]);
-                    a[1] = _mm512_fmadd_ps(b, w1, a[1]);
-                    a[2] = _mm512_fmadd_ps(b, w2, a[2]);
-                    a[3] = _mm512_fmadd_ps(b, w3, a[3]);
+                    for v in 0..V {
+                        a[v] = _mm512_fmadd_ps(b, wv[v], a[v]);
+                    }
                 }
                 wq = wq.add(PANEL);
                 xq = xq.add(ldx);
@@ -356,7 +372,7 @@ mod x86 {
         let mut t = [[0f32; PANEL]; P];
         for (tj, a) in t.iter_mut().zip(&acc) {
             for (v, &av) in a.iter().enumerate() {
-                // SAFETY: e.bias holds 64 floats; tj holds 64.
+                // SAFETY: e.bias holds 64 floats; tj holds 64 ≥ 16·V.
                 unsafe {
                     let mut r = _mm512_add_ps(av, _mm512_loadu_ps(e.bias.add(16 * v)));
                     if e.clamp {
