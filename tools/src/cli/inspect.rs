@@ -197,7 +197,12 @@ pub fn describe(model: &Model, file: &str) -> ModelDesc {
             OpKind::Gather => 1,
             _ => 0,
         };
-        let weight_dtype = ins.iter().take(weight_slots).flatten().find(|t| t.constant).map_or("-", |t| t.dtype).to_string();
+        let weight = ins.iter().take(weight_slots).flatten().find(|t| t.constant);
+        let weight_dtype = weight.map_or("-", |t| t.dtype).to_string();
+        // A weight's encoding names the layer's (its bias, if any, is dense f32).
+        if let Some(w) = weight {
+            encs = vec![w.encoding];
+        }
         layers.push(LayerDesc {
             index: k,
             name: n.name.to_string(),
