@@ -139,6 +139,51 @@ mod x86 {
     /// panel passes over it.
     const X_BLOCK_BYTES: usize = 384 * 1024;
 
+    /// Pixel blocks `(j0, j1)` for depth `k` and tiles of `np` pixels: all of N where X fits
+    /// [`X_BLOCK_BYTES`] (the 14x14 and 7x7 layers), else blocks of whole tiles; a short last
+    /// block joins the one before.
+    fn pixel_blocks(n: usize, k: usize, np: usize) -> impl Iterator<Item = (usize, usize)> {
+        let fit = (X_BLOCK_BYTES / (4 * k)).max(np) / np * np;
+        let nb = if n <= fit { n } else { fit };
+        let mut j0 = 0;
+        core::iter::from_fn(move || {
+            if j0 >= n {
+                return None;
+            }
+            let mut j1 = (j0 + nb).min(n);
+            if n - j1 < nb / 2 {
+                j1 = n;
+            }
+            let b = (j0, j1);
+            j0 = j1;
+            Some(b)
+        })
+    }
+
+    /// The bias of panel `t` (`rows` channels) padded with zeros to 64 (zeros without a bias).
+    fn panel_bias(bias: Option<&[f32]>, t: usize, rows: usize) -> [f32; PANEL] {
+        let mut pb = [0.0f32; PANEL];
+        if let Some(b) = bias {
+            pb[..rows].copy_from_slice(&b[t * PANEL..t * PANEL + rows]);
+        }
+        pb
+    }
+
+    /// Writes the stack tile `t` (pixel-major: `t[j][r]` is channel `r` of pixel `j`) to C's
+    /// rows.
+    ///
+    /// # Safety
+    /// `e.c + r·e.ldc + j` is writable for `r < e.rows ≤ W`, `j < P`.
+    #[inline(always)]
+    unsafe fn store_transposed<const P: usize, const W: usize>(t: &[[f32; W]; P], e: &Epi) {
+        for r in 0..e.rows {
+            for (j, tj) in t.iter().enumerate() {
+                // SAFETY: r < e.rows and j < P, writable by the contract.
+                unsafe { *e.c.add(r * e.ldc + j) = tj[r] };
+            }
+        }
+    }
+
     /// # Safety
     /// The CPU has AVX-512F; `wp`, `x`, `c` and `bias` have the lengths `pointwise` checks, and
     /// `k ≥ 1`.
@@ -146,31 +191,11 @@ mod x86 {
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn pointwise_avx512(m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], bias: Option<&[f32]>, act: &Activation, c: &mut [f32]) {
         let (clamp, lo, hi, post) = act.fused_clamp();
-        // Pixel blocks: all of N where X fits the budget (the 14x14 and 7x7 layers), else blocks
-        // of whole tiles; a short last block joins the one before.
-        let fit = (X_BLOCK_BYTES / (4 * k)).max(NP) / NP * NP;
-        let nb = if n <= fit { n } else { fit };
-        let mut zero_bias = [0.0f32; PANEL];
-        let mut j0 = 0;
-        while j0 < n {
-            let mut j1 = (j0 + nb).min(n);
-            if n - j1 < nb / 2 {
-                j1 = n;
-            }
+        for (j0, j1) in pixel_blocks(n, k, NP) {
             for t in 0..m.div_ceil(PANEL) {
                 let rows = (m - t * PANEL).min(PANEL);
-                let bp = match bias {
-                    Some(b) => {
-                        // The last panel may hold fewer than 64 channels: pad its bias.
-                        zero_bias[..rows].copy_from_slice(&b[t * PANEL..t * PANEL + rows]);
-                        zero_bias[rows..].fill(0.0);
-                        zero_bias.as_ptr()
-                    }
-                    None => {
-                        zero_bias.fill(0.0);
-                        zero_bias.as_ptr()
-                    }
-                };
+                let pb = panel_bias(bias, t, rows);
+                let bp = pb.as_ptr();
                 let w = wp[t * PANEL * k..].as_ptr();
                 let mut j = j0;
                 while j < j1 {
@@ -190,7 +215,6 @@ mod x86 {
                     j += NP;
                 }
             }
-            j0 = j1;
         }
         if post {
             act.apply_slice_isa(crate::Isa::Avx512, c);
@@ -215,21 +239,10 @@ mod x86 {
     pub(super) unsafe fn pointwise_avx2(m: usize, k: usize, n: usize, wp: &[f32], x: &[f32], bias: Option<&[f32]>, act: &Activation, c: &mut [f32]) {
         const SUB: usize = 8 * AVX2_V;
         let (clamp, lo, hi, post) = act.fused_clamp();
-        let fit = (X_BLOCK_BYTES / (4 * k)).max(AVX2_P) / AVX2_P * AVX2_P;
-        let nb = if n <= fit { n } else { fit };
-        let mut pb = [0.0f32; PANEL];
-        let mut j0 = 0;
-        while j0 < n {
-            let mut j1 = (j0 + nb).min(n);
-            if n - j1 < nb / 2 {
-                j1 = n;
-            }
+        for (j0, j1) in pixel_blocks(n, k, AVX2_P) {
             for t in 0..m.div_ceil(PANEL) {
                 let rows = (m - t * PANEL).min(PANEL);
-                pb.fill(0.0);
-                if let Some(b) = bias {
-                    pb[..rows].copy_from_slice(&b[t * PANEL..t * PANEL + rows]);
-                }
+                let pb = panel_bias(bias, t, rows);
                 for s0 in (0..rows).step_by(SUB) {
                     let w = wp[t * PANEL * k + s0..].as_ptr();
                     let mut j = j0;
@@ -255,7 +268,6 @@ mod x86 {
                     }
                 }
             }
-            j0 = j1;
         }
         if post {
             act.apply_slice_isa(crate::Isa::Avx2, c);
@@ -300,12 +312,8 @@ mod x86 {
                 }
             }
         }
-        for r in 0..e.rows {
-            for (j, tj) in t.iter().enumerate() {
-                // SAFETY: r < e.rows and j < P, writable by the contract.
-                unsafe { *e.c.add(r * e.ldc + j) = tj[r] };
-            }
-        }
+        // SAFETY: forwarded contract (e.rows ≤ the tile's channels).
+        unsafe { store_transposed(&t, e) };
     }
 
     /// Where a tile's results go: `rows` channels of C from `c` at row stride `ldc`.
@@ -382,11 +390,7 @@ mod x86 {
                 }
             }
         }
-        for r in 0..e.rows {
-            for (j, tj) in t.iter().enumerate() {
-                // SAFETY: r < e.rows and j < P, writable by the contract.
-                unsafe { *e.c.add(r * e.ldc + j) = tj[r] };
-            }
-        }
+        // SAFETY: forwarded contract (e.rows ≤ the tile's channels).
+        unsafe { store_transposed(&t, e) };
     }
 }
