@@ -21,9 +21,6 @@ use crate::{Activation, Isa};
 /// Output channels per weight panel.
 pub const PANEL: usize = 64;
 
-/// Name of the AVX2 kernel (tiles of `8·x86::AVX2_V` channels by `x86::AVX2_P` pixels).
-const AVX2_NAME: &str = "pw64_16x6_avx2";
-
 /// Floats of the packed weights of an `m × k` matrix.
 pub fn packed_len(m: usize, k: usize) -> usize {
     m.div_ceil(PANEL) * PANEL * k
@@ -35,16 +32,20 @@ pub fn pack(w: &[f32], m: usize, k: usize, out: &mut [f32]) {
     assert_eq!(out.len(), packed_len(m, k), "pw64::pack: output is not packed_len");
     out.fill(0.0);
     for (i, row) in w.chunks_exact(k.max(1)).enumerate().take(m) {
-        let (t, r) = (i / PANEL, i % PANEL);
         for (p, &v) in row.iter().enumerate() {
-            out[(t * k + p) * PANEL + r] = v;
+            out[packed_index(k, i, p)] = v;
         }
     }
 }
 
+/// Index of weight `(i, p)` in packed weights of depth `k`.
+fn packed_index(k: usize, i: usize, p: usize) -> usize {
+    ((i / PANEL) * k + p) * PANEL + i % PANEL
+}
+
 /// Weight `(i, p)` of packed weights of depth `k`.
 pub fn packed_at(wp: &[f32], k: usize, i: usize, p: usize) -> f32 {
-    wp[((i / PANEL) * k + p) * PANEL + i % PANEL]
+    wp[packed_index(k, i, p)]
 }
 
 /// Whether `isa` has the channel-vectorised kernel (else [`pointwise`] runs the GEMM per panel).
@@ -55,10 +56,11 @@ pub fn has_kernel(isa: Isa) -> bool {
 /// The kernel [`pointwise`] runs for `isa` (what `sprig bench` prints).
 pub fn kernel_name(isa: Isa) -> &'static str {
     if has_kernel(isa) {
+        // Tiles of 64 channels x 6 pixels; on AVX2 16 x 6 (x86::AVX2_V ymm x AVX2_P).
         if isa == Isa::Avx512 {
             "pw64x6_avx512"
         } else {
-            AVX2_NAME
+            "pw64_16x6_avx2"
         }
     } else {
         match gemm::kernel_for(isa).filter(|_| isa.available()) {
@@ -69,7 +71,7 @@ pub fn kernel_name(isa: Isa) -> &'static str {
 }
 
 /// f32 elements of scratch [`pointwise`] needs for `n` pixels and depth `k` on any ISA (the
-/// GEMM's, for one panel; the AVX-512 kernel needs none).
+/// GEMM's, for one panel; the ISAs of [`has_kernel`] need none).
 pub fn scratch_len(n: usize, k: usize) -> usize {
     gemm::sgemm_scratch_len(PANEL, n, k)
 }

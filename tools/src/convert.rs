@@ -102,7 +102,6 @@ pub fn convert_file(path: &Path, opts: &ConvertOptions) -> anyhow::Result<Conver
     convert_impl(&bytes, opts, path.parent()).with_context(|| label)
 }
 
-/// Converts ONNX model bytes (external tensor data is not available: use [`convert_file`]).
 /// Smallest depth (input channels) of a pointwise conv whose weights [`mark_pointwise_panels`]
 /// stores in panels. AVX-512 kernel against the AVX2 GEMM (cold weights and output, medians of
 /// 15 rounds, EPYC Zen 4, 2026-12-07; BENCHMARKS.md "Session 19"): 512x512x196 1.08-1.11x,
@@ -142,6 +141,7 @@ pub fn mark_pointwise_panels(g: &mut crate::ir::Graph) -> Vec<String> {
     marked.into_iter().map(|(_, name)| name).collect()
 }
 
+/// Converts ONNX model bytes (external tensor data is not available: use [`convert_file`]).
 pub fn convert_bytes(onnx: &[u8], opts: &ConvertOptions) -> anyhow::Result<Conversion> {
     convert_impl(onnx, opts, None)
 }

@@ -234,7 +234,7 @@ fn scratch_bytes(cols: usize, gemm: usize) -> Result<usize, OpError> {
 /// GEMM conv the GEMM's room for one K block ([`sgemm_scratch_wanted`]: 14x14 layers 512 deep).
 pub(crate) fn scratch_wanted_conv(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[TensorInfo]) -> Result<usize, OpError> {
     let (need, g, sparse) = check_conv_geom(params, inputs, outputs)?;
-    if inputs.get(1).copied().flatten().is_some_and(|w| w.encoding == Encoding::Panel64) {
+    if panel64_weight(inputs) {
         return Ok(need);
     }
     if !sparse && !g.depthwise() {
@@ -269,11 +269,16 @@ fn check_conv_geom(params: &[u8], inputs: &[Option<TensorInfo>], outputs: &[Tens
     if g.depthwise() {
         return Ok((0, g, false));
     }
-    if inputs.get(1).copied().flatten().is_some_and(|w| w.encoding == Encoding::Panel64) {
+    if panel64_weight(inputs) {
         return Ok((f32_region_end(0, pw64::scratch_len(g.oh * g.ow, g.c))?, g, false));
     }
     let (cols, m, n, k) = dense_plan(&g);
     Ok((scratch_bytes(cols, gemm_scratch_len(m, n, k))?, g, false))
+}
+
+/// Whether the conv's weight (input 1) is stored in 64-channel panels ([`Encoding::Panel64`]).
+fn panel64_weight(inputs: &[Option<TensorInfo>]) -> bool {
+    inputs.get(1).copied().flatten().is_some_and(|w| w.encoding == Encoding::Panel64)
 }
 
 /// im2col of one image-group `x` `[cg, h, w]` into `cols` `[cg·kh·kw, oh·ow]`, split by input

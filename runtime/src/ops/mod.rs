@@ -71,20 +71,21 @@ impl Isas {
     /// and 28 outputs 1.10-1.31x (MobileNetV1 and V2, stride 1 and 2), 56 outputs 0.95-1.02x
     /// (stride 2) and 1.01-1.11x (stride 1), 112 outputs 0.77-1.07x, 7 outputs 0.86-0.93x.
     pub fn depthwise(self, ow: usize) -> Isa {
-        if self.dense == Isa::Avx2 && self.sparse == Isa::Avx512 && (DW_WIDE_MIN_OW..=DW_WIDE_MAX_OW).contains(&ow) {
-            Isa::Avx512
-        } else {
-            self.dense
-        }
+        self.avx512_where((DW_WIDE_MIN_OW..=DW_WIDE_MAX_OW).contains(&ow))
     }
-}
 
-impl Isas {
     /// The ISA of a pointwise conv over 64-channel weight panels (`sprig_kernels::pw64`): its
     /// AVX-512 kernel where the session runs sparse kernels on AVX-512 and dense ones on AVX2 (the
-    /// default on an AVX-512 CPU), else `dense` (there the panels run through the GEMM).
+    /// default on an AVX-512 CPU), else `dense`.
     pub fn pointwise_panels(self) -> Isa {
-        if self.dense == Isa::Avx2 && self.sparse == Isa::Avx512 {
+        self.avx512_where(true)
+    }
+
+    /// AVX-512 where `wide` holds and the session is the default pair of an AVX-512 CPU (dense
+    /// on AVX2, sparse on AVX-512), else `dense`: a dense family measured faster on AVX-512 only
+    /// in some shapes moves there without changing what an explicit ISA pair means.
+    fn avx512_where(self, wide: bool) -> Isa {
+        if wide && self.dense == Isa::Avx2 && self.sparse == Isa::Avx512 {
             Isa::Avx512
         } else {
             self.dense
